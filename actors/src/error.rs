@@ -1,0 +1,134 @@
+//! The error taxonomy. Adapters classify their failures by type (HTTP status, I/O error kind,
+//! database error kind) into these enums once, at their boundary; the runtime decides what to
+//! do from the variant alone.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::{JobId, JobStatus};
+
+/// How an item's failure is treated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorClass {
+    /// Try again after a backoff (timeouts, 429, 5xx, a connection reset).
+    Retryable,
+    /// This item cannot succeed (corrupt image, empty OCR); the job goes on.
+    Terminal,
+    /// Nothing in this job can succeed (bad credentials, unknown model); the job fails.
+    Fatal,
+}
+
+impl ErrorClass {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Retryable => "retryable",
+            Self::Terminal => "terminal",
+            Self::Fatal => "fatal",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "retryable" => Some(Self::Retryable),
+            "terminal" => Some(Self::Terminal),
+            "fatal" => Some(Self::Fatal),
+            _ => None,
+        }
+    }
+}
+
+/// Why one attempt at one item did not succeed. Item handlers return it.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ItemError {
+    /// The provider asked us to slow down. The pool waits (honouring `retry_after`) and runs
+    /// the item again without using up an attempt.
+    #[error("rate limited by the provider")]
+    RateLimited { retry_after: Option<Duration> },
+    #[error("{message}")]
+    Retryable { code: String, message: String },
+    #[error("{message}")]
+    Terminal { code: String, message: String },
+    #[error("{message}")]
+    Fatal { code: String, message: String },
+}
+
+impl ItemError {
+    pub fn retryable(code: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::Retryable { code: code.into(), message: message.into() }
+    }
+
+    pub fn terminal(code: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::Terminal { code: code.into(), message: message.into() }
+    }
+
+    pub fn fatal(code: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::Fatal { code: code.into(), message: message.into() }
+    }
+
+    pub fn class(&self) -> ErrorClass {
+        match self {
+            Self::RateLimited { .. } | Self::Retryable { .. } => ErrorClass::Retryable,
+            Self::Terminal { .. } => ErrorClass::Terminal,
+            Self::Fatal { .. } => ErrorClass::Fatal,
+        }
+    }
+
+    pub fn code(&self) -> &str {
+        match self {
+            Self::RateLimited { .. } => "PROVIDER_RATE_LIMITED",
+            Self::Retryable { code, .. } | Self::Terminal { code, .. } | Self::Fatal { code, .. } => {
+                code
+            }
+        }
+    }
+}
+
+/// What a [`crate::ports::JobStore`] can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database could not be reached or asked us to try again (I/O, pool exhausted,
+    /// serialization failure, SQLite busy). Retryable.
+    #[error("the job store is unavailable: {0}")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The book already has an active job: the JobLock is held.
+    #[error("book is busy with job {holder}")]
+    BookBusy { holder: JobId },
+    /// The lease generation in hand is stale: another holder took the job over.
+    #[error("lease of job {job_id} was taken over; generation {generation} is stale")]
+    Fenced { job_id: JobId, generation: i64 },
+    #[error("job {0} not found")]
+    JobNotFound(JobId),
+    /// The job is not in a status that allows the move.
+    #[error("job {job_id} is {status}")]
+    WrongStatus { job_id: JobId, status: JobStatus },
+    /// A row the store cannot read back (a bug or a hand-edited database).
+    #[error("stored data is invalid: {0}")]
+    Corrupt(String),
+    /// Anything else the database reported; not retried.
+    #[error("the job store failed: {0}")]
+    Other(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl StoreError {
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Self::Unavailable(_))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classes_follow_the_variant() {
+        assert_eq!(ItemError::RateLimited { retry_after: None }.class(), ErrorClass::Retryable);
+        assert_eq!(ItemError::retryable("TIMEOUT", "slow").class(), ErrorClass::Retryable);
+        assert_eq!(ItemError::terminal("CORRUPT_IMAGE", "bad").class(), ErrorClass::Terminal);
+        assert_eq!(ItemError::fatal("BAD_CREDENTIALS", "key").class(), ErrorClass::Fatal);
+        for c in [ErrorClass::Retryable, ErrorClass::Terminal, ErrorClass::Fatal] {
+            assert_eq!(ErrorClass::parse(c.as_str()), Some(c));
+        }
+    }
+}

@@ -1,0 +1,194 @@
+//! What the runtime needs from the outside world, as small traits the adapters implement:
+//! a [`JobStore`] (SQLite, PostgreSQL), item handlers (OCR engines, LLM extractors, the
+//! synthetic load) and a [`Clock`].
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use serde_json::Value;
+
+use crate::error::{ItemError, StoreError};
+use crate::model::{
+    BookId, ClaimedItem, Item, ItemOutcome, ItemStatus, Job, JobError, JobEvent, JobId, JobKind,
+    Lease, NewJob, Progress,
+};
+
+/// Counts of a job's items by status.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ItemCounts {
+    pub pending: u64,
+    pub processing: u64,
+    pub completed: u64,
+    pub failed: u64,
+}
+
+impl ItemCounts {
+    pub fn total(&self) -> u64 {
+        self.pending + self.processing + self.completed + self.failed
+    }
+
+    pub fn add(&mut self, status: ItemStatus, n: u64) {
+        match status {
+            ItemStatus::Pending => self.pending += n,
+            ItemStatus::Processing => self.processing += n,
+            ItemStatus::Completed => self.completed += n,
+            ItemStatus::Failed => self.failed += n,
+        }
+    }
+}
+
+/// Durable job and item state. The database is the single source of truth; every write a
+/// lease holder makes is fenced by its [`Lease::generation`].
+///
+/// Timestamps are milliseconds since the Unix epoch, passed in by the caller so a test can
+/// drive time.
+#[async_trait]
+pub trait JobStore: Send + Sync + 'static {
+    /// Inserts a pending job and its items, taking the book's JobLock and the job's lease for
+    /// `owner`, all in one transaction. A held lock is [`StoreError::BookBusy`].
+    async fn create_job(
+        &self,
+        id: JobId,
+        new: &NewJob,
+        owner: &str,
+        lease_expires_at: i64,
+        now: i64,
+    ) -> Result<Job, StoreError>;
+
+    async fn job(&self, id: JobId) -> Result<Job, StoreError>;
+
+    /// The job holding the book's JobLock, if any.
+    async fn active_job(&self, book: BookId) -> Result<Option<Job>, StoreError>;
+
+    /// The newest job of the book, optionally of one kind.
+    async fn latest_job(&self, book: BookId, kind: Option<JobKind>)
+    -> Result<Option<Job>, StoreError>;
+
+    async fn item_counts(&self, id: JobId) -> Result<ItemCounts, StoreError>;
+
+    /// Items in item order after `after`, at most `limit`, optionally of one status.
+    async fn items(
+        &self,
+        id: JobId,
+        status: Option<ItemStatus>,
+        after: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<Item>, StoreError>;
+
+    /// Enters a job under `lease`: a pending job starts running; items left processing by an
+    /// older generation go back to pending (their attempt stays counted); the returned job's
+    /// progress is derived from its item rows.
+    async fn enter_job(&self, lease: &Lease, now: i64) -> Result<Job, StoreError>;
+
+    /// Claims up to `limit` due pending items in item order (pending -> processing).
+    async fn claim_items(
+        &self,
+        lease: &Lease,
+        limit: u32,
+        now: i64,
+    ) -> Result<Vec<ClaimedItem>, StoreError>;
+
+    /// The earliest backoff deadline among pending items, if any.
+    async fn next_due(&self, id: JobId) -> Result<Option<i64>, StoreError>;
+
+    /// Persists a batch of item outcomes and the job's progress in one transaction, renewing
+    /// the lease. Returns the job's status, so the JobActor sees a cancel made elsewhere.
+    async fn commit(
+        &self,
+        lease: &Lease,
+        outcomes: &[ItemOutcome],
+        progress: &Progress,
+        lease_expires_at: i64,
+        now: i64,
+    ) -> Result<crate::model::JobStatus, StoreError>;
+
+    /// Puts retryably-failed items back to pending for another round; returns how many.
+    async fn requeue_retryable(&self, lease: &Lease) -> Result<u64, StoreError>;
+
+    /// Ends the job (`Finish`, `Fail` or `Stopped`) through [`crate::model::JobStatus::apply`]
+    /// and releases the JobLock. `error` is set iff the job fails.
+    async fn finish_job(
+        &self,
+        lease: &Lease,
+        event: JobEvent,
+        error: Option<&JobError>,
+        progress: &Progress,
+        now: i64,
+    ) -> Result<Job, StoreError>;
+
+    /// A pending job ends cancelled at once; a running one moves to cancelling.
+    async fn request_cancel(&self, id: JobId, now: i64) -> Result<Job, StoreError>;
+
+    /// Extends the leases `owner` still holds at these generations; returns the jobs whose
+    /// lease it has lost (taken over, or the job ended).
+    async fn renew_leases(
+        &self,
+        owner: &str,
+        leases: &[(JobId, i64)],
+        expires_at: i64,
+        now: i64,
+    ) -> Result<Vec<JobId>, StoreError>;
+
+    /// Takes over up to `limit` active jobs whose lease expired before `now` (or, with
+    /// `owned_by`, every active job leased to that owner: a node's own jobs after a restart).
+    /// Each taken job gets the next lease generation.
+    async fn take_over(
+        &self,
+        owner: &str,
+        owned_by: Option<&str>,
+        now: i64,
+        expires_at: i64,
+        limit: u32,
+    ) -> Result<Vec<Lease>, StoreError>;
+}
+
+/// Which pool runs a kind's items.
+#[derive(Clone)]
+pub enum ItemWork {
+    /// CPU-bound work on a fixed set of threads sized to the cores.
+    Blocking(Arc<dyn BlockingItemHandler>),
+    /// I/O-bound work (remote providers) with a concurrency limit that backs off on 429.
+    Remote(Arc<dyn RemoteItemHandler>),
+}
+
+/// What a handler knows about the item it runs.
+#[derive(Clone, Debug)]
+pub struct ItemContext {
+    pub job_id: JobId,
+    pub book_id: BookId,
+    pub kind: JobKind,
+    pub item_no: i64,
+    /// 1 for the first attempt.
+    pub attempt: i64,
+    pub params: Arc<Value>,
+}
+
+/// Runs one item on a pool thread. May block; must not panic (a panic is caught and becomes
+/// a retryable `WORKER_PANIC`).
+pub trait BlockingItemHandler: Send + Sync + 'static {
+    fn run(&self, item: &ItemContext) -> Result<Value, ItemError>;
+}
+
+/// Runs one item as a future on the runtime's thread. Must not block.
+#[async_trait]
+pub trait RemoteItemHandler: Send + Sync + 'static {
+    async fn run(&self, item: &ItemContext) -> Result<Value, ItemError>;
+}
+
+/// Wall-clock time in milliseconds since the Unix epoch.
+pub trait Clock: Send + Sync + 'static {
+    fn now_ms(&self) -> i64;
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now_ms(&self) -> i64 {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0)
+    }
+}

@@ -1,0 +1,71 @@
+use std::time::Duration;
+
+use crate::retry::RetryPolicy;
+
+/// What a node does at boot with the jobs it held when it went down.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Recovery {
+    /// Take them up again where they stopped.
+    Resume,
+    /// Mark them failed (`INTERRUPTED`), resumable by hand.
+    Fail,
+}
+
+/// The runtime's knobs. The application fills it from its settings.
+#[derive(Clone, Debug)]
+pub struct RuntimeConfig {
+    /// This node's name in leases. Two live processes must not share one.
+    pub node_id: String,
+    /// How long a lease lives without renewal; a dead node's jobs wait this long.
+    pub lease_ttl: Duration,
+    /// How often the Heartbeat renews leases and looks for expired ones.
+    pub heartbeat_interval: Duration,
+    /// Jobs taken over per heartbeat.
+    pub takeover_batch: u32,
+    /// Items one job keeps in flight.
+    pub item_concurrency: u32,
+    /// Item outcomes written per transaction, at most.
+    pub commit_batch: usize,
+    /// How long an outcome may wait for its batch before it is written anyway.
+    pub commit_interval: Duration,
+    /// After a cancel, how long in-flight items may run before they are dropped.
+    pub cancel_grace: Duration,
+    pub retry: RetryPolicy,
+    /// A JobActor that crashes more than `restart_limit` times within `restart_window`
+    /// fails its job (resumable) instead of restarting again.
+    pub restart_limit: u32,
+    pub restart_window: Duration,
+    /// Threads of the blocking (CPU) pool.
+    pub blocking_threads: usize,
+    /// Calls the remote (I/O) pool runs at once.
+    pub remote_concurrency: usize,
+    pub recovery: Recovery,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        Self {
+            node_id: "node-1".to_owned(),
+            lease_ttl: Duration::from_secs(30),
+            heartbeat_interval: Duration::from_secs(5),
+            takeover_batch: 16,
+            item_concurrency: 64,
+            commit_batch: 512,
+            commit_interval: Duration::from_millis(20),
+            cancel_grace: Duration::from_secs(10),
+            retry: RetryPolicy::default(),
+            restart_limit: 5,
+            restart_window: Duration::from_secs(60),
+            blocking_threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            remote_concurrency: 16,
+            recovery: Recovery::Resume,
+        }
+    }
+}
+
+impl RuntimeConfig {
+    pub(crate) fn lease_ttl_ms(&self) -> i64 {
+        self.lease_ttl.as_millis() as i64
+    }
+}

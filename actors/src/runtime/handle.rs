@@ -1,0 +1,157 @@
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+
+use actix::prelude::*;
+use tokio::sync::broadcast;
+
+use super::blocking_pool::BlockingPool;
+use super::heartbeat::Heartbeat;
+use super::job_actor::Pools;
+use super::remote_pool::RemotePool;
+use super::supervisor::{Cancel, Submit, Supervisor};
+use super::RuntimeConfig;
+use crate::error::StoreError;
+use crate::model::{ItemStatus, Job, JobId, JobKind, NewJob};
+use crate::ports::{Clock, ItemWork, JobStore};
+
+/// Which pool and handler run each job kind's items.
+pub type KindRegistry = HashMap<JobKind, ItemWork>;
+
+/// Why a job could not be submitted.
+#[derive(Debug, thiserror::Error)]
+pub enum SubmitError {
+    /// The JobLock is held: the API answers 409 naming the holder.
+    #[error("the book already has an active job ({holder})")]
+    BookBusy { holder: JobId },
+    #[error("this node runs no `{0}` jobs")]
+    UnknownKind(JobKind),
+    /// Resume asked of a job that is still active or has nothing left to do.
+    #[error("job {job_id} cannot be resumed: {reason}")]
+    NotResumable { job_id: JobId, reason: &'static str },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the runtime is shutting down")]
+    Stopped,
+}
+
+/// Counters for metrics and tests.
+#[derive(Debug, Default)]
+pub struct RuntimeStats {
+    /// JobActors restarted after a crash.
+    pub restarts: AtomicU64,
+    /// Jobs this node took over from an expired lease (or back at boot).
+    pub takeovers: AtomicU64,
+    /// JobActors stopped because their lease was taken over.
+    pub fenced: AtomicU64,
+}
+
+/// How a new job relates to an old one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ResumeMode {
+    /// Only the items the old job did not complete.
+    Resume,
+    /// Every item again.
+    Restart,
+}
+
+/// The one way into the runtime for the HTTP API, the CLI and tests. Cheap to clone.
+#[derive(Clone)]
+pub struct RuntimeHandle {
+    supervisor: Addr<Supervisor>,
+    store: Arc<dyn JobStore>,
+    clock: Arc<dyn Clock>,
+    events: broadcast::Sender<Job>,
+    stats: Arc<RuntimeStats>,
+}
+
+impl RuntimeHandle {
+    /// Starts the actor tree on the current actix `System`.
+    pub fn start(
+        cfg: RuntimeConfig,
+        store: Arc<dyn JobStore>,
+        kinds: KindRegistry,
+        clock: Arc<dyn Clock>,
+    ) -> RuntimeHandle {
+        let cfg = Arc::new(cfg);
+        let (events, _) = broadcast::channel(1024);
+        let stats = Arc::new(RuntimeStats::default());
+        let pools = Pools {
+            blocking: BlockingPool::start(cfg.blocking_threads),
+            remote: RemotePool::start(cfg.remote_concurrency),
+        };
+        let supervisor = Supervisor::new(
+            store.clone(),
+            clock.clone(),
+            cfg.clone(),
+            Arc::new(kinds),
+            stats.clone(),
+            pools,
+            events.clone(),
+        )
+        .start();
+        Heartbeat::new(store.clone(), clock.clone(), cfg, supervisor.clone()).start();
+        RuntimeHandle { supervisor, store, clock, events, stats }
+    }
+
+    /// Creates a job (taking the book's JobLock) and starts driving it on this node.
+    pub async fn submit(&self, new: NewJob) -> Result<Job, SubmitError> {
+        self.supervisor.send(Submit(new)).await.map_err(|_| SubmitError::Stopped)?
+    }
+
+    /// A new job for the items of `old` that did not complete (or all of them), linked to it.
+    pub async fn resume(&self, old: JobId, mode: ResumeMode) -> Result<Job, SubmitError> {
+        let job = self.store.job(old).await?;
+        if job.status.is_active() {
+            return Err(SubmitError::NotResumable { job_id: old, reason: "it is still active" });
+        }
+        let mut items = Vec::new();
+        let mut after = None;
+        loop {
+            let page = self.store.items(old, None, after, 1000).await?;
+            let Some(last) = page.last() else { break };
+            after = Some(last.item_no);
+            items.extend(
+                page.iter()
+                    .filter(|i| mode == ResumeMode::Restart || i.status != ItemStatus::Completed)
+                    .map(|i| i.item_no),
+            );
+        }
+        if items.is_empty() {
+            return Err(SubmitError::NotResumable { job_id: old, reason: "every item completed" });
+        }
+        self.submit(NewJob {
+            book_id: job.book_id,
+            kind: job.kind,
+            params: job.params,
+            items,
+            resumed_from: Some(old),
+        })
+        .await
+    }
+
+    /// Asks a job to stop: a pending job ends at once, a running one winds down.
+    pub async fn cancel(&self, id: JobId) -> Result<Job, StoreError> {
+        match self.supervisor.send(Cancel(id)).await {
+            Ok(res) => res,
+            Err(_) => self.store.request_cancel(id, self.clock.now_ms()).await,
+        }
+    }
+
+    pub async fn status(&self, id: JobId) -> Result<Job, StoreError> {
+        self.store.job(id).await
+    }
+
+    /// Every job change this node makes (progress batches, status moves), as it happens.
+    pub fn subscribe(&self) -> broadcast::Receiver<Job> {
+        self.events.subscribe()
+    }
+
+    pub fn store(&self) -> &Arc<dyn JobStore> {
+        &self.store
+    }
+
+    pub fn stats(&self) -> &RuntimeStats {
+        &self.stats
+    }
+}

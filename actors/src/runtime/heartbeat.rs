@@ -1,0 +1,112 @@
+use std::sync::Arc;
+
+use actix::prelude::*;
+
+use super::supervisor::{Adopt, LeasesLost, LiveLeases, Supervisor, fail_job};
+use super::{Recovery, RuntimeConfig};
+use crate::error::StoreError;
+use crate::model::{JobError, Lease};
+use crate::ports::{Clock, JobStore};
+
+/// Keeps this node's leases alive and takes over the jobs of nodes that stopped renewing.
+///
+/// Each beat: renew the leases of the jobs the Supervisor runs (dropping the ones lost), then
+/// take over active jobs whose lease expired. The first beat, at boot, also takes back every
+/// job still leased to this node's name: the process that held them is gone. The next beat
+/// is armed when a beat's work ends, so a slow store never causes a burst of beats.
+pub struct Heartbeat {
+    store: Arc<dyn JobStore>,
+    clock: Arc<dyn Clock>,
+    cfg: Arc<RuntimeConfig>,
+    supervisor: Addr<Supervisor>,
+    booted: bool,
+}
+
+impl Heartbeat {
+    pub(crate) fn new(
+        store: Arc<dyn JobStore>,
+        clock: Arc<dyn Clock>,
+        cfg: Arc<RuntimeConfig>,
+        supervisor: Addr<Supervisor>,
+    ) -> Self {
+        Self { store, clock, cfg, supervisor, booted: false }
+    }
+
+    fn beat(&mut self, ctx: &mut Context<Self>) {
+        let store = self.store.clone();
+        let clock = self.clock.clone();
+        let cfg = self.cfg.clone();
+        let supervisor = self.supervisor.clone();
+        let boot = !self.booted;
+        async move {
+            if boot {
+                recover_own_jobs(&*store, &*clock, &cfg, &supervisor).await?;
+            }
+            let live = supervisor.send(LiveLeases).await.unwrap_or_default();
+            let now = clock.now_ms();
+            let expires = now + cfg.lease_ttl_ms();
+            if !live.is_empty() {
+                let lost = store.renew_leases(&cfg.node_id, &live, expires, now).await?;
+                if !lost.is_empty() {
+                    supervisor.do_send(LeasesLost(lost));
+                }
+            }
+            let taken = store.take_over(&cfg.node_id, None, now, expires, cfg.takeover_batch).await?;
+            if !taken.is_empty() {
+                tracing::info!(jobs = taken.len(), "took over jobs whose lease expired");
+                supervisor.do_send(Adopt(taken));
+            }
+            Ok::<_, StoreError>(())
+        }
+        .into_actor(self)
+        .map(|res, act, ctx| {
+            match res {
+                Ok(()) => act.booted = true,
+                Err(error) => tracing::error!(%error, "heartbeat failed; retrying at the next beat"),
+            }
+            ctx.run_later(act.cfg.heartbeat_interval, Self::beat);
+        })
+        .wait(ctx);
+    }
+}
+
+async fn recover_own_jobs(
+    store: &dyn JobStore,
+    clock: &dyn Clock,
+    cfg: &RuntimeConfig,
+    supervisor: &Addr<Supervisor>,
+) -> Result<(), StoreError> {
+    let now = clock.now_ms();
+    let expires = now + cfg.lease_ttl_ms();
+    let own = store.take_over(&cfg.node_id, Some(&cfg.node_id), now, expires, u32::MAX).await?;
+    if own.is_empty() {
+        return Ok(());
+    }
+    tracing::info!(jobs = own.len(), recovery = ?cfg.recovery, "found jobs interrupted by a restart");
+    match cfg.recovery {
+        Recovery::Resume => supervisor.do_send(Adopt(own)),
+        Recovery::Fail => {
+            for lease in own {
+                fail_interrupted(store, &lease, clock.now_ms()).await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn fail_interrupted(store: &dyn JobStore, lease: &Lease, now: i64) -> Result<(), StoreError> {
+    let error = JobError {
+        code: "INTERRUPTED".to_owned(),
+        message: "the node restarted while this job ran; resume it to go on from where it stopped"
+            .to_owned(),
+    };
+    fail_job(store, lease, error, now).await.map(|_| ())
+}
+
+impl Actor for Heartbeat {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        self.beat(ctx);
+    }
+}

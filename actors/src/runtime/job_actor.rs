@@ -1,0 +1,544 @@
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use serde_json::Value;
+use tokio::sync::broadcast;
+
+use super::RuntimeConfig;
+use super::blocking_pool::BlockingPool;
+use super::remote_pool::RemotePool;
+use super::stop::{StopLevel, StopSignal, StopSwitch};
+use super::work::{Attempt, ItemDone, RunBlocking, RunItem, RunRemote};
+use crate::error::{ErrorClass, ItemError, StoreError};
+use crate::model::{ClaimedItem, ItemOutcome, ItemStatus, Job, JobError, JobEvent, JobStatus, Lease, Progress};
+use crate::ports::{Clock, ItemContext, ItemWork, JobStore};
+
+/// Why a JobActor stopped: what its Supervisor reads to decide on a restart.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JobExit {
+    /// The job reached this terminal status; the JobLock is released.
+    Finished(JobStatus),
+    /// Its lease was taken over or the job ended elsewhere: it must not write again.
+    Fenced,
+    /// The store failed; a restart resumes from the persisted item states.
+    StoreFailed(String),
+    /// The actor died without saying why (a panic in its own code).
+    Panicked,
+}
+
+impl JobExit {
+    pub fn wants_restart(&self) -> bool {
+        matches!(self, Self::StoreFailed(_) | Self::Panicked)
+    }
+}
+
+#[derive(Message, Debug)]
+#[rtype(result = "()")]
+pub struct JobExited {
+    pub lease: Lease,
+    pub exit: JobExit,
+}
+
+/// The Supervisor relays a cancel it recorded.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct CancelRequested;
+
+/// The lease is gone: stop at once and write nothing.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Abandon;
+
+/// Where the JobActor finds its pools.
+#[derive(Clone)]
+pub struct Pools {
+    pub blocking: Addr<BlockingPool>,
+    pub remote: Addr<RemotePool>,
+}
+
+/// Everything a JobActor needs that outlives it.
+#[derive(Clone)]
+pub struct JobEnv {
+    pub store: Arc<dyn JobStore>,
+    pub clock: Arc<dyn Clock>,
+    pub cfg: Arc<RuntimeConfig>,
+    pub pools: Pools,
+    pub events: broadcast::Sender<Job>,
+    pub supervisor: Recipient<JobExited>,
+}
+
+/// Drives one job's items under one lease.
+///
+/// It claims due items in batches, keeps at most `item_concurrency` in flight, and persists
+/// outcomes in batches (bounded by count and time) *before* it counts them. At most one store
+/// call is in flight at a time, so its own writes never race. Between items it checks for a
+/// cancel. It ends the job in exactly one terminal state, or exits and lets the Supervisor
+/// restart it, resuming from the item rows.
+pub struct JobActor {
+    env: JobEnv,
+    lease: Lease,
+    work: ItemWork,
+    /// The job as entered; `progress` is kept apart and written with each batch.
+    job: Option<Job>,
+    params: Arc<Value>,
+    progress: Progress,
+    /// Item number -> attempt, for items handed to a pool and not yet back.
+    in_flight: HashMap<i64, i64>,
+    /// Outcomes not yet persisted, and when the oldest arrived.
+    outcomes: Vec<ItemOutcome>,
+    oldest_outcome: Option<Instant>,
+    /// A store call is in flight.
+    busy: bool,
+    /// The last claim found no due item.
+    exhausted: bool,
+    cancelling: bool,
+    /// Waiting for a backoff deadline with nothing in flight.
+    sleeping: bool,
+    /// A fatal item error: the job fails once in-flight items settle.
+    fatal: Option<JobError>,
+    /// Auto retry rounds done.
+    round: u32,
+    stop: StopSwitch,
+    signal: StopSignal,
+    reply_to: Option<Recipient<ItemDone>>,
+    flush_timer: Option<SpawnHandle>,
+    exited: bool,
+}
+
+impl JobActor {
+    pub fn new(env: JobEnv, lease: Lease, work: ItemWork) -> Self {
+        let (stop, signal) = StopSwitch::new();
+        Self {
+            env,
+            lease,
+            work,
+            job: None,
+            params: Arc::new(Value::Null),
+            progress: Progress::default(),
+            in_flight: HashMap::new(),
+            outcomes: Vec::new(),
+            oldest_outcome: None,
+            busy: false,
+            exhausted: false,
+            cancelling: false,
+            sleeping: false,
+            fatal: None,
+            round: 0,
+            stop,
+            signal,
+            reply_to: None,
+            flush_timer: None,
+            exited: false,
+        }
+    }
+
+    fn now(&self) -> i64 {
+        self.env.clock.now_ms()
+    }
+
+    fn winding_down(&self) -> bool {
+        self.cancelling || self.fatal.is_some()
+    }
+
+    fn cfg(&self) -> &RuntimeConfig {
+        &self.env.cfg
+    }
+
+    /// Decides the next step. Called after every event; does nothing while a store call runs.
+    fn pump(&mut self, ctx: &mut Context<Self>) {
+        if self.busy || self.exited || self.job.is_none() {
+            return;
+        }
+        if self.flush_due() {
+            return self.flush(ctx);
+        }
+        if !self.winding_down() && !self.exhausted {
+            let window = self.cfg().item_concurrency.max(1) as usize;
+            let free = window.saturating_sub(self.in_flight.len());
+            // Claim in batches: one claim per quarter of the window, not one per item.
+            if free > 0 && (self.in_flight.is_empty() || free >= (window / 4).max(1)) {
+                return self.claim(ctx, free as u32);
+            }
+        }
+        if self.in_flight.is_empty() && self.outcomes.is_empty() {
+            if self.winding_down() {
+                self.finish(ctx);
+            } else if self.exhausted && !self.sleeping {
+                self.settle(ctx);
+            }
+        } else if !self.outcomes.is_empty() && self.flush_timer.is_none() {
+            let wait = self.cfg().commit_interval;
+            self.flush_timer = Some(ctx.run_later(wait, |act, ctx| {
+                act.flush_timer = None;
+                act.pump(ctx);
+            }));
+        }
+    }
+
+    fn flush_due(&self) -> bool {
+        let Some(oldest) = self.oldest_outcome else {
+            return false;
+        };
+        self.outcomes.len() >= self.cfg().commit_batch
+            || oldest.elapsed() >= self.cfg().commit_interval
+            || self.in_flight.is_empty()
+            || self.winding_down()
+    }
+
+    fn claim(&mut self, ctx: &mut Context<Self>, limit: u32) {
+        self.busy = true;
+        let (store, lease, now) = (self.env.store.clone(), self.lease.clone(), self.now());
+        async move { store.claim_items(&lease, limit, now).await }
+            .into_actor(self)
+            .map(move |res, act, ctx| {
+                act.busy = false;
+                match res {
+                    Ok(items) => {
+                        act.exhausted = (items.len() as u32) < limit;
+                        for item in items {
+                            act.dispatch(item);
+                        }
+                        act.pump(ctx);
+                    }
+                    Err(e) => act.store_failed(e, ctx),
+                }
+            })
+            .spawn(ctx);
+    }
+
+    fn dispatch(&mut self, claimed: ClaimedItem) {
+        let (Some(job), Some(reply_to)) = (&self.job, &self.reply_to) else {
+            return;
+        };
+        self.progress.current_item = Some(claimed.item_no);
+        self.in_flight.insert(claimed.item_no, claimed.attempts);
+        let run = RunItem {
+            item: ItemContext {
+                job_id: job.id,
+                book_id: job.book_id,
+                kind: job.kind,
+                item_no: claimed.item_no,
+                attempt: claimed.attempts,
+                params: self.params.clone(),
+            },
+            stop: self.signal.clone(),
+            reply_to: reply_to.clone(),
+        };
+        match &self.work {
+            ItemWork::Blocking(handler) => {
+                self.env.pools.blocking.do_send(RunBlocking { run, handler: handler.clone() })
+            }
+            ItemWork::Remote(handler) => {
+                self.env.pools.remote.do_send(RunRemote { run, handler: handler.clone() })
+            }
+        }
+    }
+
+    /// Turns an attempt into the outcome to persist, by the error's class alone.
+    fn decide(&mut self, item_no: i64, attempt: i64, outcome: Attempt) -> ItemOutcome {
+        let now = self.now();
+        let error = match outcome {
+            Attempt::Finished(Ok(result)) => return ItemOutcome::completed(item_no, result, now),
+            Attempt::Dropped => return ItemOutcome::released(item_no),
+            Attempt::Finished(Err(error)) => error,
+        };
+        let mut out = ItemOutcome::released(item_no);
+        out.error_class = Some(error.class());
+        out.error_code = Some(error.code().to_owned());
+        out.error = Some(error.to_string());
+        let retry = &self.env.cfg.retry;
+        match error.class() {
+            ErrorClass::Retryable if retry.may_retry(attempt, self.round) => {
+                let retry_after = match error {
+                    ItemError::RateLimited { retry_after } => retry_after,
+                    _ => None,
+                };
+                let in_round = attempt - i64::from(retry.max_attempts) * i64::from(self.round);
+                let wait = retry.backoff(in_round.max(1) as u32, retry_after);
+                out.not_before = Some(now + wait.as_millis() as i64);
+            }
+            ErrorClass::Retryable | ErrorClass::Terminal => {
+                out.status = ItemStatus::Failed;
+                out.finished_at = Some(now);
+            }
+            // The item stays pending (a resume runs it again); the job fails.
+            ErrorClass::Fatal => {
+                self.fatal.get_or_insert(JobError {
+                    code: error.code().to_owned(),
+                    message: error.to_string(),
+                });
+                self.stop.raise(StopLevel::NoNewWork);
+            }
+        }
+        out
+    }
+
+    fn flush(&mut self, ctx: &mut Context<Self>) {
+        if let Some(timer) = self.flush_timer.take() {
+            ctx.cancel_future(timer);
+        }
+        self.busy = true;
+        self.oldest_outcome = None;
+        let batch = std::mem::take(&mut self.outcomes);
+        let mut next = self.progress.clone();
+        let mut requeued = false;
+        for o in &batch {
+            match o.status {
+                ItemStatus::Completed => {
+                    next.completed += 1;
+                    next.last_completed_item = next.last_completed_item.max(Some(o.item_no));
+                }
+                ItemStatus::Failed => next.failed += 1,
+                ItemStatus::Pending | ItemStatus::Processing => requeued = true,
+            }
+        }
+        let (store, lease, now) = (self.env.store.clone(), self.lease.clone(), self.now());
+        let expires = now + self.cfg().lease_ttl_ms();
+        let written = next.clone();
+        async move { store.commit(&lease, &batch, &written, expires, now).await }
+            .into_actor(self)
+            .map(move |res, act, ctx| {
+                act.busy = false;
+                match res {
+                    Ok(status) => {
+                        act.progress = next;
+                        if requeued {
+                            act.exhausted = false;
+                        }
+                        act.publish(status);
+                        if status == JobStatus::Cancelling {
+                            act.begin_cancel(ctx);
+                        }
+                        act.pump(ctx);
+                    }
+                    Err(e) => act.store_failed(e, ctx),
+                }
+            })
+            .spawn(ctx);
+    }
+
+    /// Nothing in flight, nothing to write, nothing due: wait for a backoff, start another
+    /// retry round, or end the job.
+    fn settle(&mut self, ctx: &mut Context<Self>) {
+        self.busy = true;
+        let store = self.env.store.clone();
+        let lease = self.lease.clone();
+        let another_round = self.round < self.cfg().retry.auto_retry_rounds;
+        async move {
+            if let Some(due) = store.next_due(lease.job_id).await? {
+                return Ok((Some(due), 0));
+            }
+            let requeued = if another_round { store.requeue_retryable(&lease).await? } else { 0 };
+            Ok::<_, StoreError>((None, requeued))
+        }
+        .into_actor(self)
+        .map(|res, act, ctx| {
+            act.busy = false;
+            match res {
+                Ok((Some(due), _)) => {
+                    // Wake at the deadline, or at the heartbeat to notice a remote cancel.
+                    let until_due = Duration::from_millis((due - act.now()).max(0) as u64);
+                    let capped = until_due > act.cfg().heartbeat_interval;
+                    let wait = until_due.min(act.cfg().heartbeat_interval);
+                    act.sleeping = true;
+                    ctx.run_later(wait, move |act, ctx| {
+                        act.sleeping = false;
+                        act.exhausted = false;
+                        if capped {
+                            act.flush_empty(ctx);
+                        } else {
+                            act.pump(ctx);
+                        }
+                    });
+                }
+                Ok((None, requeued)) if requeued > 0 => {
+                    act.round += 1;
+                    act.progress.failed = act.progress.failed.saturating_sub(requeued);
+                    act.exhausted = false;
+                    act.pump(ctx);
+                }
+                Ok((None, _)) => act.finish(ctx),
+                Err(e) => act.store_failed(e, ctx),
+            }
+        })
+        .spawn(ctx);
+    }
+
+    /// An empty commit: renews the lease and reads the status while items wait on backoff.
+    fn flush_empty(&mut self, ctx: &mut Context<Self>) {
+        if !self.busy && !self.exited {
+            self.flush(ctx);
+        }
+    }
+
+    fn finish(&mut self, ctx: &mut Context<Self>) {
+        let (event, error) = if let Some(error) = self.fatal.clone() {
+            (JobEvent::Fail, Some(error))
+        } else if self.cancelling && self.progress.remaining() > 0 {
+            (JobEvent::Stopped, None)
+        } else if self.progress.completed == 0 && self.progress.failed > 0 {
+            let error = JobError {
+                code: "ALL_ITEMS_FAILED".to_owned(),
+                message: format!(
+                    "all {} items failed; see each item's error, then resume the job",
+                    self.progress.failed
+                ),
+            };
+            (JobEvent::Fail, Some(error))
+        } else {
+            (JobEvent::Finish, None)
+        };
+        self.busy = true;
+        let (store, lease, now) = (self.env.store.clone(), self.lease.clone(), self.now());
+        let progress = self.progress.clone();
+        async move { store.finish_job(&lease, event, error.as_ref(), &progress, now).await }
+            .into_actor(self)
+            .map(|res, act, ctx| {
+                act.busy = false;
+                match res {
+                    Ok(job) => {
+                        let status = job.status;
+                        let _ = act.env.events.send(job);
+                        act.exit(JobExit::Finished(status), ctx);
+                    }
+                    Err(e) => act.store_failed(e, ctx),
+                }
+            })
+            .spawn(ctx);
+    }
+
+    fn begin_cancel(&mut self, ctx: &mut Context<Self>) {
+        if self.cancelling {
+            return;
+        }
+        self.cancelling = true;
+        self.stop.raise(StopLevel::NoNewWork);
+        let grace = self.cfg().cancel_grace;
+        ctx.run_later(grace, |act, ctx| {
+            act.stop.raise(StopLevel::Abort);
+            let dropped: Vec<i64> = act.in_flight.drain().map(|(item_no, _)| item_no).collect();
+            for item_no in dropped {
+                act.push_outcome(ItemOutcome::released(item_no));
+            }
+            act.pump(ctx);
+        });
+    }
+
+    fn push_outcome(&mut self, outcome: ItemOutcome) {
+        self.oldest_outcome.get_or_insert_with(Instant::now);
+        self.outcomes.push(outcome);
+    }
+
+    fn publish(&mut self, status: JobStatus) {
+        if let Some(job) = &mut self.job {
+            job.status = status;
+            job.progress = self.progress.clone();
+            let _ = self.env.events.send(job.clone());
+        }
+    }
+
+    fn store_failed(&mut self, error: StoreError, ctx: &mut Context<Self>) {
+        match error {
+            StoreError::Fenced { .. } | StoreError::WrongStatus { .. } => {
+                tracing::warn!(job_id = %self.lease.job_id, %error, "lease lost; stopping without writes");
+                self.exit(JobExit::Fenced, ctx)
+            }
+            error => {
+                tracing::error!(job_id = %self.lease.job_id, %error, "job store failed");
+                self.exit(JobExit::StoreFailed(error.to_string()), ctx)
+            }
+        }
+    }
+
+    fn exit(&mut self, exit: JobExit, ctx: &mut Context<Self>) {
+        if self.exited {
+            return;
+        }
+        self.exited = true;
+        self.stop.raise(StopLevel::Abort);
+        self.env.supervisor.do_send(JobExited { lease: self.lease.clone(), exit });
+        ctx.stop();
+    }
+}
+
+impl Actor for JobActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        self.reply_to = Some(ctx.address().recipient());
+        self.busy = true;
+        let (store, lease, now) = (self.env.store.clone(), self.lease.clone(), self.now());
+        async move { store.enter_job(&lease, now).await }
+            .into_actor(self)
+            .map(|res, act, ctx| {
+                act.busy = false;
+                match res {
+                    Ok(job) => {
+                        tracing::info!(job_id = %job.id, book_id = %job.book_id, kind = %job.kind,
+                            generation = act.lease.generation, "job entered");
+                        act.params = Arc::new(job.params.clone());
+                        act.progress = job.progress.clone();
+                        let status = job.status;
+                        act.job = Some(job);
+                        act.publish(status);
+                        if status == JobStatus::Cancelling {
+                            act.begin_cancel(ctx);
+                        }
+                        act.pump(ctx);
+                    }
+                    Err(StoreError::WrongStatus { status, .. }) if status.is_terminal() => {
+                        act.exit(JobExit::Finished(status), ctx)
+                    }
+                    Err(e) => act.store_failed(e, ctx),
+                }
+            })
+            .spawn(ctx);
+    }
+}
+
+/// The one boundary where a death without an exit (a panic in this actor's own code)
+/// becomes a typed exit the Supervisor can act on.
+impl Drop for JobActor {
+    fn drop(&mut self) {
+        if !self.exited {
+            self.env.supervisor.do_send(JobExited {
+                lease: self.lease.clone(),
+                exit: JobExit::Panicked,
+            });
+        }
+    }
+}
+
+impl Handler<ItemDone> for JobActor {
+    type Result = ();
+
+    fn handle(&mut self, done: ItemDone, ctx: &mut Context<Self>) {
+        // Dropped after the grace, or from an older incarnation: not ours to write.
+        if self.in_flight.get(&done.item_no) != Some(&done.attempt) {
+            return;
+        }
+        self.in_flight.remove(&done.item_no);
+        let outcome = self.decide(done.item_no, done.attempt, done.outcome);
+        self.push_outcome(outcome);
+        self.pump(ctx);
+    }
+}
+
+impl Handler<CancelRequested> for JobActor {
+    type Result = ();
+
+    fn handle(&mut self, _: CancelRequested, ctx: &mut Context<Self>) {
+        self.begin_cancel(ctx);
+        self.pump(ctx);
+    }
+}
+
+impl Handler<Abandon> for JobActor {
+    type Result = ();
+
+    fn handle(&mut self, _: Abandon, ctx: &mut Context<Self>) {
+        self.exit(JobExit::Fenced, ctx);
+    }
+}

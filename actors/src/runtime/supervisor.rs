@@ -1,0 +1,273 @@
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+
+use super::handle::{KindRegistry, RuntimeStats, SubmitError};
+use super::job_actor::{Abandon, CancelRequested, JobActor, JobEnv, JobExit, JobExited};
+use crate::error::StoreError;
+use crate::model::{Job, JobError, JobEvent, JobId, JobStatus, Lease, NewJob};
+
+/// Owns this node's jobs: takes the JobLock, runs one [`JobActor`] per leased job, and
+/// restarts a JobActor that crashed, at most `restart_limit` times per `restart_window`.
+/// Past that the job fails (`RESTART_LIMIT`), resumable.
+pub struct Supervisor {
+    env: Option<JobEnv>,
+    store: Arc<dyn crate::ports::JobStore>,
+    clock: Arc<dyn crate::ports::Clock>,
+    cfg: Arc<super::RuntimeConfig>,
+    kinds: Arc<KindRegistry>,
+    stats: Arc<RuntimeStats>,
+    pools: super::job_actor::Pools,
+    events: tokio::sync::broadcast::Sender<Job>,
+    jobs: HashMap<JobId, Running>,
+}
+
+/// A job this node drives.
+struct Running {
+    lease: Lease,
+    addr: Addr<JobActor>,
+    /// When its JobActor crashed, within the restart window.
+    crashes: VecDeque<Instant>,
+}
+
+impl Supervisor {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        store: Arc<dyn crate::ports::JobStore>,
+        clock: Arc<dyn crate::ports::Clock>,
+        cfg: Arc<super::RuntimeConfig>,
+        kinds: Arc<KindRegistry>,
+        stats: Arc<RuntimeStats>,
+        pools: super::job_actor::Pools,
+        events: tokio::sync::broadcast::Sender<Job>,
+    ) -> Self {
+        Self { env: None, store, clock, cfg, kinds, stats, pools, events, jobs: HashMap::new() }
+    }
+
+    fn spawn_job(&mut self, lease: Lease, kind: crate::model::JobKind, crashes: VecDeque<Instant>) {
+        let (Some(env), Some(work)) = (self.env.clone(), self.kinds.get(&kind).cloned()) else {
+            tracing::error!(job_id = %lease.job_id, %kind, "no handler registered for this kind");
+            return;
+        };
+        if let Some(old) = self.jobs.remove(&lease.job_id) {
+            old.addr.do_send(Abandon);
+        }
+        let addr = JobActor::new(env, lease.clone(), work).start();
+        self.jobs.insert(lease.job_id, Running { lease, addr, crashes });
+    }
+
+    /// Adopts jobs this node now leases (takeover, boot): reads each job's kind, then runs it.
+    fn adopt(&mut self, leases: Vec<Lease>, ctx: &mut Context<Self>) {
+        for lease in leases {
+            if self.jobs.get(&lease.job_id).is_some_and(|r| r.lease.generation >= lease.generation) {
+                continue;
+            }
+            self.stats.takeovers.fetch_add(1, Ordering::Relaxed);
+            let store = self.store.clone();
+            let job_id = lease.job_id;
+            async move { store.job(job_id).await }
+                .into_actor(self)
+                .map(move |res, act, _| match res {
+                    Ok(job) => act.spawn_job(lease, job.kind, VecDeque::new()),
+                    Err(error) => tracing::error!(%job_id, %error, "cannot adopt job"),
+                })
+                .spawn(ctx);
+        }
+    }
+
+    fn on_crash(&mut self, lease: Lease, exit: JobExit, ctx: &mut Context<Self>) {
+        let Some(mut running) = self.jobs.remove(&lease.job_id) else { return };
+        let now = Instant::now();
+        let window = self.cfg.restart_window;
+        running.crashes.retain(|t| now.duration_since(*t) < window);
+        running.crashes.push_back(now);
+        self.stats.restarts.fetch_add(1, Ordering::Relaxed);
+        if running.crashes.len() as u32 > self.cfg.restart_limit {
+            tracing::error!(job_id = %lease.job_id, ?exit, "restart limit reached; failing the job");
+            let error = JobError {
+                code: "RESTART_LIMIT".to_owned(),
+                message: format!(
+                    "the job's worker crashed {} times within {:?} (last: {exit:?}); resume it once the cause is fixed",
+                    running.crashes.len(),
+                    window
+                ),
+            };
+            let (store, now) = (self.store.clone(), self.clock.now_ms());
+            actix::spawn(async move {
+                if let Err(e) = fail_job(&*store, &lease, error, now).await {
+                    tracing::error!(job_id = %lease.job_id, error = %e, "cannot fail the job");
+                }
+            });
+            return;
+        }
+        tracing::warn!(job_id = %lease.job_id, ?exit, "JobActor crashed; restarting");
+        let delay = Duration::from_millis(50 * 2u64.pow(running.crashes.len().min(6) as u32));
+        let crashes = running.crashes;
+        let store = self.store.clone();
+        ctx.run_later(delay, move |act, ctx| {
+            async move { store.job(lease.job_id).await }
+                .into_actor(act)
+                .map(move |res, act, _| match res {
+                    Ok(job) if job.status.is_active() => act.spawn_job(lease, job.kind, crashes),
+                    Ok(_) => {}
+                    Err(error) => tracing::error!(job_id = %lease.job_id, %error, "cannot restart job"),
+                })
+                .spawn(ctx);
+        });
+    }
+}
+
+/// Ends a job this node leases as failed (a cancelling one as cancelled).
+pub(crate) async fn fail_job(
+    store: &dyn crate::ports::JobStore,
+    lease: &Lease,
+    error: JobError,
+    now: i64,
+) -> Result<Job, StoreError> {
+    let job = store.job(lease.job_id).await?;
+    let (event, error) = match job.status {
+        JobStatus::Cancelling => (JobEvent::Stopped, None),
+        _ => (JobEvent::Fail, Some(error)),
+    };
+    store.finish_job(lease, event, error.as_ref(), &job.progress, now).await
+}
+
+impl Actor for Supervisor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        self.env = Some(JobEnv {
+            store: self.store.clone(),
+            clock: self.clock.clone(),
+            cfg: self.cfg.clone(),
+            pools: self.pools.clone(),
+            events: self.events.clone(),
+            supervisor: ctx.address().recipient(),
+        });
+    }
+}
+
+#[derive(Message)]
+#[rtype(result = "Result<Job, SubmitError>")]
+pub struct Submit(pub NewJob);
+
+impl Handler<Submit> for Supervisor {
+    type Result = ResponseActFuture<Self, Result<Job, SubmitError>>;
+
+    fn handle(&mut self, Submit(new): Submit, _: &mut Context<Self>) -> Self::Result {
+        if !self.kinds.contains_key(&new.kind) {
+            return Box::pin(fut::ready(Err(SubmitError::UnknownKind(new.kind))));
+        }
+        let (store, now) = (self.store.clone(), self.clock.now_ms());
+        let owner = self.cfg.node_id.clone();
+        let expires = now + self.cfg.lease_ttl_ms();
+        let id = JobId::new();
+        Box::pin(
+            async move { store.create_job(id, &new, &owner, expires, now).await }
+                .into_actor(self)
+                .map(|res, act, _| {
+                    let job = res.map_err(|e| match e {
+                        StoreError::BookBusy { holder } => SubmitError::BookBusy { holder },
+                        e => SubmitError::Store(e),
+                    })?;
+                    let lease = Lease {
+                        job_id: job.id,
+                        owner: act.cfg.node_id.clone(),
+                        generation: job.lease_generation,
+                    };
+                    let _ = act.events.send(job.clone());
+                    act.spawn_job(lease, job.kind, VecDeque::new());
+                    Ok(job)
+                }),
+        )
+    }
+}
+
+#[derive(Message)]
+#[rtype(result = "Result<Job, StoreError>")]
+pub struct Cancel(pub JobId);
+
+impl Handler<Cancel> for Supervisor {
+    type Result = ResponseActFuture<Self, Result<Job, StoreError>>;
+
+    fn handle(&mut self, Cancel(id): Cancel, _: &mut Context<Self>) -> Self::Result {
+        let (store, now) = (self.store.clone(), self.clock.now_ms());
+        Box::pin(async move { store.request_cancel(id, now).await }.into_actor(self).map(
+            |res, act, _| {
+                if let Ok(job) = &res {
+                    let _ = act.events.send(job.clone());
+                    if let Some(running) = act.jobs.get(&job.id) {
+                        running.addr.do_send(CancelRequested);
+                    }
+                }
+                res
+            },
+        ))
+    }
+}
+
+impl Handler<JobExited> for Supervisor {
+    type Result = ();
+
+    fn handle(&mut self, JobExited { lease, exit }: JobExited, ctx: &mut Context<Self>) {
+        let current = self.jobs.get(&lease.job_id).is_some_and(|r| r.lease == lease);
+        if !current {
+            return;
+        }
+        if exit.wants_restart() {
+            return self.on_crash(lease, exit, ctx);
+        }
+        if exit == JobExit::Fenced {
+            self.stats.fenced.fetch_add(1, Ordering::Relaxed);
+        }
+        self.jobs.remove(&lease.job_id);
+    }
+}
+
+/// The Heartbeat asks which leases to renew.
+#[derive(Message)]
+#[rtype(result = "Vec<(JobId, i64)>")]
+pub struct LiveLeases;
+
+impl Handler<LiveLeases> for Supervisor {
+    type Result = MessageResult<LiveLeases>;
+
+    fn handle(&mut self, _: LiveLeases, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(self.jobs.values().map(|r| (r.lease.job_id, r.lease.generation)).collect())
+    }
+}
+
+/// The Heartbeat found these leases gone.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct LeasesLost(pub Vec<JobId>);
+
+impl Handler<LeasesLost> for Supervisor {
+    type Result = ();
+
+    fn handle(&mut self, LeasesLost(ids): LeasesLost, _: &mut Context<Self>) {
+        for id in ids {
+            if let Some(running) = self.jobs.remove(&id) {
+                tracing::warn!(job_id = %id, "lease lost; abandoning the job here");
+                self.stats.fenced.fetch_add(1, Ordering::Relaxed);
+                running.addr.do_send(Abandon);
+            }
+        }
+    }
+}
+
+/// The Heartbeat leased these jobs to this node.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Adopt(pub Vec<Lease>);
+
+impl Handler<Adopt> for Supervisor {
+    type Result = ();
+
+    fn handle(&mut self, Adopt(leases): Adopt, ctx: &mut Context<Self>) {
+        self.adopt(leases, ctx);
+    }
+}
