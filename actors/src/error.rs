@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{JobId, JobStatus};
+use crate::model::{BookId, JobId, JobStatus};
 
 /// How an item's failure is treated.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -100,6 +100,8 @@ pub enum StoreError {
     Fenced { job_id: JobId, generation: i64 },
     #[error("job {0} not found")]
     JobNotFound(JobId),
+    #[error("book {0} not found")]
+    BookNotFound(BookId),
     /// The job is not in a status that allows the move.
     #[error("job {job_id} is {status}")]
     WrongStatus { job_id: JobId, status: JobStatus },

@@ -104,7 +104,7 @@ pub trait JobStore: Send + Sync + 'static {
     ) -> Result<crate::model::JobStatus, StoreError>;
 
     /// Puts retryably-failed items back to pending for another round; returns how many.
-    async fn requeue_retryable(&self, lease: &Lease) -> Result<u64, StoreError>;
+    async fn requeue_retryable(&self, lease: &Lease, now: i64) -> Result<u64, StoreError>;
 
     /// Ends the job (`Finish`, `Fail` or `Stopped`) through [`crate::model::JobStatus::apply`]
     /// and releases the JobLock. `error` is set iff the job fails.

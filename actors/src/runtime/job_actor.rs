@@ -326,11 +326,12 @@ impl JobActor {
         let store = self.env.store.clone();
         let lease = self.lease.clone();
         let another_round = self.round < self.cfg().retry.auto_retry_rounds;
+        let now = self.now();
         async move {
             if let Some(due) = store.next_due(lease.job_id).await? {
                 return Ok((Some(due), 0));
             }
-            let requeued = if another_round { store.requeue_retryable(&lease).await? } else { 0 };
+            let requeued = if another_round { store.requeue_retryable(&lease, now).await? } else { 0 };
             Ok::<_, StoreError>((None, requeued))
         }
         .into_actor(self)

@@ -1,0 +1,16 @@
+//! Quire: a supervised actor runtime for processing books.
+//!
+//! # Layout
+//!
+//! - [`config`]: one `Settings` struct from defaults < `quire.toml` < `QUIRE_*` environment.
+//! - [`store`]: the SQLite and PostgreSQL adapters of the runtime's `JobStore` port, and the
+//!   book catalog.
+//! - [`synthetic`]: the `synthetic` job kind (latency and scripted faults) for load tests
+//!   and crash drills.
+//! - [`http`]: the actix-web REST API.
+//! - [`app`]: wires settings, store, runtime and HTTP server together; used by `main` and tests.
+//!
+//! The runtime itself (job model, Supervisor, JobActor, pools, Heartbeat) is the
+//! `quire-actors` crate.
+
+pub mod store;

@@ -1,0 +1,69 @@
+//! PostgreSQL, for production and for several nodes sharing the work.
+//!
+//! Takeovers claim jobs with `FOR UPDATE SKIP LOCKED`, so nodes racing for the same expired
+//! leases each get different jobs, every job exactly once.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{PgPool, Postgres};
+
+use super::OpenError;
+
+pub struct PgStore {
+    pool: PgPool,
+}
+
+/// The SQL the two backends write differently.
+mod dialect {
+    pub const INSERT_ITEMS: &str = "INSERT INTO job_items (job_id, item_no, status) \
+         SELECT $1, value::bigint, 'pending' FROM jsonb_array_elements_text($2)";
+
+    pub const COMMIT_ITEMS: &str = "UPDATE job_items AS i SET status = o.status, \
+           result = o.result::jsonb, error_class = o.error_class, error_code = o.error_code, \
+           error = o.error, not_before = o.not_before, finished_at = o.finished_at, \
+           claim_generation = NULL \
+         FROM jsonb_to_recordset($1) AS o (item_no BIGINT, status TEXT, result TEXT, \
+           error_class TEXT, error_code TEXT, error TEXT, not_before BIGINT, finished_at BIGINT) \
+         WHERE i.job_id = $2 AND i.item_no = o.item_no \
+           AND i.status = 'processing' AND i.claim_generation = $3";
+
+    pub const TAKE_OVER: &str = "UPDATE jobs SET lease_owner = $1, \
+           lease_generation = lease_generation + 1, lease_expires_at = $2, heartbeat_at = $3 \
+         WHERE id IN ( \
+           SELECT id FROM jobs WHERE status IN ('pending', 'running', 'cancelling') \
+             AND (CASE WHEN $4::text IS NULL THEN lease_expires_at IS NULL OR lease_expires_at < $3 \
+                       ELSE lease_owner = $4 END) \
+           ORDER BY created_at LIMIT $5 FOR UPDATE SKIP LOCKED) \
+         RETURNING id, lease_generation";
+}
+
+impl PgStore {
+    /// Connects to `url` and applies the migrations.
+    pub async fn open(url: &str, max_connections: u32) -> Result<Self, OpenError> {
+        let options = PgConnectOptions::from_str(url).map_err(|e| OpenError::BadUrl(e.to_string()))?;
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options)
+            .await
+            .map_err(OpenError::Connect)?;
+        sqlx::migrate!("./migrations/postgres").run(&pool).await?;
+        Ok(Self { pool })
+    }
+
+    async fn begin(&self) -> Result<sqlx::Transaction<'static, Postgres>, quire_actors::StoreError> {
+        self.pool.begin().await.map_err(super::rows::classify)
+    }
+
+    fn reader(&self) -> &PgPool {
+        &self.pool
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+}
+
+super::shared::impl_stores!(PgStore, Postgres, dialect);

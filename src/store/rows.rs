@@ -1,0 +1,170 @@
+//! Rows as both backends return them, and their conversion into the runtime's types.
+
+use quire_actors::model::{Item, JobError};
+use quire_actors::{BookId, ErrorClass, Job, JobId, Progress, StoreError};
+use serde_json::Value;
+use sqlx::types::Json;
+use uuid::Uuid;
+
+use super::Book;
+
+/// The job columns, in [`JobRow`]'s order, for `SELECT`s and `RETURNING`s.
+macro_rules! job_columns {
+    () => {
+        "id, book_id, kind, status, params, stage, stage_started_at, total_items, \
+         completed_items, failed_items, current_item, last_completed_item, error_code, error, \
+         resumed_from, lease_owner, lease_generation, lease_expires_at, heartbeat_at, \
+         cancel_requested_at, created_at, started_at, finished_at"
+    };
+}
+pub(crate) use job_columns;
+
+macro_rules! item_columns {
+    () => {
+        "job_id, item_no, status, attempts, not_before, error_class, error_code, error, result, \
+         started_at, finished_at"
+    };
+}
+pub(crate) use item_columns;
+
+#[derive(sqlx::FromRow)]
+pub struct JobRow {
+    id: Uuid,
+    book_id: Uuid,
+    kind: String,
+    status: String,
+    params: Json<Value>,
+    stage: Option<String>,
+    stage_started_at: Option<i64>,
+    total_items: i64,
+    completed_items: i64,
+    failed_items: i64,
+    current_item: Option<i64>,
+    last_completed_item: Option<i64>,
+    error_code: Option<String>,
+    error: Option<String>,
+    resumed_from: Option<Uuid>,
+    lease_owner: Option<String>,
+    lease_generation: i64,
+    lease_expires_at: Option<i64>,
+    heartbeat_at: Option<i64>,
+    cancel_requested_at: Option<i64>,
+    created_at: i64,
+    started_at: Option<i64>,
+    finished_at: Option<i64>,
+}
+
+fn corrupt(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(e.to_string())
+}
+
+impl TryFrom<JobRow> for Job {
+    type Error = StoreError;
+
+    fn try_from(r: JobRow) -> Result<Job, StoreError> {
+        let error = match (r.error_code, r.error) {
+            (Some(code), Some(message)) => Some(JobError { code, message }),
+            _ => None,
+        };
+        Ok(Job {
+            id: JobId(r.id),
+            book_id: BookId(r.book_id),
+            kind: r.kind.parse().map_err(corrupt)?,
+            status: r.status.parse().map_err(corrupt)?,
+            params: r.params.0,
+            progress: Progress {
+                total: r.total_items as u64,
+                completed: r.completed_items as u64,
+                failed: r.failed_items as u64,
+                current_item: r.current_item,
+                last_completed_item: r.last_completed_item,
+                stage: r.stage,
+                stage_started_at: r.stage_started_at,
+            },
+            error,
+            resumed_from: r.resumed_from.map(JobId),
+            lease_owner: r.lease_owner,
+            lease_generation: r.lease_generation,
+            lease_expires_at: r.lease_expires_at,
+            heartbeat_at: r.heartbeat_at,
+            cancel_requested_at: r.cancel_requested_at,
+            created_at: r.created_at,
+            started_at: r.started_at,
+            finished_at: r.finished_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub struct ItemRow {
+    job_id: Uuid,
+    item_no: i64,
+    status: String,
+    attempts: i64,
+    not_before: Option<i64>,
+    error_class: Option<String>,
+    error_code: Option<String>,
+    error: Option<String>,
+    result: Option<Json<Value>>,
+    started_at: Option<i64>,
+    finished_at: Option<i64>,
+}
+
+impl TryFrom<ItemRow> for Item {
+    type Error = StoreError;
+
+    fn try_from(r: ItemRow) -> Result<Item, StoreError> {
+        let error_class = match r.error_class.as_deref() {
+            None => None,
+            Some(c) => Some(ErrorClass::parse(c).ok_or_else(|| corrupt(format!("error class `{c}`")))?),
+        };
+        Ok(Item {
+            job_id: JobId(r.job_id),
+            item_no: r.item_no,
+            status: r.status.parse().map_err(corrupt)?,
+            attempts: r.attempts,
+            not_before: r.not_before,
+            error_class,
+            error_code: r.error_code,
+            error: r.error,
+            result: r.result.map(|j| j.0),
+            started_at: r.started_at,
+            finished_at: r.finished_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub struct BookRow {
+    id: Uuid,
+    title: String,
+    owner: Option<String>,
+    created_at: i64,
+}
+
+impl From<BookRow> for Book {
+    fn from(r: BookRow) -> Book {
+        Book { id: BookId(r.id), title: r.title, owner: r.owner, created_at: r.created_at }
+    }
+}
+
+/// Classifies a database error by its kind, never by its message.
+pub fn classify(e: sqlx::Error) -> StoreError {
+    use sqlx::Error as E;
+    match e {
+        E::Io(_) | E::PoolTimedOut | E::PoolClosed | E::WorkerCrashed | E::Tls(_) | E::Protocol(_) => {
+            StoreError::Unavailable(Box::new(e))
+        }
+        E::Database(ref db) if is_transient(db.as_ref()) => StoreError::Unavailable(Box::new(e)),
+        E::ColumnDecode { .. } | E::Decode(_) | E::ColumnNotFound(_) | E::TypeNotFound { .. } => {
+            StoreError::Corrupt(e.to_string())
+        }
+        e => StoreError::Other(Box::new(e)),
+    }
+}
+
+/// Errors that go away if the transaction is tried again: PostgreSQL's serialization
+/// failure and deadlock, SQLite's busy and locked.
+fn is_transient(db: &dyn sqlx::error::DatabaseError) -> bool {
+    matches!(db.code().as_deref(), Some("40001" | "40P01" | "5" | "6" | "517" | "262"))
+}

@@ -1,0 +1,587 @@
+//! The store body both backends share. Most SQL text is identical on SQLite and PostgreSQL
+//! (`$n` placeholders, partial indexes, `RETURNING`, `UPDATE … FROM`); the few statements
+//! that differ come from each backend's `dialect` module. The macro expands the same code
+//! once per backend, so the two stores cannot drift apart.
+
+use quire_actors::model::JobStatus;
+use quire_actors::StoreError;
+use serde::Serialize;
+
+use quire_actors::model::ItemOutcome;
+
+/// One outcome as the batch statements read it from a JSON array.
+#[derive(Serialize)]
+pub struct OutcomeRow<'a> {
+    pub item_no: i64,
+    pub status: &'static str,
+    /// Pre-encoded JSON text, so both backends read it back verbatim.
+    pub result: Option<String>,
+    pub error_class: Option<&'static str>,
+    pub error_code: Option<&'a str>,
+    pub error: Option<&'a str>,
+    pub not_before: Option<i64>,
+    pub finished_at: Option<i64>,
+}
+
+impl<'a> From<&'a ItemOutcome> for OutcomeRow<'a> {
+    fn from(o: &'a ItemOutcome) -> Self {
+        OutcomeRow {
+            item_no: o.item_no,
+            status: o.status.as_str(),
+            result: o.result.as_ref().map(|v| v.to_string()),
+            error_class: o.error_class.map(|c| c.as_str()),
+            error_code: o.error_code.as_deref(),
+            error: o.error.as_deref(),
+            not_before: o.not_before,
+            finished_at: o.finished_at,
+        }
+    }
+}
+
+pub fn parse_status(s: &str) -> Result<JobStatus, StoreError> {
+    s.parse().map_err(|e: quire_actors::model::UnknownName| StoreError::Corrupt(e.to_string()))
+}
+
+pub const FENCE: &str = "UPDATE jobs SET heartbeat_at = $4 \
+     WHERE id = $1 AND lease_owner = $2 AND lease_generation = $3 \
+       AND status IN ('pending', 'running', 'cancelling') RETURNING status";
+
+pub const COMMIT_PROGRESS: &str = "UPDATE jobs SET heartbeat_at = $4, lease_expires_at = $5, \
+       completed_items = $6, failed_items = $7, current_item = $8, last_completed_item = $9, \
+       stage = $10, stage_started_at = $11 \
+     WHERE id = $1 AND lease_owner = $2 AND lease_generation = $3 \
+       AND status IN ('running', 'cancelling') RETURNING status";
+
+pub const RELEASE_PROCESSING: &str = "UPDATE job_items SET status = 'pending', claim_generation = NULL \
+     WHERE job_id = $1 AND status = 'processing'";
+
+pub const CLAIM_ITEMS: &str = "UPDATE job_items \
+     SET status = 'processing', attempts = attempts + 1, claim_generation = $2, started_at = $3 \
+     WHERE job_id = $1 AND item_no IN ( \
+       SELECT item_no FROM job_items \
+       WHERE job_id = $1 AND status = 'pending' AND (not_before IS NULL OR not_before <= $3) \
+       ORDER BY item_no LIMIT $4) \
+     RETURNING item_no, attempts";
+
+macro_rules! impl_stores {
+    ($store:ty, $db:ty, $dialect:ident) => {
+        use quire_actors::model::{
+            ClaimedItem, Item, ItemOutcome, ItemStatus, Job, JobError, JobEvent, JobStatus, Lease,
+            NewJob, Progress,
+        };
+        use quire_actors::ports::{ItemCounts, JobStore};
+        use quire_actors::{BookId, JobId, JobKind, StoreError};
+        use sqlx::types::Json;
+        use $crate::store::rows::{classify, item_columns, job_columns, BookRow, ItemRow, JobRow};
+        use $crate::store::shared::{self, parse_status, OutcomeRow};
+        use $crate::store::{Book, Catalog, NewBook};
+
+        type Tx = sqlx::Transaction<'static, $db>;
+
+        fn wrong_status(job_id: JobId, status: JobStatus) -> StoreError {
+            StoreError::WrongStatus { job_id, status }
+        }
+
+        impl $store {
+            /// Checks that `lease` still holds its job, locking the job row for the rest of
+            /// the transaction. Returns the job's status.
+            async fn fence(tx: &mut Tx, lease: &Lease, now: i64) -> Result<JobStatus, StoreError> {
+                let row: Option<(String,)> = sqlx::query_as(shared::FENCE)
+                    .bind(lease.job_id.0)
+                    .bind(&lease.owner)
+                    .bind(lease.generation)
+                    .bind(now)
+                    .fetch_optional(&mut **tx)
+                    .await
+                    .map_err(classify)?;
+                match row {
+                    Some((status,)) => parse_status(&status),
+                    None => Err(Self::why_fenced(tx, lease).await),
+                }
+            }
+
+            /// Why a fenced write matched no row: the job is gone, ended, or leased anew.
+            async fn why_fenced(tx: &mut Tx, lease: &Lease) -> StoreError {
+                let row: Result<Option<(String,)>, _> =
+                    sqlx::query_as("SELECT status FROM jobs WHERE id = $1")
+                        .bind(lease.job_id.0)
+                        .fetch_optional(&mut **tx)
+                        .await;
+                match row {
+                    Err(e) => classify(e),
+                    Ok(None) => StoreError::JobNotFound(lease.job_id),
+                    Ok(Some((status,))) => match parse_status(&status) {
+                        Ok(status) if status.is_terminal() => wrong_status(lease.job_id, status),
+                        Ok(_) => StoreError::Fenced { job_id: lease.job_id, generation: lease.generation },
+                        Err(e) => e,
+                    },
+                }
+            }
+
+            async fn job_in<'e, E>(executor: E, id: JobId) -> Result<Job, StoreError>
+            where
+                E: sqlx::Executor<'e, Database = $db>,
+            {
+                let row: Option<JobRow> =
+                    sqlx::query_as(concat!("SELECT ", job_columns!(), " FROM jobs WHERE id = $1"))
+                        .bind(id.0)
+                        .fetch_optional(executor)
+                        .await
+                        .map_err(classify)?;
+                row.ok_or(StoreError::JobNotFound(id))?.try_into()
+            }
+
+            async fn counts_in<'e, E>(executor: E, id: JobId) -> Result<ItemCounts, StoreError>
+            where
+                E: sqlx::Executor<'e, Database = $db>,
+            {
+                let rows: Vec<(String, i64)> = sqlx::query_as(
+                    "SELECT status, COUNT(*) FROM job_items WHERE job_id = $1 GROUP BY status",
+                )
+                .bind(id.0)
+                .fetch_all(executor)
+                .await
+                .map_err(classify)?;
+                let mut counts = ItemCounts::default();
+                for (status, n) in rows {
+                    let status: ItemStatus =
+                        status.parse().map_err(|e| StoreError::Corrupt(format!("{e}")))?;
+                    counts.add(status, n as u64);
+                }
+                Ok(counts)
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl JobStore for $store {
+            async fn create_job(
+                &self,
+                id: JobId,
+                new: &NewJob,
+                owner: &str,
+                lease_expires_at: i64,
+                now: i64,
+            ) -> Result<Job, StoreError> {
+                let mut tx = self.begin().await?;
+                let inserted = sqlx::query(
+                    "INSERT INTO jobs (id, book_id, kind, status, params, total_items, resumed_from, \
+                       lease_owner, lease_generation, lease_expires_at, heartbeat_at, created_at) \
+                     VALUES ($1, $2, $3, 'pending', $4, $5, $6, $7, 1, $8, $9, $9)",
+                )
+                .bind(id.0)
+                .bind(new.book_id.0)
+                .bind(new.kind.as_str())
+                .bind(Json(&new.params))
+                .bind(new.items.len() as i64)
+                .bind(new.resumed_from.map(|j| j.0))
+                .bind(owner)
+                .bind(lease_expires_at)
+                .bind(now)
+                .execute(&mut *tx)
+                .await;
+                match inserted {
+                    Ok(_) => {}
+                    Err(sqlx::Error::Database(db)) if db.is_unique_violation() => {
+                        drop(tx);
+                        return match self.active_job(new.book_id).await? {
+                            Some(holder) => Err(StoreError::BookBusy { holder: holder.id }),
+                            // The holder ended in between: the caller may simply try again.
+                            None => Err(StoreError::Unavailable("the JobLock changed hands; try again".into())),
+                        };
+                    }
+                    Err(sqlx::Error::Database(db)) if db.is_foreign_key_violation() => {
+                        return Err(StoreError::BookNotFound(new.book_id));
+                    }
+                    Err(e) => return Err(classify(e)),
+                }
+                sqlx::query($dialect::INSERT_ITEMS)
+                    .bind(id.0)
+                    .bind(Json(&new.items))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(classify)?;
+                let job = Self::job_in(&mut *tx, id).await?;
+                tx.commit().await.map_err(classify)?;
+                Ok(job)
+            }
+
+            async fn job(&self, id: JobId) -> Result<Job, StoreError> {
+                Self::job_in(self.reader(), id).await
+            }
+
+            async fn active_job(&self, book: BookId) -> Result<Option<Job>, StoreError> {
+                let row: Option<JobRow> = sqlx::query_as(concat!(
+                    "SELECT ", job_columns!(), " FROM jobs \
+                     WHERE book_id = $1 AND status IN ('pending', 'running', 'cancelling')"
+                ))
+                .bind(book.0)
+                .fetch_optional(self.reader())
+                .await
+                .map_err(classify)?;
+                row.map(Job::try_from).transpose()
+            }
+
+            async fn latest_job(
+                &self,
+                book: BookId,
+                kind: Option<JobKind>,
+            ) -> Result<Option<Job>, StoreError> {
+                let row: Option<JobRow> = sqlx::query_as(concat!(
+                    "SELECT ", job_columns!(), " FROM jobs \
+                     WHERE book_id = $1 AND ($2 IS NULL OR kind = $2) \
+                     ORDER BY created_at DESC, id DESC LIMIT 1"
+                ))
+                .bind(book.0)
+                .bind(kind.map(JobKind::as_str))
+                .fetch_optional(self.reader())
+                .await
+                .map_err(classify)?;
+                row.map(Job::try_from).transpose()
+            }
+
+            async fn item_counts(&self, id: JobId) -> Result<ItemCounts, StoreError> {
+                Self::counts_in(self.reader(), id).await
+            }
+
+            async fn items(
+                &self,
+                id: JobId,
+                status: Option<ItemStatus>,
+                after: Option<i64>,
+                limit: u32,
+            ) -> Result<Vec<Item>, StoreError> {
+                let rows: Vec<ItemRow> = sqlx::query_as(concat!(
+                    "SELECT ", item_columns!(), " FROM job_items \
+                     WHERE job_id = $1 AND ($2 IS NULL OR status = $2) AND ($3 IS NULL OR item_no > $3) \
+                     ORDER BY item_no LIMIT $4"
+                ))
+                .bind(id.0)
+                .bind(status.map(ItemStatus::as_str))
+                .bind(after)
+                .bind(i64::from(limit))
+                .fetch_all(self.reader())
+                .await
+                .map_err(classify)?;
+                rows.into_iter().map(Item::try_from).collect()
+            }
+
+            async fn enter_job(&self, lease: &Lease, now: i64) -> Result<Job, StoreError> {
+                let mut tx = self.begin().await?;
+                let status = Self::fence(&mut tx, lease, now).await?;
+                if status == JobStatus::Pending {
+                    let next = status
+                        .apply(JobEvent::Start)
+                        .map_err(|_| wrong_status(lease.job_id, status))?;
+                    sqlx::query(
+                        "UPDATE jobs SET status = $2, started_at = COALESCE(started_at, $3) WHERE id = $1",
+                    )
+                    .bind(lease.job_id.0)
+                    .bind(next.as_str())
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(classify)?;
+                }
+                sqlx::query(shared::RELEASE_PROCESSING)
+                    .bind(lease.job_id.0)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(classify)?;
+                let counts = Self::counts_in(&mut *tx, lease.job_id).await?;
+                sqlx::query(
+                    "UPDATE jobs SET total_items = $2, completed_items = $3, failed_items = $4 WHERE id = $1",
+                )
+                .bind(lease.job_id.0)
+                .bind(counts.total() as i64)
+                .bind(counts.completed as i64)
+                .bind(counts.failed as i64)
+                .execute(&mut *tx)
+                .await
+                .map_err(classify)?;
+                let job = Self::job_in(&mut *tx, lease.job_id).await?;
+                tx.commit().await.map_err(classify)?;
+                Ok(job)
+            }
+
+            async fn claim_items(
+                &self,
+                lease: &Lease,
+                limit: u32,
+                now: i64,
+            ) -> Result<Vec<ClaimedItem>, StoreError> {
+                let mut tx = self.begin().await?;
+                Self::fence(&mut tx, lease, now).await?;
+                let rows: Vec<(i64, i64)> = sqlx::query_as(shared::CLAIM_ITEMS)
+                    .bind(lease.job_id.0)
+                    .bind(lease.generation)
+                    .bind(now)
+                    .bind(i64::from(limit))
+                    .fetch_all(&mut *tx)
+                    .await
+                    .map_err(classify)?;
+                tx.commit().await.map_err(classify)?;
+                let mut items: Vec<ClaimedItem> = rows
+                    .into_iter()
+                    .map(|(item_no, attempts)| ClaimedItem { item_no, attempts })
+                    .collect();
+                items.sort_unstable_by_key(|i| i.item_no);
+                Ok(items)
+            }
+
+            async fn next_due(&self, id: JobId) -> Result<Option<i64>, StoreError> {
+                let (due,): (Option<i64>,) = sqlx::query_as(
+                    "SELECT MIN(COALESCE(not_before, 0)) FROM job_items \
+                     WHERE job_id = $1 AND status = 'pending'",
+                )
+                .bind(id.0)
+                .fetch_one(self.reader())
+                .await
+                .map_err(classify)?;
+                Ok(due)
+            }
+
+            async fn commit(
+                &self,
+                lease: &Lease,
+                outcomes: &[ItemOutcome],
+                progress: &Progress,
+                lease_expires_at: i64,
+                now: i64,
+            ) -> Result<JobStatus, StoreError> {
+                let mut tx = self.begin().await?;
+                let row: Option<(String,)> = sqlx::query_as(shared::COMMIT_PROGRESS)
+                    .bind(lease.job_id.0)
+                    .bind(&lease.owner)
+                    .bind(lease.generation)
+                    .bind(now)
+                    .bind(lease_expires_at)
+                    .bind(progress.completed as i64)
+                    .bind(progress.failed as i64)
+                    .bind(progress.current_item)
+                    .bind(progress.last_completed_item)
+                    .bind(progress.stage.as_deref())
+                    .bind(progress.stage_started_at)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(classify)?;
+                let status = match row {
+                    Some((status,)) => parse_status(&status)?,
+                    None => return Err(Self::why_fenced(&mut tx, lease).await),
+                };
+                if !outcomes.is_empty() {
+                    let rows: Vec<OutcomeRow<'_>> = outcomes.iter().map(OutcomeRow::from).collect();
+                    let written = sqlx::query($dialect::COMMIT_ITEMS)
+                        .bind(Json(&rows))
+                        .bind(lease.job_id.0)
+                        .bind(lease.generation)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(classify)?
+                        .rows_affected();
+                    // An item not processing under this generation was released or
+                    // re-claimed by someone else: the whole batch is refused.
+                    if written != outcomes.len() as u64 {
+                        return Err(StoreError::Fenced {
+                            job_id: lease.job_id,
+                            generation: lease.generation,
+                        });
+                    }
+                }
+                tx.commit().await.map_err(classify)?;
+                Ok(status)
+            }
+
+            async fn requeue_retryable(&self, lease: &Lease, now: i64) -> Result<u64, StoreError> {
+                let mut tx = self.begin().await?;
+                Self::fence(&mut tx, lease, now).await?;
+                let n = sqlx::query(
+                    "UPDATE job_items SET status = 'pending', finished_at = NULL, not_before = NULL \
+                     WHERE job_id = $1 AND status = 'failed' AND error_class = 'retryable'",
+                )
+                .bind(lease.job_id.0)
+                .execute(&mut *tx)
+                .await
+                .map_err(classify)?
+                .rows_affected();
+                sqlx::query("UPDATE jobs SET failed_items = failed_items - $2 WHERE id = $1")
+                    .bind(lease.job_id.0)
+                    .bind(n as i64)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(classify)?;
+                tx.commit().await.map_err(classify)?;
+                Ok(n)
+            }
+
+            async fn finish_job(
+                &self,
+                lease: &Lease,
+                event: JobEvent,
+                error: Option<&JobError>,
+                progress: &Progress,
+                now: i64,
+            ) -> Result<Job, StoreError> {
+                let mut tx = self.begin().await?;
+                let status = Self::fence(&mut tx, lease, now).await?;
+                let next = status.apply(event).map_err(|_| wrong_status(lease.job_id, status))?;
+                let error = if next == JobStatus::Failed { error } else { None };
+                sqlx::query(
+                    "UPDATE jobs SET status = $2, error_code = $3, error = $4, finished_at = $5, \
+                       lease_expires_at = NULL, completed_items = $6, failed_items = $7, \
+                       current_item = $8, last_completed_item = $9 \
+                     WHERE id = $1",
+                )
+                .bind(lease.job_id.0)
+                .bind(next.as_str())
+                .bind(error.map(|e| e.code.as_str()))
+                .bind(error.map(|e| e.message.as_str()))
+                .bind(next.is_terminal().then_some(now))
+                .bind(progress.completed as i64)
+                .bind(progress.failed as i64)
+                .bind(progress.current_item)
+                .bind(progress.last_completed_item)
+                .execute(&mut *tx)
+                .await
+                .map_err(classify)?;
+                sqlx::query(shared::RELEASE_PROCESSING)
+                    .bind(lease.job_id.0)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(classify)?;
+                let job = Self::job_in(&mut *tx, lease.job_id).await?;
+                tx.commit().await.map_err(classify)?;
+                Ok(job)
+            }
+
+            async fn request_cancel(&self, id: JobId, now: i64) -> Result<Job, StoreError> {
+                let mut tx = self.begin().await?;
+                let job = Self::job_in(&mut *tx, id).await?;
+                let next = job
+                    .status
+                    .apply(JobEvent::Cancel)
+                    .map_err(|_| wrong_status(id, job.status))?;
+                let ends = next.is_terminal();
+                sqlx::query(
+                    "UPDATE jobs SET status = $2, cancel_requested_at = COALESCE(cancel_requested_at, $3), \
+                       finished_at = $4, lease_expires_at = CASE WHEN $5 THEN NULL ELSE lease_expires_at END \
+                     WHERE id = $1 AND status = $6",
+                )
+                .bind(id.0)
+                .bind(next.as_str())
+                .bind(now)
+                .bind(ends.then_some(now))
+                .bind(ends)
+                .bind(job.status.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(classify)?;
+                let job = Self::job_in(&mut *tx, id).await?;
+                tx.commit().await.map_err(classify)?;
+                Ok(job)
+            }
+
+            async fn renew_leases(
+                &self,
+                owner: &str,
+                leases: &[(JobId, i64)],
+                expires_at: i64,
+                now: i64,
+            ) -> Result<Vec<JobId>, StoreError> {
+                let mut tx = self.begin().await?;
+                let mut lost = Vec::new();
+                for &(job_id, generation) in leases {
+                    let renewed = sqlx::query(
+                        "UPDATE jobs SET lease_expires_at = $4, heartbeat_at = $5 \
+                         WHERE id = $1 AND lease_owner = $2 AND lease_generation = $3 \
+                           AND status IN ('pending', 'running', 'cancelling')",
+                    )
+                    .bind(job_id.0)
+                    .bind(owner)
+                    .bind(generation)
+                    .bind(expires_at)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(classify)?
+                    .rows_affected();
+                    if renewed == 0 {
+                        lost.push(job_id);
+                    }
+                }
+                tx.commit().await.map_err(classify)?;
+                Ok(lost)
+            }
+
+            async fn take_over(
+                &self,
+                owner: &str,
+                owned_by: Option<&str>,
+                now: i64,
+                expires_at: i64,
+                limit: u32,
+            ) -> Result<Vec<Lease>, StoreError> {
+                let mut tx = self.begin().await?;
+                let rows: Vec<(uuid::Uuid, i64)> = sqlx::query_as($dialect::TAKE_OVER)
+                    .bind(owner)
+                    .bind(expires_at)
+                    .bind(now)
+                    .bind(owned_by)
+                    .bind(i64::from(limit.min(i64::MAX as u32)))
+                    .fetch_all(&mut *tx)
+                    .await
+                    .map_err(classify)?;
+                tx.commit().await.map_err(classify)?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(id, generation)| Lease {
+                        job_id: JobId(id),
+                        owner: owner.to_owned(),
+                        generation,
+                    })
+                    .collect())
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl Catalog for $store {
+            async fn create_book(&self, new: &NewBook, now: i64) -> Result<Book, StoreError> {
+                let id = BookId::new();
+                let mut tx = self.begin().await?;
+                sqlx::query("INSERT INTO books (id, title, owner, created_at) VALUES ($1, $2, $3, $4)")
+                    .bind(id.0)
+                    .bind(&new.title)
+                    .bind(new.owner.as_deref())
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(classify)?;
+                tx.commit().await.map_err(classify)?;
+                Ok(Book { id, title: new.title.clone(), owner: new.owner.clone(), created_at: now })
+            }
+
+            async fn book(&self, id: BookId) -> Result<Option<Book>, StoreError> {
+                let row: Option<BookRow> =
+                    sqlx::query_as("SELECT id, title, owner, created_at FROM books WHERE id = $1")
+                        .bind(id.0)
+                        .fetch_optional(self.reader())
+                        .await
+                        .map_err(classify)?;
+                Ok(row.map(Book::from))
+            }
+
+            async fn books(&self, after: Option<BookId>, limit: u32) -> Result<Vec<Book>, StoreError> {
+                let rows: Vec<BookRow> = sqlx::query_as(
+                    "SELECT id, title, owner, created_at FROM books \
+                     WHERE ($1 IS NULL OR id > $1) ORDER BY id LIMIT $2",
+                )
+                .bind(after.map(|b| b.0))
+                .bind(i64::from(limit))
+                .fetch_all(self.reader())
+                .await
+                .map_err(classify)?;
+                Ok(rows.into_iter().map(Book::from).collect())
+            }
+        }
+    };
+}
+pub(crate) use impl_stores;

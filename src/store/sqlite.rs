@@ -1,0 +1,93 @@
+//! The embedded default: one SQLite file in WAL mode.
+//!
+//! Writes go through a single connection and every write transaction starts with
+//! `BEGIN IMMEDIATE`, so a transaction that reads and then writes never meets "database is
+//! locked" halfway; reads use a small pool of their own.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Sqlite, SqlitePool};
+
+use super::OpenError;
+
+pub struct SqliteStore {
+    writer: SqlitePool,
+    reader: SqlitePool,
+}
+
+/// The SQL the two backends write differently.
+mod dialect {
+    pub const INSERT_ITEMS: &str = "INSERT INTO job_items (job_id, item_no, status) \
+         SELECT $1, value, 'pending' FROM json_each($2)";
+
+    pub const COMMIT_ITEMS: &str = "UPDATE job_items SET status = o.status, result = o.result, \
+           error_class = o.error_class, error_code = o.error_code, error = o.error, \
+           not_before = o.not_before, finished_at = o.finished_at, claim_generation = NULL \
+         FROM (SELECT value ->> '$.item_no' AS item_no, value ->> '$.status' AS status, \
+                 value ->> '$.result' AS result, value ->> '$.error_class' AS error_class, \
+                 value ->> '$.error_code' AS error_code, value ->> '$.error' AS error, \
+                 value ->> '$.not_before' AS not_before, value ->> '$.finished_at' AS finished_at \
+               FROM json_each($1)) AS o \
+         WHERE job_items.job_id = $2 AND job_items.item_no = o.item_no \
+           AND job_items.status = 'processing' AND job_items.claim_generation = $3";
+
+    /// One writer at a time: the statement alone is atomic, no row locks needed.
+    pub const TAKE_OVER: &str = "UPDATE jobs SET lease_owner = $1, \
+           lease_generation = lease_generation + 1, lease_expires_at = $2, heartbeat_at = $3 \
+         WHERE id IN ( \
+           SELECT id FROM jobs WHERE status IN ('pending', 'running', 'cancelling') \
+             AND (CASE WHEN $4 IS NULL THEN lease_expires_at IS NULL OR lease_expires_at < $3 \
+                       ELSE lease_owner = $4 END) \
+           ORDER BY created_at LIMIT $5) \
+         RETURNING id, lease_generation";
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `url` (`sqlite://path` or `sqlite::memory:`)
+    /// and applies the migrations.
+    pub async fn open(url: &str) -> Result<Self, OpenError> {
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(|e| OpenError::BadUrl(e.to_string()))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        if let Some(dir) = options.get_filename().parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| OpenError::Io(dir.display().to_string(), e))?;
+        }
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options.clone())
+            .await
+            .map_err(OpenError::Connect)?;
+        sqlx::migrate!("./migrations/sqlite").run(&writer).await?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options.read_only(true))
+            .await
+            .map_err(OpenError::Connect)?;
+        Ok(Self { writer, reader })
+    }
+
+    pub fn path_of(url: &str) -> Option<&Path> {
+        url.strip_prefix("sqlite://").map(Path::new)
+    }
+
+    async fn begin(&self) -> Result<sqlx::Transaction<'static, Sqlite>, quire_actors::StoreError> {
+        self.writer.begin_with("BEGIN IMMEDIATE").await.map_err(super::rows::classify)
+    }
+
+    fn reader(&self) -> &SqlitePool {
+        &self.reader
+    }
+
+    pub fn writer_pool(&self) -> &SqlitePool {
+        &self.writer
+    }
+}
+
+super::shared::impl_stores!(SqliteStore, Sqlite, dialect);

@@ -1,0 +1,3 @@
+//! Helpers shared by every integration test.
+
+pub mod db;

@@ -1,0 +1,311 @@
+//! The JobStore conformance suite, run against SQLite and PostgreSQL: the JobLock, the
+//! database's own invariants, claiming, fencing and takeover.
+
+use std::sync::Arc;
+
+use quire::store::{NewBook, Store};
+use quire_actors::model::{ItemOutcome, ItemStatus, JobError, JobEvent, JobStatus, Lease, NewJob};
+use quire_actors::{BookId, JobId, JobKind, StoreError};
+use serde_json::json;
+
+use crate::common::db::{Backend, TestDb};
+
+const NOW: i64 = 1_700_000_000_000;
+const TTL: i64 = 30_000;
+
+async fn book(store: &Arc<dyn Store>) -> BookId {
+    store.create_book(&NewBook { title: "Fractions".into(), owner: None }, NOW).await.unwrap().id
+}
+
+fn new_job(book: BookId, items: i64) -> NewJob {
+    NewJob {
+        book_id: book,
+        kind: JobKind::Synthetic,
+        params: json!({}),
+        items: (1..=items).collect(),
+        resumed_from: None,
+    }
+}
+
+async fn create(store: &Arc<dyn Store>, book: BookId, items: i64, owner: &str) -> (JobId, Lease) {
+    let id = JobId::new();
+    let job = store.create_job(id, &new_job(book, items), owner, NOW + TTL, NOW).await.unwrap();
+    assert_eq!(job.status, JobStatus::Pending);
+    assert_eq!(job.progress.total, items as u64);
+    (id, Lease { job_id: id, owner: owner.into(), generation: job.lease_generation })
+}
+
+async fn job_lock_admits_one_active_job_per_book(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
+    let b = book(&store).await;
+    let (first, lease) = create(&store, b, 3, "n1").await;
+
+    let second = store.create_job(JobId::new(), &new_job(b, 3), "n1", NOW + TTL, NOW).await;
+    assert!(matches!(second, Err(StoreError::BookBusy { holder }) if holder == first));
+
+    // Another book is not affected.
+    let other = book(&store).await;
+    create(&store, other, 1, "n1").await;
+
+    // Once the holder ends, the lock is free.
+    store.enter_job(&lease, NOW).await.unwrap();
+    let p = store.job(first).await.unwrap().progress;
+    let done = store.finish_job(&lease, JobEvent::Fail, Some(&err("X")), &p, NOW).await.unwrap();
+    assert_eq!(done.status, JobStatus::Failed);
+    create(&store, b, 1, "n1").await;
+}
+
+fn err(code: &str) -> JobError {
+    JobError { code: code.into(), message: "it broke".into() }
+}
+
+async fn concurrent_starts_from_separate_connections_admit_exactly_one(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let a = db.store().await;
+    let b = db.store().await;
+    for _ in 0..20 {
+        let bk = book(&a).await;
+        let (ja, jb) = (JobId::new(), JobId::new());
+        let (na, nb) = (new_job(bk, 5), new_job(bk, 5));
+        let (ra, rb) = tokio::join!(
+            a.create_job(ja, &na, "n1", NOW + TTL, NOW),
+            b.create_job(jb, &nb, "n2", NOW + TTL, NOW),
+        );
+        let wins = [ra.is_ok(), rb.is_ok()].iter().filter(|w| **w).count();
+        assert_eq!(wins, 1, "exactly one start wins: {ra:?} / {rb:?}");
+        let winner = if ra.is_ok() { ja } else { jb };
+        let loser = if ra.is_ok() { rb } else { ra };
+        assert!(matches!(loser, Err(StoreError::BookBusy { holder }) if holder == winner));
+        assert_eq!(a.active_job(bk).await.unwrap().map(|j| j.id), Some(winner));
+    }
+}
+
+async fn database_enforces_the_job_invariants(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
+    let b = book(&store).await;
+    let (id, lease) = create(&store, b, 2, "n1").await;
+    let hex = id.0.simple().to_string();
+    let id_sql = match backend {
+        Backend::Sqlite => format!("x'{hex}'"),
+        Backend::Postgres => format!("'{}'", id.0),
+    };
+    // error iff failed; finished_at iff terminal; known statuses only.
+    for bad in [
+        format!("UPDATE jobs SET status = 'failed', finished_at = 1 WHERE id = {id_sql}"),
+        format!("UPDATE jobs SET error_code = 'X', error = 'x' WHERE id = {id_sql}"),
+        format!("UPDATE jobs SET status = 'completed' WHERE id = {id_sql}"),
+        format!("UPDATE jobs SET finished_at = 5 WHERE id = {id_sql}"),
+        format!("UPDATE jobs SET status = 'paused' WHERE id = {id_sql}"),
+        format!("UPDATE jobs SET status = 'cancelling' WHERE id = {id_sql}"),
+        format!("UPDATE jobs SET completed_items = 3 WHERE id = {id_sql}"),
+        format!("UPDATE job_items SET status = 'completed' WHERE job_id = {id_sql}"),
+        format!("UPDATE job_items SET status = 'failed', finished_at = 1 WHERE job_id = {id_sql}"),
+    ] {
+        assert!(db.exec(&bad).await.is_err(), "the database accepted: {bad}");
+    }
+    // A terminal job never changes again, not even by hand.
+    store.enter_job(&lease, NOW).await.unwrap();
+    let p = store.job(id).await.unwrap().progress;
+    store.finish_job(&lease, JobEvent::Fail, Some(&err("X")), &p, NOW).await.unwrap();
+    let revive = format!(
+        "UPDATE jobs SET status = 'running', error_code = NULL, error = NULL, finished_at = NULL WHERE id = {id_sql}"
+    );
+    assert!(db.exec(&revive).await.is_err(), "a terminal job was revived");
+    let touch = format!("UPDATE jobs SET heartbeat_at = 1 WHERE id = {id_sql}");
+    assert!(db.exec(&touch).await.is_err(), "a terminal job was touched");
+    // The state machine refuses it too.
+    let again = store.finish_job(&lease, JobEvent::Finish, None, &p, NOW).await;
+    assert!(again.is_err());
+}
+
+async fn claims_commits_and_progress_follow_the_items(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
+    let b = book(&store).await;
+    let (id, lease) = create(&store, b, 5, "n1").await;
+    let job = store.enter_job(&lease, NOW).await.unwrap();
+    assert_eq!(job.status, JobStatus::Running);
+    assert_eq!(job.started_at, Some(NOW));
+
+    let claimed = store.claim_items(&lease, 3, NOW).await.unwrap();
+    assert_eq!(claimed.iter().map(|c| c.item_no).collect::<Vec<_>>(), vec![1, 2, 3]);
+    assert!(claimed.iter().all(|c| c.attempts == 1));
+
+    let mut retry = ItemOutcome::released(2);
+    retry.error_class = Some(quire_actors::ErrorClass::Retryable);
+    retry.error_code = Some("TIMEOUT".into());
+    retry.error = Some("slow".into());
+    retry.not_before = Some(NOW + 1_000);
+    let mut failed = ItemOutcome::released(3);
+    failed.status = ItemStatus::Failed;
+    failed.error_class = Some(quire_actors::ErrorClass::Terminal);
+    failed.error_code = Some("CORRUPT_IMAGE".into());
+    failed.error = Some("truncated".into());
+    failed.finished_at = Some(NOW);
+    let outcomes = vec![ItemOutcome::completed(1, json!({"text": "one"}), NOW), retry, failed];
+    let mut progress = job.progress.clone();
+    progress.completed = 1;
+    progress.failed = 1;
+    progress.last_completed_item = Some(1);
+    let status = store.commit(&lease, &outcomes, &progress, NOW + TTL, NOW).await.unwrap();
+    assert_eq!(status, JobStatus::Running);
+
+    let items = store.items(id, None, None, 10).await.unwrap();
+    let by_no = |n: i64| items.iter().find(|i| i.item_no == n).unwrap().clone();
+    assert_eq!(by_no(1).status, ItemStatus::Completed);
+    assert_eq!(by_no(1).result, Some(json!({"text": "one"})));
+    assert_eq!(by_no(2).status, ItemStatus::Pending);
+    assert_eq!(by_no(2).error_code.as_deref(), Some("TIMEOUT"));
+    assert_eq!(by_no(2).attempts, 1);
+    assert_eq!(by_no(3).status, ItemStatus::Failed);
+    assert_eq!(by_no(3).error_class, Some(quire_actors::ErrorClass::Terminal));
+
+    // Item 2 waits for its backoff; 4 and 5 are due now.
+    let next = store.claim_items(&lease, 10, NOW).await.unwrap();
+    assert_eq!(next.iter().map(|c| c.item_no).collect::<Vec<_>>(), vec![4, 5]);
+    assert_eq!(store.next_due(id).await.unwrap(), Some(NOW + 1_000));
+    let later = store.claim_items(&lease, 10, NOW + 1_000).await.unwrap();
+    assert_eq!(later.iter().map(|c| (c.item_no, c.attempts)).collect::<Vec<_>>(), vec![(2, 2)]);
+
+    let counts = store.item_counts(id).await.unwrap();
+    assert_eq!((counts.pending, counts.processing, counts.completed, counts.failed), (0, 3, 1, 1));
+    let job = store.job(id).await.unwrap();
+    assert_eq!((job.progress.completed, job.progress.failed), (1, 1));
+
+    // Filtering and cursor pagination.
+    let failed = store.items(id, Some(ItemStatus::Failed), None, 10).await.unwrap();
+    assert_eq!(failed.len(), 1);
+    let page = store.items(id, None, Some(3), 1).await.unwrap();
+    assert_eq!(page.iter().map(|i| i.item_no).collect::<Vec<_>>(), vec![4]);
+}
+
+async fn a_stale_lease_holder_is_fenced_out(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
+    let b = book(&store).await;
+    let (id, old) = create(&store, b, 4, "n1").await;
+    store.enter_job(&old, NOW).await.unwrap();
+    let claimed = store.claim_items(&old, 2, NOW).await.unwrap();
+    assert_eq!(claimed.len(), 2);
+
+    // Nothing has expired yet: no takeover.
+    assert!(store.take_over("n2", None, NOW + 1, NOW + TTL, 10).await.unwrap().is_empty());
+    // n1 stops renewing; after the lease expires n2 takes the job over.
+    let taken = store.take_over("n2", None, NOW + TTL + 1, NOW + 2 * TTL, 10).await.unwrap();
+    assert_eq!(taken.len(), 1);
+    let new = taken[0].clone();
+    assert_eq!((new.job_id, new.owner.as_str(), new.generation), (id, "n2", old.generation + 1));
+
+    // The new holder releases what the old one had in flight (attempts stay counted).
+    let job = store.enter_job(&new, NOW + TTL + 2).await.unwrap();
+    assert_eq!(job.lease_owner.as_deref(), Some("n2"));
+    let items = store.items(id, Some(ItemStatus::Pending), None, 10).await.unwrap();
+    assert_eq!(items.len(), 4);
+    assert_eq!(items.iter().filter(|i| i.attempts == 1).count(), 2);
+
+    // The old holder's late commit is refused, and so are its claims and renewals.
+    let late = vec![ItemOutcome::completed(claimed[0].item_no, json!("late"), NOW)];
+    let res = store.commit(&old, &late, &job.progress, NOW + TTL, NOW + TTL + 3).await;
+    assert!(matches!(res, Err(StoreError::Fenced { .. })), "{res:?}");
+    assert!(matches!(store.claim_items(&old, 1, NOW).await, Err(StoreError::Fenced { .. })));
+    let lost = store.renew_leases("n1", &[(id, old.generation)], NOW + 3 * TTL, NOW).await.unwrap();
+    assert_eq!(lost, vec![id]);
+    let item = &store.items(id, None, None, 1).await.unwrap()[0];
+    assert_eq!(item.status, ItemStatus::Pending, "the late result was not written");
+    assert_eq!(item.result, None);
+
+    // A commit for an item claimed by another generation is refused as a whole.
+    let mine = store.claim_items(&new, 1, NOW + TTL + 4).await.unwrap();
+    let wrong = vec![ItemOutcome::completed(mine[0].item_no + 1, json!("x"), NOW)];
+    let res = store.commit(&new, &wrong, &job.progress, NOW + 2 * TTL, NOW + TTL + 5).await;
+    assert!(matches!(res, Err(StoreError::Fenced { .. })), "{res:?}");
+
+    // The holder renews fine.
+    let lost = store.renew_leases("n2", &[(id, new.generation)], NOW + 3 * TTL, NOW).await.unwrap();
+    assert!(lost.is_empty());
+}
+
+async fn a_restarted_node_takes_back_its_own_jobs_at_once(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
+    let (b1, b2) = (book(&store).await, book(&store).await);
+    let (mine, _) = create(&store, b1, 1, "n1").await;
+    create(&store, b2, 1, "n2").await;
+    let own = store.take_over("n1", Some("n1"), NOW + 1, NOW + TTL, 100).await.unwrap();
+    assert_eq!(own.iter().map(|l| l.job_id).collect::<Vec<_>>(), vec![mine]);
+    assert_eq!(own[0].generation, 2);
+}
+
+async fn cancel_ends_pending_jobs_and_winds_down_running_ones(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
+    let (b1, b2) = (book(&store).await, book(&store).await);
+    let (pending, _) = create(&store, b1, 2, "n1").await;
+    let job = store.request_cancel(pending, NOW).await.unwrap();
+    assert_eq!(job.status, JobStatus::Cancelled);
+    assert_eq!(job.finished_at, Some(NOW));
+    assert!(store.active_job(b1).await.unwrap().is_none(), "the JobLock is released");
+
+    let (running, lease) = create(&store, b2, 2, "n1").await;
+    store.enter_job(&lease, NOW).await.unwrap();
+    let job = store.request_cancel(running, NOW + 1).await.unwrap();
+    assert_eq!(job.status, JobStatus::Cancelling);
+    let status = store.commit(&lease, &[], &job.progress, NOW + TTL, NOW + 2).await.unwrap();
+    assert_eq!(status, JobStatus::Cancelling, "the lease holder sees the cancel");
+    let job = store.finish_job(&lease, JobEvent::Stopped, None, &job.progress, NOW + 3).await.unwrap();
+    assert_eq!(job.status, JobStatus::Cancelled);
+    let again = store.request_cancel(running, NOW + 4).await;
+    assert!(matches!(again, Err(StoreError::WrongStatus { status: JobStatus::Cancelled, .. })));
+    assert!(matches!(store.request_cancel(JobId::new(), NOW).await, Err(StoreError::JobNotFound(_))));
+}
+
+async fn retryable_failures_get_another_round(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
+    let b = book(&store).await;
+    let (id, lease) = create(&store, b, 2, "n1").await;
+    store.enter_job(&lease, NOW).await.unwrap();
+    store.claim_items(&lease, 2, NOW).await.unwrap();
+    let fail = |n: i64, class| {
+        let mut o = ItemOutcome::released(n);
+        o.status = ItemStatus::Failed;
+        o.error_class = Some(class);
+        o.error_code = Some("E".into());
+        o.error = Some("e".into());
+        o.finished_at = Some(NOW);
+        o
+    };
+    let outcomes = vec![
+        fail(1, quire_actors::ErrorClass::Retryable),
+        fail(2, quire_actors::ErrorClass::Terminal),
+    ];
+    let mut p = store.job(id).await.unwrap().progress;
+    p.failed = 2;
+    store.commit(&lease, &outcomes, &p, NOW + TTL, NOW).await.unwrap();
+    assert_eq!(store.requeue_retryable(&lease, NOW).await.unwrap(), 1);
+    let job = store.job(id).await.unwrap();
+    assert_eq!(job.progress.failed, 1);
+    let again = store.claim_items(&lease, 5, NOW).await.unwrap();
+    assert_eq!(again.iter().map(|c| (c.item_no, c.attempts)).collect::<Vec<_>>(), vec![(1, 2)]);
+}
+
+async fn a_job_for_a_missing_book_is_refused(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
+    let res = store.create_job(JobId::new(), &new_job(BookId::new(), 1), "n1", NOW, NOW).await;
+    assert!(matches!(res, Err(StoreError::BookNotFound(_))), "{res:?}");
+}
+
+crate::on_both_backends!(
+    job_lock_admits_one_active_job_per_book,
+    concurrent_starts_from_separate_connections_admit_exactly_one,
+    database_enforces_the_job_invariants,
+    claims_commits_and_progress_follow_the_items,
+    a_stale_lease_holder_is_fenced_out,
+    a_restarted_node_takes_back_its_own_jobs_at_once,
+    cancel_ends_pending_jobs_and_winds_down_running_ones,
+    retryable_failures_get_another_round,
+    a_job_for_a_missing_book_is_refused,
+);
