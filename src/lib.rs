@@ -13,4 +13,8 @@
 //! The runtime itself (job model, Supervisor, JobActor, pools, Heartbeat) is the
 //! `quire-actors` crate.
 
+pub mod app;
+pub mod config;
+pub mod http;
 pub mod store;
+pub mod synthetic;

@@ -1,0 +1,79 @@
+//! Wires settings, store, runtime and HTTP server together. `main` and the tests use the
+//! same [`App::start`].
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use actix_web::dev::Server;
+use actix_web::{HttpServer, web};
+use quire_actors::ports::{Clock, ItemWork, JobStore, SystemClock};
+use quire_actors::runtime::KindRegistry;
+use quire_actors::{JobKind, RuntimeHandle};
+
+use crate::config::Settings;
+use crate::http::{self, ApiState};
+use crate::store::{self, OpenError, Store};
+use crate::synthetic::SyntheticHandler;
+
+pub struct App {
+    pub settings: Settings,
+    pub store: Arc<dyn Store>,
+    pub runtime: RuntimeHandle,
+    pub clock: Arc<dyn Clock>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Store(#[from] OpenError),
+    #[error("cannot open synthetic.trace_file {path}: {source}")]
+    TraceFile { path: String, source: std::io::Error },
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: SocketAddr, source: std::io::Error },
+}
+
+impl App {
+    /// Opens the store (applying migrations) and starts the runtime. Call it inside the actix
+    /// `System` (e.g. under `#[actix_web::main]`).
+    pub async fn start(settings: Settings) -> Result<App, StartError> {
+        let store = store::open(&settings.database.url, settings.database.max_connections).await?;
+        let mut kinds = KindRegistry::new();
+        if settings.synthetic.enabled {
+            let trace = Some(settings.synthetic.trace_file.as_str()).filter(|t| !t.is_empty());
+            let handler = SyntheticHandler::new(&settings.runtime.node_id, trace.map(Path::new))
+                .map_err(|source| StartError::TraceFile {
+                    path: settings.synthetic.trace_file.clone(),
+                    source,
+                })?;
+            kinds.insert(JobKind::Synthetic, ItemWork::Remote(Arc::new(handler)));
+        }
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let job_store: Arc<dyn JobStore> = store.clone();
+        let runtime = RuntimeHandle::start(settings.runtime_config(), job_store, kinds, clock.clone());
+        Ok(App { settings, store, runtime, clock })
+    }
+
+    /// Binds the HTTP server to `server.bind` (port 0 picks a free one) and returns it with
+    /// the address it listens on. The server runs once awaited or spawned.
+    pub fn serve(&self) -> Result<(Server, SocketAddr), StartError> {
+        let state = web::Data::new(ApiState {
+            store: self.store.clone(),
+            runtime: self.runtime.clone(),
+            clock: self.clock.clone(),
+            synthetic_enabled: self.settings.synthetic.enabled,
+        });
+        let addr = self.settings.bind_addr();
+        let server = HttpServer::new(move || {
+            actix_web::App::new()
+                .app_data(state.clone())
+                .wrap(actix_web::middleware::Logger::new("%r %s %Dms").log_target("quire::http"))
+                .configure(http::configure)
+        })
+        .workers(self.settings.server.workers)
+        .bind(addr)
+        .map_err(|source| StartError::Bind { addr, source })?;
+        let bound = server.addrs().first().copied().unwrap_or(addr);
+        Ok((server.run(), bound))
+    }
+}

@@ -1,0 +1,389 @@
+//! Settings: defaults < `quire.toml` < `QUIRE_*` environment, validated once at start-up.
+//!
+//! Every setting has a default, so `quire serve` runs with nothing set. In the environment a
+//! setting is `QUIRE_<SECTION>_<KEY>` in capitals (`runtime.lease_ttl_ms` is
+//! `QUIRE_RUNTIME_LEASE_TTL_MS`); its value is read as the type of the setting's default.
+//! An unknown key in the file or an unknown `QUIRE_` variable stops start-up, naming it.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use quire_actors::RuntimeConfig;
+use quire_actors::retry::RetryPolicy;
+use quire_actors::runtime::Recovery;
+use serde::{Deserialize, Serialize};
+
+/// Variables that are not settings but share the prefix.
+const NOT_SETTINGS: &[&str] = &["QUIRE_CONFIG", "QUIRE_LOG"];
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub database: DatabaseSettings,
+    pub storage: StorageSettings,
+    pub runtime: RuntimeSettings,
+    pub synthetic: SyntheticSettings,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerSettings {
+    /// Address the HTTP API and UI listen on.
+    pub bind: String,
+    /// actix-web worker threads.
+    pub workers: usize,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseSettings {
+    /// `sqlite://path` (embedded default) or `postgres://user@host/db`.
+    pub url: String,
+    /// Pool size on PostgreSQL (SQLite uses one writer and four readers).
+    pub max_connections: u32,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageSettings {
+    /// Folder of the local object store (page images, exports).
+    pub path: PathBuf,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RuntimeSettings {
+    /// This node's name in leases; defaults to the host name. Must be unique per process.
+    pub node_id: String,
+    pub lease_ttl_ms: u64,
+    pub heartbeat_interval_ms: u64,
+    /// Items one job keeps in flight.
+    pub item_concurrency: u32,
+    /// Item outcomes per write transaction, at most.
+    pub commit_batch: u32,
+    /// Longest an outcome waits for its batch.
+    pub commit_interval_ms: u64,
+    /// How long in-flight items may run after a cancel.
+    pub cancel_grace_ms: u64,
+    pub max_attempts: u32,
+    pub backoff_base_ms: u64,
+    pub backoff_max_ms: u64,
+    /// Extra rounds for retryably-failed items at the end of a job.
+    pub auto_retry_rounds: u32,
+    pub restart_limit: u32,
+    pub restart_window_ms: u64,
+    /// Threads for CPU-bound items; 0 means one per core.
+    pub blocking_threads: u32,
+    /// Remote provider calls at once.
+    pub remote_concurrency: u32,
+    /// At boot, `resume` or `fail` the jobs this node held when it went down.
+    pub recovery: Recovery,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SyntheticSettings {
+    /// Accept `synthetic` jobs (load tests, crash drills). Off in production.
+    pub enabled: bool,
+    /// If set, every synthetic item start is appended here as `job item attempt`.
+    pub trace_file: String,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            server: ServerSettings::default(),
+            database: DatabaseSettings::default(),
+            storage: StorageSettings::default(),
+            runtime: RuntimeSettings::default(),
+            synthetic: SyntheticSettings::default(),
+        }
+    }
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        Self { bind: "127.0.0.1:8080".to_owned(), workers: 2 }
+    }
+}
+
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        Self { url: "sqlite://./quire-data/quire.db".to_owned(), max_connections: 10 }
+    }
+}
+
+impl Default for StorageSettings {
+    fn default() -> Self {
+        Self { path: PathBuf::from("./quire-data/objects") }
+    }
+}
+
+impl Default for RuntimeSettings {
+    fn default() -> Self {
+        let rt = RuntimeConfig::default();
+        let ms = |d: Duration| d.as_millis() as u64;
+        Self {
+            node_id: host_name(),
+            lease_ttl_ms: ms(rt.lease_ttl),
+            heartbeat_interval_ms: ms(rt.heartbeat_interval),
+            item_concurrency: rt.item_concurrency,
+            commit_batch: rt.commit_batch as u32,
+            commit_interval_ms: ms(rt.commit_interval),
+            cancel_grace_ms: ms(rt.cancel_grace),
+            max_attempts: rt.retry.max_attempts,
+            backoff_base_ms: ms(rt.retry.base),
+            backoff_max_ms: ms(rt.retry.max),
+            auto_retry_rounds: rt.retry.auto_retry_rounds,
+            restart_limit: rt.restart_limit,
+            restart_window_ms: ms(rt.restart_window),
+            blocking_threads: 0,
+            remote_concurrency: rt.remote_concurrency as u32,
+            recovery: rt.recovery,
+        }
+    }
+}
+
+impl Default for SyntheticSettings {
+    fn default() -> Self {
+        Self { enabled: false, trace_file: String::new() }
+    }
+}
+
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "node-1".to_owned())
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read the config file {path}: {source}")]
+    ReadFile { path: PathBuf, source: std::io::Error },
+    #[error("the config file {path} is not valid: {message}")]
+    File { path: PathBuf, message: String },
+    #[error("{var} is not a setting (settings are QUIRE_<SECTION>_<KEY>, e.g. QUIRE_DATABASE_URL)")]
+    UnknownVariable { var: String },
+    #[error("{var}: expected {expected}, got `{value}`")]
+    BadVariable { var: String, expected: &'static str, value: String },
+    #[error("invalid settings: {0}")]
+    Invalid(String),
+    #[error("setting `{setting}` is invalid: {reason}")]
+    Setting { setting: &'static str, reason: String },
+}
+
+impl Settings {
+    /// Settings for this process: the file named by `QUIRE_CONFIG` (or `./quire.toml` if it
+    /// exists), then the process environment.
+    pub fn from_process_env() -> Result<Settings, ConfigError> {
+        let env: BTreeMap<String, String> = std::env::vars().collect();
+        let file = match env.get("QUIRE_CONFIG") {
+            Some(path) => Some(PathBuf::from(path)),
+            None => Some(PathBuf::from("quire.toml")).filter(|p| p.exists()),
+        };
+        Self::load(file.as_deref(), &env)
+    }
+
+    /// Settings from an explicit file and environment map (tests pass their own).
+    pub fn load(file: Option<&Path>, env: &BTreeMap<String, String>) -> Result<Settings, ConfigError> {
+        let mut merged = toml::Table::try_from(Settings::default())
+            .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(path)
+                .map_err(|source| ConfigError::ReadFile { path: path.to_owned(), source })?;
+            let table: toml::Table = text
+                .parse()
+                .map_err(|e: toml::de::Error| ConfigError::File { path: path.to_owned(), message: e.to_string() })?;
+            merge(&mut merged, table);
+            // Deserialize now so a typo is blamed on the file, not on the environment.
+            toml::Value::Table(merged.clone())
+                .try_into::<Settings>()
+                .map_err(|e| ConfigError::File { path: path.to_owned(), message: e.to_string() })?;
+        }
+        let defaults = merged.clone();
+        for (var, value) in env.iter().filter(|(k, _)| k.starts_with("QUIRE_")) {
+            if NOT_SETTINGS.contains(&var.as_str()) {
+                continue;
+            }
+            let (section, key, default) = find_setting(&defaults, var)
+                .ok_or_else(|| ConfigError::UnknownVariable { var: var.clone() })?;
+            let typed = typed_like(default, var, value)?;
+            if let Some(toml::Value::Table(t)) = merged.get_mut(&section) {
+                t.insert(key, typed);
+            }
+        }
+        let settings: Settings = toml::Value::Table(merged)
+            .try_into()
+            .map_err(|e: toml::de::Error| ConfigError::Invalid(e.to_string()))?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |setting, reason: &str| Err(ConfigError::Setting { setting, reason: reason.to_owned() });
+        if self.server.bind.parse::<SocketAddr>().is_err() {
+            return bad("server.bind", "expected an address like 127.0.0.1:8080");
+        }
+        if self.server.workers == 0 {
+            return bad("server.workers", "must be at least 1");
+        }
+        let url = &self.database.url;
+        if !(url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            return bad("database.url", "must start with sqlite:// or postgres://");
+        }
+        let r = &self.runtime;
+        if r.node_id.trim().is_empty() {
+            return bad("runtime.node_id", "must not be empty");
+        }
+        if r.heartbeat_interval_ms == 0 {
+            return bad("runtime.heartbeat_interval_ms", "must be above 0");
+        }
+        if r.lease_ttl_ms < 2 * r.heartbeat_interval_ms {
+            return bad(
+                "runtime.lease_ttl_ms",
+                "must be at least twice runtime.heartbeat_interval_ms, or a live node loses its leases",
+            );
+        }
+        if r.item_concurrency == 0 {
+            return bad("runtime.item_concurrency", "must be at least 1");
+        }
+        if r.commit_batch == 0 {
+            return bad("runtime.commit_batch", "must be at least 1");
+        }
+        if r.max_attempts == 0 {
+            return bad("runtime.max_attempts", "must be at least 1");
+        }
+        if r.backoff_base_ms > r.backoff_max_ms {
+            return bad("runtime.backoff_base_ms", "must not exceed runtime.backoff_max_ms");
+        }
+        if r.remote_concurrency == 0 {
+            return bad("runtime.remote_concurrency", "must be at least 1");
+        }
+        Ok(())
+    }
+
+    pub fn bind_addr(&self) -> SocketAddr {
+        self.server.bind.parse().expect("validated at load")
+    }
+
+    pub fn runtime_config(&self) -> RuntimeConfig {
+        let r = &self.runtime;
+        let ms = Duration::from_millis;
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        RuntimeConfig {
+            node_id: r.node_id.clone(),
+            lease_ttl: ms(r.lease_ttl_ms),
+            heartbeat_interval: ms(r.heartbeat_interval_ms),
+            takeover_batch: 16,
+            item_concurrency: r.item_concurrency,
+            commit_batch: r.commit_batch as usize,
+            commit_interval: ms(r.commit_interval_ms),
+            cancel_grace: ms(r.cancel_grace_ms),
+            retry: RetryPolicy {
+                max_attempts: r.max_attempts,
+                base: ms(r.backoff_base_ms),
+                max: ms(r.backoff_max_ms),
+                auto_retry_rounds: r.auto_retry_rounds,
+            },
+            restart_limit: r.restart_limit,
+            restart_window: ms(r.restart_window_ms),
+            blocking_threads: if r.blocking_threads == 0 { cores } else { r.blocking_threads as usize },
+            remote_concurrency: r.remote_concurrency as usize,
+            recovery: r.recovery,
+        }
+    }
+}
+
+fn merge(into: &mut toml::Table, from: toml::Table) {
+    for (key, value) in from {
+        match (into.get_mut(&key), value) {
+            (Some(toml::Value::Table(a)), toml::Value::Table(b)) => merge(a, b),
+            (_, value) => {
+                into.insert(key, value);
+            }
+        }
+    }
+}
+
+/// `QUIRE_RUNTIME_LEASE_TTL_MS` -> ("runtime", "lease_ttl_ms", its default).
+fn find_setting<'a>(defaults: &'a toml::Table, var: &str) -> Option<(String, String, &'a toml::Value)> {
+    let rest = var.strip_prefix("QUIRE_")?.to_ascii_lowercase();
+    defaults.iter().find_map(|(section, table)| {
+        let key = rest.strip_prefix(section.as_str())?.strip_prefix('_')?;
+        let default = table.as_table()?.get(key)?;
+        Some((section.clone(), key.to_owned(), default))
+    })
+}
+
+/// Reads an environment value as the type of the setting's default.
+fn typed_like(default: &toml::Value, var: &str, raw: &str) -> Result<toml::Value, ConfigError> {
+    let bad = |expected| ConfigError::BadVariable { var: var.to_owned(), expected, value: raw.to_owned() };
+    Ok(match default {
+        toml::Value::Integer(_) => toml::Value::Integer(raw.trim().parse().map_err(|_| bad("an integer"))?),
+        toml::Value::Boolean(_) => toml::Value::Boolean(match raw.trim() {
+            "true" | "1" | "yes" => true,
+            "false" | "0" | "no" => false,
+            _ => return Err(bad("true or false")),
+        }),
+        toml::Value::Float(_) => toml::Value::Float(raw.trim().parse().map_err(|_| bad("a number"))?),
+        _ => toml::Value::String(raw.to_owned()),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn defaults_run_the_embedded_setup() {
+        let s = Settings::load(None, &env(&[])).unwrap();
+        assert!(s.database.url.starts_with("sqlite://"));
+        assert_eq!(s.storage.path, PathBuf::from("./quire-data/objects"));
+        assert_eq!(s.bind_addr().to_string(), "127.0.0.1:8080");
+        assert!(!s.synthetic.enabled);
+    }
+
+    #[test]
+    fn environment_beats_file_beats_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("quire.toml");
+        std::fs::write(&file, "[runtime]\nlease_ttl_ms = 9000\nmax_attempts = 7\n").unwrap();
+        let s = Settings::load(
+            Some(&file),
+            &env(&[("QUIRE_RUNTIME_MAX_ATTEMPTS", "9"), ("QUIRE_DATABASE_URL", "postgres://x@h/db")]),
+        )
+        .unwrap();
+        assert_eq!(s.runtime.lease_ttl_ms, 9000);
+        assert_eq!(s.runtime.max_attempts, 9);
+        assert_eq!(s.database.url, "postgres://x@h/db");
+    }
+
+    #[test]
+    fn errors_name_the_setting() {
+        let e = Settings::load(None, &env(&[("QUIRE_RUNTIME_LEASE_TTL_MS", "soon")])).unwrap_err();
+        assert!(e.to_string().contains("QUIRE_RUNTIME_LEASE_TTL_MS"), "{e}");
+        let e = Settings::load(None, &env(&[("QUIRE_RUNTIME_LEASE_TTL", "5")])).unwrap_err();
+        assert!(matches!(e, ConfigError::UnknownVariable { .. }), "{e}");
+        let e = Settings::load(None, &env(&[("QUIRE_RUNTIME_LEASE_TTL_MS", "1000")])).unwrap_err();
+        assert!(e.to_string().contains("runtime.lease_ttl_ms"), "{e}");
+        let e = Settings::load(None, &env(&[("QUIRE_DATABASE_URL", "mysql://x")])).unwrap_err();
+        assert!(e.to_string().contains("database.url"), "{e}");
+        let e = Settings::load(None, &env(&[("QUIRE_RUNTIME_RECOVERY", "maybe")])).unwrap_err();
+        assert!(e.to_string().contains("recovery"), "{e}");
+
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("quire.toml");
+        std::fs::write(&file, "[runtime]\nlease_tll_ms = 9000\n").unwrap();
+        let e = Settings::load(Some(&file), &env(&[])).unwrap_err();
+        assert!(e.to_string().contains("lease_tll_ms"), "{e}");
+    }
+}

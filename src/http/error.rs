@@ -1,0 +1,157 @@
+//! One JSON error shape for every failure: `{"error": {"code", "message", "details"}}`.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use quire_actors::StoreError;
+use quire_actors::runtime::SubmitError;
+use serde_json::{Value, json};
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    pub details: Value,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self { status, code, message: message.into(), details: Value::Null }
+    }
+
+    pub fn with_details(mut self, details: Value) -> Self {
+        self.details = details;
+        self
+    }
+
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, message)
+    }
+
+    pub fn not_found(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, code, message)
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.code, self.message)
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        HttpResponse::build(self.status).json(json!({
+            "error": { "code": self.code, "message": self.message, "details": self.details }
+        }))
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        use StatusCode as S;
+        match e {
+            StoreError::JobNotFound(id) => {
+                ApiError::not_found("JOB_NOT_FOUND", format!("no job has the id {id}"))
+            }
+            StoreError::BookNotFound(id) => {
+                ApiError::not_found("BOOK_NOT_FOUND", format!("no book has the id {id}"))
+            }
+            StoreError::BookBusy { holder } => book_busy(holder),
+            StoreError::WrongStatus { job_id, status } => ApiError::new(
+                S::CONFLICT,
+                "JOB_NOT_ACTIVE",
+                format!("job {job_id} is already {status}"),
+            )
+            .with_details(json!({ "job_id": job_id, "status": status })),
+            StoreError::Fenced { job_id, .. } => ApiError::new(
+                S::CONFLICT,
+                "LEASE_LOST",
+                format!("job {job_id} is now driven by another node; try again"),
+            ),
+            StoreError::Unavailable(source) => {
+                tracing::warn!(error = %source, "store unavailable");
+                ApiError::new(S::SERVICE_UNAVAILABLE, "STORE_UNAVAILABLE", "the database is unavailable; try again shortly")
+            }
+            e @ (StoreError::Corrupt(_) | StoreError::Other(_)) => {
+                tracing::error!(error = %e, "store failure");
+                ApiError::new(S::INTERNAL_SERVER_ERROR, "INTERNAL", "the server failed; see its log")
+            }
+        }
+    }
+}
+
+pub fn book_busy(holder: quire_actors::JobId) -> ApiError {
+    ApiError::new(
+        StatusCode::CONFLICT,
+        "BOOK_BUSY",
+        format!("the book already has an active job ({holder}); wait for it or cancel it"),
+    )
+    .with_details(json!({ "job_id": holder }))
+}
+
+impl From<SubmitError> for ApiError {
+    fn from(e: SubmitError) -> Self {
+        match e {
+            SubmitError::BookBusy { holder } => book_busy(holder),
+            SubmitError::UnknownKind(kind) => ApiError::new(
+                StatusCode::NOT_FOUND,
+                "KIND_DISABLED",
+                format!("this server does not run `{kind}` jobs"),
+            ),
+            SubmitError::NotResumable { job_id, reason } => ApiError::new(
+                StatusCode::CONFLICT,
+                "NOT_RESUMABLE",
+                format!("job {job_id} cannot be resumed: {reason}"),
+            ),
+            SubmitError::Store(e) => e.into(),
+            SubmitError::Stopped => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "SHUTTING_DOWN",
+                "the server is shutting down",
+            ),
+        }
+    }
+}
+
+/// Extractor failures (bad JSON, bad path, bad query) as JSON errors.
+pub mod extract {
+    use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
+    use actix_web::http::StatusCode;
+    use actix_web::{HttpRequest, web};
+
+    use super::ApiError;
+
+    pub fn json_config() -> web::JsonConfig {
+        web::JsonConfig::default().limit(256 * 1024).error_handler(|err, _: &HttpRequest| {
+            let e = match &err {
+                JsonPayloadError::ContentType => ApiError::new(
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    "UNSUPPORTED_MEDIA_TYPE",
+                    "send the body as application/json",
+                ),
+                JsonPayloadError::Overflow { .. } | JsonPayloadError::OverflowKnownLength { .. } => {
+                    ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "BODY_TOO_LARGE", err.to_string())
+                }
+                _ => ApiError::bad_request("INVALID_JSON", err.to_string()),
+            };
+            e.into()
+        })
+    }
+
+    pub fn path_config() -> web::PathConfig {
+        web::PathConfig::default().error_handler(|err: PathError, _| {
+            ApiError::bad_request("INVALID_PATH", err.to_string()).into()
+        })
+    }
+
+    pub fn query_config() -> web::QueryConfig {
+        web::QueryConfig::default().error_handler(|err: QueryPayloadError, _| {
+            ApiError::bad_request("INVALID_QUERY", err.to_string()).into()
+        })
+    }
+}

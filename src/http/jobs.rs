@@ -1,0 +1,146 @@
+use std::time::Duration;
+
+use actix_web::web::Bytes;
+use actix_web::{HttpResponse, web};
+use futures_util::stream;
+use quire_actors::runtime::ResumeMode;
+use quire_actors::{ItemStatus, Job, JobId};
+use serde::Deserialize;
+use tokio::sync::broadcast;
+
+use super::error::ApiError;
+use super::views::{ItemPage, ItemView, JobView};
+use super::{ApiState, page_limit};
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/jobs/{job_id}", web::get().to(show_job))
+        .route("/jobs/{job_id}", web::delete().to(cancel_job))
+        .route("/jobs/{job_id}/items", web::get().to(list_items))
+        .route("/jobs/{job_id}/resume", web::post().to(resume_job))
+        .route("/jobs/{job_id}/events", web::get().to(job_events));
+}
+
+async fn show_job(state: web::Data<ApiState>, path: web::Path<JobId>) -> Result<HttpResponse, ApiError> {
+    let job = state.runtime.status(path.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(JobView::new(&job, state.now())))
+}
+
+/// Cancel: a pending job ends at once; a running one stops starting items, lets in-flight
+/// items finish within the grace period, then ends cancelled.
+async fn cancel_job(state: web::Data<ApiState>, path: web::Path<JobId>) -> Result<HttpResponse, ApiError> {
+    let job = state.runtime.cancel(path.into_inner()).await?;
+    Ok(HttpResponse::Accepted().json(JobView::new(&job, state.now())))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ItemsQuery {
+    status: Option<ItemStatus>,
+    after: Option<i64>,
+    limit: Option<u32>,
+}
+
+async fn list_items(
+    state: web::Data<ApiState>,
+    path: web::Path<JobId>,
+    query: web::Query<ItemsQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path.into_inner();
+    let limit = page_limit(query.limit)?;
+    let store = state.runtime.store();
+    store.job(id).await?;
+    let items = store.items(id, query.status, query.after, limit).await?;
+    let counts = store.item_counts(id).await?;
+    let next = (items.len() as u32 == limit).then(|| items.last().map(|i| i.item_no)).flatten();
+    let items = items.into_iter().map(ItemView::from).collect();
+    Ok(HttpResponse::Ok().json(ItemPage { items, counts, next }))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ResumeBody {
+    #[serde(default)]
+    mode: Mode,
+}
+
+#[derive(Deserialize, Default, Clone, Copy)]
+#[serde(rename_all = "snake_case")]
+enum Mode {
+    /// Only the items that did not complete.
+    #[default]
+    Resume,
+    /// Every item again (the old job stays in history).
+    Restart,
+}
+
+async fn resume_job(
+    state: web::Data<ApiState>,
+    path: web::Path<JobId>,
+    body: Option<web::Json<ResumeBody>>,
+) -> Result<HttpResponse, ApiError> {
+    let mode = match body.map(|b| b.mode).unwrap_or_default() {
+        Mode::Resume => ResumeMode::Resume,
+        Mode::Restart => ResumeMode::Restart,
+    };
+    let job = state.runtime.resume(path.into_inner(), mode).await?;
+    Ok(HttpResponse::Accepted().json(JobView::new(&job, state.now())))
+}
+
+/// How often the event stream re-reads the job, for changes made by other nodes.
+const EVENTS_POLL: Duration = Duration::from_secs(2);
+
+/// Server-sent events: the job now, then each change, until it ends.
+async fn job_events(state: web::Data<ApiState>, path: web::Path<JobId>) -> Result<HttpResponse, ApiError> {
+    let id = path.into_inner();
+    let rx = state.runtime.subscribe();
+    let job = state.runtime.status(id).await?;
+    let start = EventState { state: state.into_inner(), rx, id, last: None, first: Some(job), done: false };
+    let body = stream::unfold(start, |mut s| async move {
+        if s.done {
+            return None;
+        }
+        let job = match s.first.take() {
+            Some(job) => job,
+            None => s.next_change().await?,
+        };
+        s.done = job.status.is_terminal();
+        let json = serde_json::to_string(&JobView::new(&job, s.state.now())).unwrap_or_default();
+        s.last = Some(job);
+        Some((Ok::<_, actix_web::Error>(Bytes::from(format!("event: job\ndata: {json}\n\n"))), s))
+    });
+    Ok(HttpResponse::Ok()
+        .content_type("text/event-stream")
+        .insert_header(("Cache-Control", "no-cache"))
+        .streaming(body))
+}
+
+struct EventState {
+    state: std::sync::Arc<ApiState>,
+    rx: broadcast::Receiver<Job>,
+    id: JobId,
+    last: Option<Job>,
+    first: Option<Job>,
+    done: bool,
+}
+
+impl EventState {
+    /// The next version of the job that differs from the last one sent.
+    async fn next_change(&mut self) -> Option<Job> {
+        loop {
+            let candidate = tokio::select! {
+                event = self.rx.recv() => match event {
+                    Ok(job) if job.id == self.id => Some(job),
+                    Ok(_) => None,
+                    Err(broadcast::error::RecvError::Lagged(_)) => self.state.runtime.status(self.id).await.ok(),
+                    Err(broadcast::error::RecvError::Closed) => return None,
+                },
+                () = tokio::time::sleep(EVENTS_POLL) => self.state.runtime.status(self.id).await.ok(),
+            };
+            if let Some(job) = candidate
+                && self.last.as_ref().is_none_or(|last| last.status != job.status || last.progress != job.progress)
+            {
+                return Some(job);
+            }
+        }
+    }
+}

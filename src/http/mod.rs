@@ -1,0 +1,60 @@
+//! The REST API (actix-web). Handlers reach the runtime only through its
+//! [`RuntimeHandle`]; they know nothing of actors.
+
+mod books;
+pub mod error;
+mod health;
+mod jobs;
+pub mod views;
+
+use std::sync::Arc;
+
+use actix_web::web;
+use quire_actors::RuntimeHandle;
+use quire_actors::ports::Clock;
+
+use crate::store::Store;
+use error::ApiError;
+
+/// What every handler may use. Built once, shared by all workers.
+pub struct ApiState {
+    pub store: Arc<dyn Store>,
+    pub runtime: RuntimeHandle,
+    pub clock: Arc<dyn Clock>,
+    /// Whether `synthetic` jobs may be submitted.
+    pub synthetic_enabled: bool,
+}
+
+impl ApiState {
+    pub fn now(&self) -> i64 {
+        self.clock.now_ms()
+    }
+}
+
+/// Registers every route; used by the server and by tests.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.app_data(error::extract::json_config())
+        .app_data(error::extract::path_config())
+        .app_data(error::extract::query_config())
+        .configure(health::configure)
+        .service(web::scope("/api/v1").configure(books::configure).configure(jobs::configure))
+        .default_service(web::to(not_found));
+}
+
+async fn not_found() -> Result<actix_web::HttpResponse, ApiError> {
+    Err(ApiError::not_found("NOT_FOUND", "no such route"))
+}
+
+/// Page sizes: a default and a ceiling, the same for every list.
+pub const DEFAULT_LIMIT: u32 = 50;
+pub const MAX_LIMIT: u32 = 500;
+
+pub fn page_limit(limit: Option<u32>) -> Result<u32, ApiError> {
+    match limit.unwrap_or(DEFAULT_LIMIT) {
+        0 => Err(ApiError::bad_request("INVALID_QUERY", "limit must be at least 1")),
+        n if n > MAX_LIMIT => {
+            Err(ApiError::bad_request("INVALID_QUERY", format!("limit must be at most {MAX_LIMIT}")))
+        }
+        n => Ok(n),
+    }
+}
