@@ -71,8 +71,9 @@ pub struct JobEnv {
 
 /// Drives one job's items under one lease.
 ///
-/// It claims due items in batches, keeps at most `item_concurrency` in flight, and persists
-/// outcomes in batches (bounded by count and time) *before* it counts them. At most one store
+/// It claims due items in batches, keeps at most `item_concurrency` claimed and unpersisted
+/// (in flight, or done with the outcome not yet written), and persists outcomes in batches
+/// (bounded by count and time) *before* it counts them. At most one store
 /// call is in flight at a time, so its own writes never race. Between items it checks for a
 /// cancel. It ends the job in exactly one terminal state, or exits and lets the Supervisor
 /// restart it, resuming from the item rows.
@@ -155,10 +156,10 @@ impl JobActor {
             return self.flush(ctx);
         }
         if !self.winding_down() && !self.exhausted {
-            let window = self.cfg().item_concurrency.max(1) as usize;
-            let free = window.saturating_sub(self.in_flight.len());
+            let free = self.free_slots();
+            let window = self.window();
             // Claim in batches: one claim per quarter of the window, not one per item.
-            if free > 0 && (self.in_flight.is_empty() || free >= (window / 4).max(1)) {
+            if free > 0 && (free == window || free >= (window / 4).max(1)) {
                 return self.claim(ctx, free as u32);
             }
         }
@@ -177,6 +178,16 @@ impl JobActor {
         }
     }
 
+    /// The most items claimed and not yet persisted: in flight, or back with an outcome
+    /// not yet written. After a crash, at most this many items run again.
+    fn window(&self) -> usize {
+        self.cfg().item_concurrency.max(1) as usize
+    }
+
+    fn free_slots(&self) -> usize {
+        self.window().saturating_sub(self.in_flight.len() + self.outcomes.len())
+    }
+
     fn flush_due(&self) -> bool {
         let Some(oldest) = self.oldest_outcome else {
             return false;
@@ -184,6 +195,7 @@ impl JobActor {
         self.outcomes.len() >= self.cfg().commit_batch
             || oldest.elapsed() >= self.cfg().commit_interval
             || self.in_flight.is_empty()
+            || self.free_slots() == 0
             || self.winding_down()
     }
 

@@ -1,3 +1,4 @@
 //! Helpers shared by every integration test.
 
 pub mod db;
+pub mod runtime;

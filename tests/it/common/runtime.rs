@@ -1,0 +1,135 @@
+//! A runtime in this test's actix System, on a test database, with scripted item handlers.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use quire::store::{NewBook, Store};
+use quire::synthetic::SyntheticHandler;
+use quire_actors::ports::{
+    BlockingItemHandler, ItemContext, ItemWork, JobStore, RemoteItemHandler, SystemClock,
+};
+use quire_actors::retry::RetryPolicy;
+use quire_actors::runtime::KindRegistry;
+use quire_actors::{BookId, ItemError, Job, JobId, JobKind, RuntimeConfig, RuntimeHandle};
+use serde_json::{Value, json};
+
+/// Settings short enough for tests: fast heartbeats and backoffs.
+pub fn fast_config(node: &str) -> RuntimeConfig {
+    RuntimeConfig {
+        node_id: node.to_owned(),
+        lease_ttl: Duration::from_millis(600),
+        heartbeat_interval: Duration::from_millis(100),
+        item_concurrency: 16,
+        commit_interval: Duration::from_millis(5),
+        cancel_grace: Duration::from_millis(300),
+        retry: RetryPolicy {
+            max_attempts: 3,
+            base: Duration::from_millis(10),
+            max: Duration::from_millis(50),
+            auto_retry_rounds: 0,
+        },
+        ..RuntimeConfig::default()
+    }
+}
+
+/// One start of one item, as a handler saw it.
+#[derive(Clone, Debug)]
+pub struct Start {
+    pub job: JobId,
+    pub item: i64,
+}
+
+/// A handler whose behaviour a test switches at run time, and which logs every start.
+#[derive(Default)]
+pub struct Scripted {
+    pub starts: Mutex<Vec<Start>>,
+    /// While set, this item fails with a fatal error.
+    pub fatal_item: Mutex<Option<i64>>,
+    pub latency: Mutex<Duration>,
+}
+
+impl Scripted {
+    fn begin(&self, item: &ItemContext) -> Result<Duration, ItemError> {
+        self.starts.lock().unwrap().push(Start {
+            job: item.job_id,
+            item: item.item_no,
+        });
+        if *self.fatal_item.lock().unwrap() == Some(item.item_no) {
+            return Err(ItemError::fatal("BAD_CREDENTIALS", "the provider refused the key"));
+        }
+        Ok(*self.latency.lock().unwrap())
+    }
+
+    pub fn starts_of(&self, job: JobId) -> Vec<Start> {
+        self.starts.lock().unwrap().iter().filter(|s| s.job == job).cloned().collect()
+    }
+}
+
+#[async_trait]
+impl RemoteItemHandler for Scripted {
+    async fn run(&self, item: &ItemContext) -> Result<Value, ItemError> {
+        let latency = self.begin(item)?;
+        tokio::time::sleep(latency).await;
+        Ok(json!({ "item": item.item_no }))
+    }
+}
+
+impl BlockingItemHandler for Scripted {
+    fn run(&self, item: &ItemContext) -> Result<Value, ItemError> {
+        let latency = self.begin(item)?;
+        std::thread::sleep(latency);
+        Ok(json!({ "item": item.item_no, "thread": format!("{:?}", std::thread::current().id()) }))
+    }
+}
+
+/// `synthetic` runs the real synthetic handler; `extract` runs `scripted` on the remote
+/// pool and `ocr` runs it on the blocking pool.
+pub fn kinds(node: &str, scripted: &Arc<Scripted>) -> KindRegistry {
+    let mut kinds = HashMap::new();
+    kinds.insert(
+        JobKind::Synthetic,
+        ItemWork::Remote(Arc::new(SyntheticHandler::new(node, None).unwrap())),
+    );
+    kinds.insert(JobKind::Extract, ItemWork::Remote(scripted.clone()));
+    kinds.insert(JobKind::Ocr, ItemWork::Blocking(scripted.clone()));
+    kinds
+}
+
+pub fn start(store: &Arc<dyn Store>, cfg: RuntimeConfig, scripted: &Arc<Scripted>) -> RuntimeHandle {
+    let kinds = kinds(&cfg.node_id, scripted);
+    let job_store: Arc<dyn JobStore> = store.clone();
+    RuntimeHandle::start(cfg, job_store, kinds, Arc::new(SystemClock))
+}
+
+pub async fn new_book(store: &Arc<dyn Store>) -> BookId {
+    store.create_book(&NewBook { title: "Book".into(), owner: None }, now()).await.unwrap().id
+}
+
+pub fn now() -> i64 {
+    use quire_actors::ports::Clock;
+    SystemClock.now_ms()
+}
+
+/// Waits until the job is terminal; fails the test after `limit`.
+pub async fn wait_terminal(store: &Arc<dyn Store>, id: JobId, limit: Duration) -> Job {
+    wait_until(store, id, limit, |j| j.status.is_terminal()).await
+}
+
+pub async fn wait_until(
+    store: &Arc<dyn Store>,
+    id: JobId,
+    limit: Duration,
+    done: impl Fn(&Job) -> bool,
+) -> Job {
+    let deadline = Instant::now() + limit;
+    loop {
+        let job = store.job(id).await.unwrap();
+        if done(&job) {
+            return job;
+        }
+        assert!(Instant::now() < deadline, "job did not get there within {limit:?}: {job:?}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}

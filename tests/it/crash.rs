@@ -1,0 +1,172 @@
+//! The crash drill: a real `quire serve` process is SIGKILLed at random moments while it
+//! runs a job, and restarted. Nothing may be lost, and nothing completed may run again.
+
+use std::collections::{HashMap, HashSet};
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use quire_actors::model::ItemStatus;
+use quire_actors::{JobId, JobStatus};
+use serde_json::{Value, json};
+
+use crate::common::db::{Backend, TestDb};
+
+const ITEMS: i64 = 1000;
+const CONCURRENCY: i64 = 8;
+const KILLS: usize = 10;
+
+/// A running `quire serve` and the address it listens on.
+struct Node {
+    child: Child,
+    base: String,
+}
+
+fn spawn_node(db: &TestDb, dir: &Path) -> Node {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_quire"))
+        .arg("serve")
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("QUIRE_LOG", "warn")
+        .env("QUIRE_DATABASE_URL", &db.url)
+        .env("QUIRE_STORAGE_PATH", dir.join("objects"))
+        .env("QUIRE_SERVER_BIND", "127.0.0.1:0")
+        .env("QUIRE_RUNTIME_NODE_ID", "crash-node")
+        .env("QUIRE_RUNTIME_HEARTBEAT_INTERVAL_MS", "200")
+        .env("QUIRE_RUNTIME_LEASE_TTL_MS", "2000")
+        .env("QUIRE_RUNTIME_ITEM_CONCURRENCY", CONCURRENCY.to_string())
+        .env("QUIRE_SYNTHETIC_ENABLED", "true")
+        .env("QUIRE_SYNTHETIC_TRACE_FILE", dir.join("trace"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start quire");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let base = line.trim().strip_prefix("quire listening on ").expect(&line).to_owned();
+    Node { child, base }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Item starts, as the synthetic handler appended them to the trace file.
+fn starts(dir: &Path) -> Vec<i64> {
+    std::fs::read_to_string(dir.join("trace"))
+        .unwrap_or_default()
+        .lines()
+        .map(|l| l.split(' ').nth(1).unwrap().parse().unwrap())
+        .collect()
+}
+
+async fn completed_items(db: &TestDb, job: JobId) -> HashSet<i64> {
+    let store = db.store().await;
+    store
+        .items(job, Some(ItemStatus::Completed), None, 10_000)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|i| i.item_no)
+        .collect()
+}
+
+async fn sigkill_at_random_moments_loses_nothing_and_reruns_only_in_flight_items(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let dir = tempfile::tempdir().unwrap();
+    let http = reqwest::Client::new();
+
+    let node = spawn_node(&db, dir.path());
+    let book: Value = http
+        .post(format!("{}/api/v1/books", node.base))
+        .json(&json!({ "title": "Crash drill" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let job: Value = http
+        .post(format!("{}/api/v1/books/{}/jobs/synthetic", node.base, book["id"].as_str().unwrap()))
+        .json(&json!({ "items": ITEMS, "params": { "latency_ms": 25 } }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let job_id: JobId = job["id"].as_str().unwrap().parse().unwrap();
+
+    let mut node = Some(node);
+    let mut completed_at_kill: Vec<HashSet<i64>> = Vec::new();
+    let mut trace_len_at_kill: Vec<usize> = Vec::new();
+    for _ in 0..KILLS {
+        tokio::time::sleep(Duration::from_millis(fastrand::u64(50..300))).await;
+        drop(node.take()); // SIGKILL, then reap.
+        let done = completed_items(&db, job_id).await;
+        if let Some(before) = completed_at_kill.last() {
+            assert!(before.is_subset(&done), "a completed item was lost by a crash");
+        }
+        completed_at_kill.push(done);
+        trace_len_at_kill.push(starts(dir.path()).len());
+        node = Some(spawn_node(&db, dir.path()));
+    }
+    let node = node.unwrap();
+
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let finished = loop {
+        let job: Value = http
+            .get(format!("{}/api/v1/jobs/{job_id}", node.base))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if job["status"] != json!("running") && job["status"] != json!("pending") {
+            break job;
+        }
+        assert!(Instant::now() < deadline, "the job did not finish: {job}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(finished["status"], json!(JobStatus::Completed.as_str()), "{finished}");
+    assert_eq!(finished["progress"]["completed"], json!(ITEMS));
+    assert!(completed_at_kill.last().unwrap().len() < ITEMS as usize, "the kills came too late");
+
+    // Every item completed exactly once in the stored results.
+    let store = db.store().await;
+    let items = store.items(job_id, None, None, 10_000).await.unwrap();
+    assert_eq!(items.len(), ITEMS as usize);
+    for item in &items {
+        assert_eq!(item.status, ItemStatus::Completed);
+        assert_eq!(item.result.as_ref().unwrap()["item_no"], json!(item.item_no));
+    }
+
+    // Completed items never ran again; only items in flight at a kill ran again, at most
+    // one window of them per kill.
+    let trace = starts(dir.path());
+    let mut runs: HashMap<i64, usize> = HashMap::new();
+    for item in &trace {
+        *runs.entry(*item).or_default() += 1;
+    }
+    assert_eq!(runs.len(), ITEMS as usize, "every item started");
+    for (k, (done, &offset)) in completed_at_kill.iter().zip(&trace_len_at_kill).enumerate() {
+        let started_before: HashSet<i64> = trace[..offset].iter().copied().collect();
+        let after: HashSet<i64> = trace[offset..].iter().copied().collect();
+        let rerun_completed: Vec<_> = after.intersection(done).collect();
+        assert!(rerun_completed.is_empty(), "kill {k}: completed items ran again: {rerun_completed:?}");
+        let in_flight: HashSet<i64> = started_before.difference(done).copied().collect();
+        let rerun: HashSet<i64> = after.intersection(&started_before).copied().collect();
+        assert!(rerun.is_subset(&in_flight));
+        assert!(rerun.len() as i64 <= CONCURRENCY, "kill {k}: {} items re-ran", rerun.len());
+    }
+    let reruns = trace.len() - ITEMS as usize;
+    assert!(reruns <= KILLS * CONCURRENCY as usize, "{reruns} re-runs for {KILLS} kills");
+    eprintln!("crash drill ({backend:?}): {KILLS} SIGKILLs, {reruns} in-flight re-runs of {ITEMS} items");
+}
+
+crate::on_both_backends!(sigkill_at_random_moments_loses_nothing_and_reruns_only_in_flight_items);
