@@ -356,13 +356,13 @@ mod tests {
     fn environment_beats_file_beats_defaults() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("quire.toml");
-        std::fs::write(&file, "[runtime]\nlease_ttl_ms = 9000\nmax_attempts = 7\n").unwrap();
+        std::fs::write(&file, "[runtime]\nlease_ttl_ms = 12000\nmax_attempts = 7\n").unwrap();
         let s = Settings::load(
             Some(&file),
             &env(&[("QUIRE_RUNTIME_MAX_ATTEMPTS", "9"), ("QUIRE_DATABASE_URL", "postgres://x@h/db")]),
         )
         .unwrap();
-        assert_eq!(s.runtime.lease_ttl_ms, 9000);
+        assert_eq!(s.runtime.lease_ttl_ms, 12000);
         assert_eq!(s.runtime.max_attempts, 9);
         assert_eq!(s.database.url, "postgres://x@h/db");
     }
