@@ -1,1 +1,232 @@
-fn main(){}
+//! `quire-bench`: load benchmarks of the runtime, each reported as a ratio against a
+//! baseline measured in the same run (these machines are shared and noisy).
+//!
+//! - `throughput`: no-op items through the whole actor path (claim, pool, batched durable
+//!   outcomes) against a bare loop of the same store calls with no actors.
+//! - `io`: items that wait 50 ms on a provider of concurrency 64, against the ideal time.
+//! - `latency`: from `submit` to the first item started, on an idle node.
+//!
+//! Run it in release mode: `cargo run --release --bin quire-bench -- all`.
+
+mod setup;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::{Parser, Subcommand, ValueEnum};
+use quire_actors::JobKind;
+use quire_actors::model::{ItemOutcome, Lease, NewJob};
+use quire_actors::ports::{Clock, SystemClock};
+use serde_json::json;
+
+use setup::{BenchDb, start_runtime, wait_done};
+
+#[derive(Parser)]
+#[command(name = "quire-bench", about = "Load benchmarks of the Quire runtime")]
+struct Cli {
+    #[command(subcommand)]
+    bench: Bench,
+    /// Backends to run on.
+    #[arg(long, value_enum, num_args = 1.., default_values = ["sqlite", "postgres"], global = true)]
+    backend: Vec<Backend>,
+}
+
+#[derive(Subcommand, Clone, Copy)]
+enum Bench {
+    Throughput {
+        #[arg(long, default_value_t = 100_000)]
+        items: i64,
+    },
+    Io {
+        #[arg(long, default_value_t = 2_000)]
+        items: i64,
+    },
+    Latency {
+        #[arg(long, default_value_t = 200)]
+        jobs: usize,
+    },
+    /// Every benchmark with its default size.
+    All,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+fn main() {
+    let cli = Cli::parse();
+    actix::System::new().block_on(async move {
+        for &backend in &cli.backend {
+            match cli.bench {
+                Bench::Throughput { items } => throughput(backend, items).await,
+                Bench::Io { items } => io(backend, items).await,
+                Bench::Latency { jobs } => latency(backend, jobs).await,
+                Bench::All => {
+                    throughput(backend, 100_000).await;
+                    io(backend, 2_000).await;
+                    latency(backend, 200).await;
+                }
+            }
+        }
+    });
+}
+
+/// Window and batch sizes both sides of the throughput comparison use.
+const WINDOW: u32 = 1024;
+const BATCH: usize = 1024;
+
+async fn throughput(backend: Backend, items: i64) {
+    // Baseline: the same claims and batched commits, straight to the store, no actors.
+    let db = BenchDb::new(backend).await;
+    let store = db.store().await;
+    let clock = SystemClock;
+    let book = setup::book(&store).await;
+    let job = NewJob {
+        book_id: book,
+        kind: JobKind::Synthetic,
+        params: json!({}),
+        items: (1..=items).collect(),
+        resumed_from: None,
+    };
+    let id = quire_actors::JobId::new();
+    let now = clock.now_ms();
+    let created = store.create_job(id, &job, "bench", now + 60_000, now).await.unwrap();
+    let lease = Lease { job_id: id, owner: "bench".into(), generation: created.lease_generation };
+    let started = Instant::now();
+    let mut progress = store.enter_job(&lease, clock.now_ms()).await.unwrap().progress;
+    loop {
+        let now = clock.now_ms();
+        let claimed = store.claim_items(&lease, WINDOW, now).await.unwrap();
+        if claimed.is_empty() {
+            break;
+        }
+        for chunk in claimed.chunks(BATCH) {
+            let outcomes: Vec<ItemOutcome> = chunk
+                .iter()
+                .map(|c| ItemOutcome::completed(c.item_no, json!({ "item_no": c.item_no }), now))
+                .collect();
+            progress.completed += outcomes.len() as u64;
+            progress.last_completed_item = chunk.last().map(|c| c.item_no);
+            store.commit(&lease, &outcomes, &progress, now + 60_000, now).await.unwrap();
+        }
+    }
+    let bare = started.elapsed();
+    drop(store);
+    drop(db);
+
+    // The whole actor path on a fresh database of the same kind.
+    let db = BenchDb::new(backend).await;
+    let store = db.store().await;
+    let mut cfg = setup::bench_config();
+    cfg.item_concurrency = WINDOW;
+    cfg.commit_batch = BATCH;
+    let rt = start_runtime(&store, cfg, None);
+    let book = setup::book(&store).await;
+    let job = NewJob { book_id: book, ..job };
+    let started = Instant::now();
+    let submitted = rt.submit(job).await.unwrap();
+    let done = wait_done(&store, submitted.id).await;
+    let actors = started.elapsed();
+    assert_eq!(done.progress.completed, items as u64, "{done:?}");
+
+    let rate = |d: Duration| items as f64 / d.as_secs_f64();
+    report(
+        backend,
+        "throughput",
+        &format!(
+            "{items} no-op items: actor path {:.0} items/s, bare store loop {:.0} items/s, ratio {:.2}",
+            rate(actors),
+            rate(bare),
+            bare.as_secs_f64() / actors.as_secs_f64()
+        ),
+        json!({ "items": items, "actor_items_per_s": rate(actors), "bare_items_per_s": rate(bare),
+                "ratio": bare.as_secs_f64() / actors.as_secs_f64() }),
+    );
+}
+
+async fn io(backend: Backend, items: i64) {
+    const LATENCY_MS: u64 = 50;
+    const CONCURRENCY: usize = 64;
+    let db = BenchDb::new(backend).await;
+    let store = db.store().await;
+    let mut cfg = setup::bench_config();
+    cfg.remote_concurrency = CONCURRENCY;
+    // The window covers items waiting for their batch to be written, so the provider
+    // always has work while outcomes are persisted.
+    cfg.item_concurrency = 2 * CONCURRENCY as u32;
+    let rt = start_runtime(&store, cfg, None);
+    let book = setup::book(&store).await;
+    let started = Instant::now();
+    let submitted = rt
+        .submit(NewJob {
+            book_id: book,
+            kind: JobKind::Synthetic,
+            params: json!({ "latency_ms": LATENCY_MS }),
+            items: (1..=items).collect(),
+            resumed_from: None,
+        })
+        .await
+        .unwrap();
+    let done = wait_done(&store, submitted.id).await;
+    let took = started.elapsed();
+    assert_eq!(done.progress.completed, items as u64);
+    let ideal = Duration::from_millis(LATENCY_MS) * (items as u32).div_ceil(CONCURRENCY as u32);
+    let ratio = ideal.as_secs_f64() / took.as_secs_f64();
+    report(
+        backend,
+        "io",
+        &format!(
+            "{items} items of {LATENCY_MS} ms at concurrency {CONCURRENCY}: {:.2} s, ideal {:.2} s, {:.1}% of ideal rate",
+            took.as_secs_f64(),
+            ideal.as_secs_f64(),
+            ratio * 100.0
+        ),
+        json!({ "items": items, "seconds": took.as_secs_f64(), "ideal_seconds": ideal.as_secs_f64(), "ratio": ratio }),
+    );
+}
+
+async fn latency(backend: Backend, jobs: usize) {
+    let db = BenchDb::new(backend).await;
+    let store = db.store().await;
+    let (probe, mut starts) = setup::FirstStart::new();
+    let rt = start_runtime(&store, setup::bench_config(), Some(Arc::new(probe)));
+    let mut samples = Vec::with_capacity(jobs);
+    for _ in 0..jobs {
+        let book = setup::book(&store).await;
+        let submitted_at = Instant::now();
+        let job = rt
+            .submit(NewJob {
+                book_id: book,
+                kind: JobKind::Extract,
+                params: json!({}),
+                items: vec![1],
+                resumed_from: None,
+            })
+            .await
+            .unwrap();
+        let first_start = starts.recv().await.unwrap();
+        samples.push(first_start.duration_since(submitted_at));
+        wait_done(&store, job.id).await;
+    }
+    samples.sort();
+    let pct = |p: f64| samples[((samples.len() - 1) as f64 * p).round() as usize];
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    report(
+        backend,
+        "latency",
+        &format!(
+            "submit -> first item started over {jobs} jobs: p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms",
+            ms(pct(0.5)),
+            ms(pct(0.9)),
+            ms(pct(0.99))
+        ),
+        json!({ "jobs": jobs, "p50_ms": ms(pct(0.5)), "p90_ms": ms(pct(0.9)), "p99_ms": ms(pct(0.99)) }),
+    );
+}
+
+fn report(backend: Backend, bench: &str, line: &str, figures: serde_json::Value) {
+    println!("{bench:<10} {:<8} {line}", format!("{backend:?}").to_lowercase());
+    eprintln!("{}", json!({ "bench": bench, "backend": format!("{backend:?}").to_lowercase(), "figures": figures }));
+}

@@ -29,6 +29,14 @@ mod dialect {
          WHERE i.job_id = $2 AND i.item_no = o.item_no \
            AND i.status = 'processing' AND i.claim_generation = $3";
 
+    pub const CLAIM_ITEMS: &str = "UPDATE job_items \
+         SET status = 'processing', attempts = attempts + 1, claim_generation = $2, started_at = $3 \
+         WHERE job_id = $1 AND item_no IN ( \
+           SELECT item_no FROM job_items \
+           WHERE job_id = $1 AND status = 'pending' AND (not_before IS NULL OR not_before <= $3) \
+           ORDER BY item_no LIMIT $4) \
+         RETURNING item_no, attempts";
+
     pub const TAKE_OVER: &str = "UPDATE jobs SET lease_owner = $1, \
            lease_generation = lease_generation + 1, lease_expires_at = $2, heartbeat_at = $3 \
          WHERE id IN ( \

@@ -55,14 +55,6 @@ pub const COMMIT_PROGRESS: &str = "UPDATE jobs SET heartbeat_at = $4, lease_expi
 pub const RELEASE_PROCESSING: &str = "UPDATE job_items SET status = 'pending', claim_generation = NULL \
      WHERE job_id = $1 AND status = 'processing'";
 
-pub const CLAIM_ITEMS: &str = "UPDATE job_items \
-     SET status = 'processing', attempts = attempts + 1, claim_generation = $2, started_at = $3 \
-     WHERE job_id = $1 AND item_no IN ( \
-       SELECT item_no FROM job_items \
-       WHERE job_id = $1 AND status = 'pending' AND (not_before IS NULL OR not_before <= $3) \
-       ORDER BY item_no LIMIT $4) \
-     RETURNING item_no, attempts";
-
 macro_rules! impl_stores {
     ($store:ty, $db:ty, $dialect:ident) => {
         use quire_actors::model::{
@@ -311,7 +303,7 @@ macro_rules! impl_stores {
             ) -> Result<Vec<ClaimedItem>, StoreError> {
                 let mut tx = self.begin().await?;
                 Self::fence(&mut tx, lease, now).await?;
-                let rows: Vec<(i64, i64)> = sqlx::query_as(shared::CLAIM_ITEMS)
+                let rows: Vec<(i64, i64)> = sqlx::query_as($dialect::CLAIM_ITEMS)
                     .bind(lease.job_id.0)
                     .bind(lease.generation)
                     .bind(now)

@@ -23,16 +23,30 @@ mod dialect {
     pub const INSERT_ITEMS: &str = "INSERT INTO job_items (job_id, item_no, status) \
          SELECT $1, value, 'pending' FROM json_each($2)";
 
-    pub const COMMIT_ITEMS: &str = "UPDATE job_items SET status = o.status, result = o.result, \
+    /// Materialized first, so the plan walks the batch and looks each item up by its key
+    /// (inlined, SQLite would scan the whole job once per outcome).
+    pub const COMMIT_ITEMS: &str = "WITH o AS MATERIALIZED ( \
+           SELECT value ->> '$.item_no' AS item_no, value ->> '$.status' AS status, \
+             value ->> '$.result' AS result, value ->> '$.error_class' AS error_class, \
+             value ->> '$.error_code' AS error_code, value ->> '$.error' AS error, \
+             value ->> '$.not_before' AS not_before, value ->> '$.finished_at' AS finished_at \
+           FROM json_each($1)) \
+         UPDATE job_items SET status = o.status, result = o.result, \
            error_class = o.error_class, error_code = o.error_code, error = o.error, \
            not_before = o.not_before, finished_at = o.finished_at, claim_generation = NULL \
-         FROM (SELECT value ->> '$.item_no' AS item_no, value ->> '$.status' AS status, \
-                 value ->> '$.result' AS result, value ->> '$.error_class' AS error_class, \
-                 value ->> '$.error_code' AS error_code, value ->> '$.error' AS error, \
-                 value ->> '$.not_before' AS not_before, value ->> '$.finished_at' AS finished_at \
-               FROM json_each($1)) AS o \
+         FROM o \
          WHERE job_items.job_id = $2 AND job_items.item_no = o.item_no \
            AND job_items.status = 'processing' AND job_items.claim_generation = $3";
+
+    /// Through the partial index of pending items: the primary key would walk past every
+    /// finished item of the job at each claim.
+    pub const CLAIM_ITEMS: &str = "UPDATE job_items \
+         SET status = 'processing', attempts = attempts + 1, claim_generation = $2, started_at = $3 \
+         WHERE job_id = $1 AND item_no IN ( \
+           SELECT item_no FROM job_items INDEXED BY job_items_pending \
+           WHERE job_id = $1 AND status = 'pending' AND (not_before IS NULL OR not_before <= $3) \
+           ORDER BY item_no LIMIT $4) \
+         RETURNING item_no, attempts";
 
     /// One writer at a time: the statement alone is atomic, no row locks needed.
     pub const TAKE_OVER: &str = "UPDATE jobs SET lease_owner = $1, \

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use quire_actors::model::{ItemStatus, JobStatus, NewJob};
@@ -11,6 +12,7 @@ use quire_actors::{ErrorClass, JobId, JobKind};
 use serde_json::{Value, json};
 
 use crate::common::db::{Backend, TestDb};
+use crate::common::flaky::FlakyStore;
 use crate::common::runtime::{
     Scripted, fast_config, new_book, now, start, wait_terminal, wait_until,
 };
@@ -24,7 +26,7 @@ const LIMIT: Duration = Duration::from_secs(30);
 async fn every_item_runs_once_and_the_job_completes(backend: Backend) {
     let db = TestDb::new(backend).await;
     let store = db.store().await;
-    let rt = start(&store, fast_config("n1"), &Arc::default());
+    let rt = start(store.clone(), fast_config("n1"), &Arc::default());
     let book = new_book(&store).await;
     let submitted = rt.submit(job(book, JobKind::Synthetic, 500, json!({}))).await.unwrap();
     let done = wait_terminal(&store, submitted.id, LIMIT).await;
@@ -45,7 +47,7 @@ async fn every_item_runs_once_and_the_job_completes(backend: Backend) {
 async fn errors_are_handled_by_class(backend: Backend) {
     let db = TestDb::new(backend).await;
     let store = db.store().await;
-    let rt = start(&store, fast_config("n1"), &Arc::default());
+    let rt = start(store.clone(), fast_config("n1"), &Arc::default());
     let book = new_book(&store).await;
     // Item 3 fails retryably twice then succeeds; item 4 fails for good; item 6 always
     // fails retryably and uses up its three attempts.
@@ -75,7 +77,7 @@ async fn retry_rounds_give_failed_items_a_fresh_budget(backend: Backend) {
     let mut cfg = fast_config("n1");
     cfg.retry.max_attempts = 2;
     cfg.retry.auto_retry_rounds = 2;
-    let rt = start(&store, cfg, &Arc::default());
+    let rt = start(store.clone(), cfg, &Arc::default());
     let book = new_book(&store).await;
     // Fails its first four attempts: two rounds of two, then the third round succeeds.
     let params = json!({ "fail": { "1": "retryable" }, "fail_attempts": 4 });
@@ -90,7 +92,7 @@ async fn retry_rounds_give_failed_items_a_fresh_budget(backend: Backend) {
 async fn a_job_whose_every_item_fails_is_failed_and_resumable(backend: Backend) {
     let db = TestDb::new(backend).await;
     let store = db.store().await;
-    let rt = start(&store, fast_config("n1"), &Arc::default());
+    let rt = start(store.clone(), fast_config("n1"), &Arc::default());
     let book = new_book(&store).await;
     let params = json!({ "fail": { "1": "terminal", "2": "terminal" } });
     let submitted = rt.submit(job(book, JobKind::Synthetic, 2, params)).await.unwrap();
@@ -111,7 +113,7 @@ async fn a_fatal_error_fails_the_job_and_resume_runs_only_what_is_left(backend: 
     *scripted.fatal_item.lock().unwrap() = Some(40);
     let mut cfg = fast_config("n1");
     cfg.item_concurrency = 4;
-    let rt = start(&store, cfg, &scripted);
+    let rt = start(store.clone(), cfg, &scripted);
     let book = new_book(&store).await;
     let first = rt.submit(job(book, JobKind::Extract, 100, json!({}))).await.unwrap();
     let failed = wait_terminal(&store, first.id, LIMIT).await;
@@ -156,7 +158,7 @@ async fn cancel_stops_new_items_and_ends_within_the_grace(backend: Backend) {
     let mut cfg = fast_config("n1");
     cfg.item_concurrency = 4;
     let grace = cfg.cancel_grace;
-    let rt = start(&store, cfg, &scripted);
+    let rt = start(store.clone(), cfg, &scripted);
     let book = new_book(&store).await;
     let submitted = rt.submit(job(book, JobKind::Extract, 50, json!({}))).await.unwrap();
     wait_until(&store, submitted.id, LIMIT, |_| scripted.starts_of(submitted.id).len() == 4).await;
@@ -181,7 +183,7 @@ async fn cancel_stops_new_items_and_ends_within_the_grace(backend: Backend) {
 async fn a_panicking_item_is_contained(backend: Backend) {
     let db = TestDb::new(backend).await;
     let store = db.store().await;
-    let rt = start(&store, fast_config("n1"), &Arc::default());
+    let rt = start(store.clone(), fast_config("n1"), &Arc::default());
     let book = new_book(&store).await;
     let params = json!({ "panic_items": [2] });
     let submitted = rt.submit(job(book, JobKind::Synthetic, 5, params)).await.unwrap();
@@ -203,7 +205,7 @@ async fn blocking_items_run_on_the_thread_pool(backend: Backend) {
     *scripted.latency.lock().unwrap() = Duration::from_millis(20);
     let mut cfg = fast_config("n1");
     cfg.blocking_threads = 2;
-    let rt = start(&store, cfg, &scripted);
+    let rt = start(store.clone(), cfg, &scripted);
     let book = new_book(&store).await;
     let submitted = rt.submit(job(book, JobKind::Ocr, 20, json!({}))).await.unwrap();
     let done = wait_terminal(&store, submitted.id, LIMIT).await;
@@ -224,7 +226,7 @@ async fn a_job_whose_node_stopped_renewing_is_taken_over(backend: Backend) {
     let t = now();
     store.create_job(id, &new, "dead-node", t + 300, t).await.unwrap();
 
-    let rt = start(&store, fast_config("n2"), &Arc::default());
+    let rt = start(store.clone(), fast_config("n2"), &Arc::default());
     let done = wait_terminal(&store, id, LIMIT).await;
     assert_eq!(done.status, JobStatus::Completed);
     assert_eq!(done.lease_owner.as_deref(), Some("n2"));
@@ -244,8 +246,8 @@ async fn two_nodes_share_expired_jobs_each_exactly_once(backend: Backend) {
         ids.push(id);
     }
     let other = db.store().await;
-    let _a = start(&store, fast_config("a"), &Arc::default());
-    let _b = start(&other, fast_config("b"), &Arc::default());
+    let _a = start(store.clone(), fast_config("a"), &Arc::default());
+    let _b = start(other.clone(), fast_config("b"), &Arc::default());
     let mut owners = HashMap::new();
     for id in ids {
         let done = wait_terminal(&store, id, LIMIT).await;
@@ -267,16 +269,80 @@ async fn boot_recovery_resumes_or_fails_interrupted_jobs(backend: Backend) {
     store.create_job(resumed, &job(b1, JobKind::Synthetic, 10, json!({})), "n1", t + 3_600_000, t).await.unwrap();
     store.create_job(failed, &job(b2, JobKind::Synthetic, 10, json!({})), "n2", t + 3_600_000, t).await.unwrap();
 
-    let _n1 = start(&store, fast_config("n1"), &Arc::default());
+    let _n1 = start(store.clone(), fast_config("n1"), &Arc::default());
     let mut cfg = fast_config("n2");
     cfg.recovery = Recovery::Fail;
-    let _n2 = start(&store, cfg, &Arc::default());
+    let _n2 = start(store.clone(), cfg, &Arc::default());
 
     let done = wait_terminal(&store, resumed, LIMIT).await;
     assert_eq!(done.status, JobStatus::Completed);
     let done = wait_terminal(&store, failed, LIMIT).await;
     assert_eq!(done.status, JobStatus::Failed);
     assert_eq!(done.error.unwrap().code, "INTERRUPTED");
+}
+
+async fn a_crashed_job_actor_is_restarted_and_resumes(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
+    let flaky = Arc::new(FlakyStore::new(store.clone()));
+    let rt = start(flaky.clone(), fast_config("n1"), &Arc::default());
+    let book = new_book(&store).await;
+    // Two lost connections, then a panic: three crashes, three restarts.
+    flaky.failing_commits.store(2, Ordering::SeqCst);
+    let submitted = rt.submit(job(book, JobKind::Synthetic, 200, json!({ "latency_ms": 1 }))).await.unwrap();
+    wait_until(&store, submitted.id, LIMIT, |_| flaky.failing_commits.load(Ordering::SeqCst) == 0).await;
+    flaky.panic_next_commit.store(true, Ordering::SeqCst);
+    let done = wait_terminal(&store, submitted.id, LIMIT).await;
+    assert_eq!(done.status, JobStatus::Completed, "{done:?}");
+    assert_eq!(done.progress.completed, 200);
+    assert_eq!(rt.stats().restarts.load(Ordering::Relaxed), 3);
+    let items = store.items(done.id, None, None, 1000).await.unwrap();
+    assert!(items.iter().all(|i| i.status == ItemStatus::Completed));
+    let window = fast_config("n1").item_concurrency as usize;
+    let reruns: i64 = items.iter().map(|i| i.attempts - 1).sum();
+    assert!(reruns as usize <= 3 * window, "{reruns} re-runs after 3 crashes");
+}
+
+async fn past_the_restart_limit_the_job_fails_resumably(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
+    let flaky = Arc::new(FlakyStore::new(store.clone()));
+    let mut cfg = fast_config("n1");
+    cfg.restart_limit = 2;
+    let rt = start(flaky.clone(), cfg, &Arc::default());
+    let book = new_book(&store).await;
+    flaky.failing_commits.store(u32::MAX, Ordering::SeqCst);
+    let submitted = rt.submit(job(book, JobKind::Synthetic, 20, json!({}))).await.unwrap();
+    let done = wait_terminal(&store, submitted.id, LIMIT).await;
+    assert_eq!(done.status, JobStatus::Failed);
+    let error = done.error.unwrap();
+    assert_eq!(error.code, "RESTART_LIMIT");
+    assert!(error.message.contains("injected: connection reset"), "{}", error.message);
+    flaky.failing_commits.store(0, Ordering::SeqCst);
+    let resumed = rt.resume(done.id, ResumeMode::Resume).await.unwrap();
+    assert_eq!(wait_terminal(&store, resumed.id, LIMIT).await.status, JobStatus::Completed);
+}
+
+async fn a_worker_whose_lease_was_taken_over_stops_writing(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
+    let rt = start(store.clone(), fast_config("n1"), &Arc::default());
+    let book = new_book(&store).await;
+    let submitted = rt.submit(job(book, JobKind::Synthetic, 400, json!({ "latency_ms": 5 }))).await.unwrap();
+    wait_until(&store, submitted.id, LIMIT, |j| j.progress.completed >= 20).await;
+    // A partition: another node takes the lease while n1 still runs the job.
+    let stolen = store.take_over("thief", Some("n1"), now(), now() + 1_000, 10).await.unwrap();
+    assert_eq!(stolen.len(), 1);
+    let at_steal = store.job(submitted.id).await.unwrap();
+    // n1's next write is refused; the thief never runs it, so its lease expires and n1's
+    // heartbeat takes the job over again with a newer token.
+    let done = wait_terminal(&store, submitted.id, LIMIT).await;
+    assert_eq!(done.status, JobStatus::Completed);
+    assert!(rt.stats().fenced.load(Ordering::Relaxed) >= 1, "n1 noticed it was fenced");
+    assert_eq!(done.lease_owner.as_deref(), Some("n1"));
+    assert!(done.lease_generation >= at_steal.lease_generation + 1);
+    let items = store.items(done.id, None, None, 1000).await.unwrap();
+    assert!(items.iter().all(|i| i.status == ItemStatus::Completed));
 }
 
 crate::on_both_backends!(
@@ -291,4 +357,7 @@ crate::on_both_backends!(
     a_job_whose_node_stopped_renewing_is_taken_over,
     two_nodes_share_expired_jobs_each_exactly_once,
     boot_recovery_resumes_or_fails_interrupted_jobs,
+    a_crashed_job_actor_is_restarted_and_resumes,
+    past_the_restart_limit_the_job_fails_resumably,
+    a_worker_whose_lease_was_taken_over_stops_writing,
 );

@@ -1,4 +1,5 @@
 //! Helpers shared by every integration test.
 
 pub mod db;
+pub mod flaky;
 pub mod runtime;

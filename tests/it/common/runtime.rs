@@ -97,10 +97,9 @@ pub fn kinds(node: &str, scripted: &Arc<Scripted>) -> KindRegistry {
     kinds
 }
 
-pub fn start(store: &Arc<dyn Store>, cfg: RuntimeConfig, scripted: &Arc<Scripted>) -> RuntimeHandle {
+pub fn start(store: Arc<dyn JobStore>, cfg: RuntimeConfig, scripted: &Arc<Scripted>) -> RuntimeHandle {
     let kinds = kinds(&cfg.node_id, scripted);
-    let job_store: Arc<dyn JobStore> = store.clone();
-    RuntimeHandle::start(cfg, job_store, kinds, Arc::new(SystemClock))
+    RuntimeHandle::start(cfg, store, kinds, Arc::new(SystemClock))
 }
 
 pub async fn new_book(store: &Arc<dyn Store>) -> BookId {
