@@ -73,12 +73,18 @@ enum Mode {
     Restart,
 }
 
+/// The body is optional (`resume` by default), but a body that is there must be valid.
 async fn resume_job(
     state: web::Data<ApiState>,
     path: web::Path<JobId>,
-    body: Option<web::Json<ResumeBody>>,
+    body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let mode = match body.map(|b| b.mode).unwrap_or_default() {
+    let body: ResumeBody = if body.iter().all(u8::is_ascii_whitespace) {
+        ResumeBody::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| ApiError::bad_request("INVALID_JSON", e.to_string()))?
+    };
+    let mode = match body.mode {
         Mode::Resume => ResumeMode::Resume,
         Mode::Restart => ResumeMode::Restart,
     };

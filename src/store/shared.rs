@@ -154,38 +154,48 @@ macro_rules! impl_stores {
                 lease_expires_at: i64,
                 now: i64,
             ) -> Result<Job, StoreError> {
-                let mut tx = self.begin().await?;
-                let inserted = sqlx::query(
-                    "INSERT INTO jobs (id, book_id, kind, status, params, total_items, resumed_from, \
-                       lease_owner, lease_generation, lease_expires_at, heartbeat_at, created_at) \
-                     VALUES ($1, $2, $3, 'pending', $4, $5, $6, $7, 1, $8, $9, $9)",
-                )
-                .bind(id.0)
-                .bind(new.book_id.0)
-                .bind(new.kind.as_str())
-                .bind(Json(&new.params))
-                .bind(new.items.len() as i64)
-                .bind(new.resumed_from.map(|j| j.0))
-                .bind(owner)
-                .bind(lease_expires_at)
-                .bind(now)
-                .execute(&mut *tx)
-                .await;
-                match inserted {
-                    Ok(_) => {}
-                    Err(sqlx::Error::Database(db)) if db.is_unique_violation() => {
-                        drop(tx);
-                        return match self.active_job(new.book_id).await? {
-                            Some(holder) => Err(StoreError::BookBusy { holder: holder.id }),
-                            // The holder ended in between: the caller may simply try again.
-                            None => Err(StoreError::Unavailable("the JobLock changed hands; try again".into())),
-                        };
+                // A lost race for the JobLock names the holder; if the holder ended in
+                // between, the lock is free and the insert is simply tried again.
+                let mut tries = 0;
+                let mut tx = loop {
+                    tries += 1;
+                    let mut tx = self.begin().await?;
+                    let inserted = sqlx::query(
+                        "INSERT INTO jobs (id, book_id, kind, status, params, total_items, resumed_from, \
+                           lease_owner, lease_generation, lease_expires_at, heartbeat_at, created_at) \
+                         VALUES ($1, $2, $3, 'pending', $4, $5, $6, $7, 1, $8, $9, $9)",
+                    )
+                    .bind(id.0)
+                    .bind(new.book_id.0)
+                    .bind(new.kind.as_str())
+                    .bind(Json(&new.params))
+                    .bind(new.items.len() as i64)
+                    .bind(new.resumed_from.map(|j| j.0))
+                    .bind(owner)
+                    .bind(lease_expires_at)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await;
+                    match inserted {
+                        Ok(_) => break tx,
+                        Err(sqlx::Error::Database(db)) if db.is_unique_violation() => {
+                            drop(tx);
+                            match self.active_job(new.book_id).await? {
+                                Some(holder) => return Err(StoreError::BookBusy { holder: holder.id }),
+                                None if tries < 3 => continue,
+                                None => {
+                                    return Err(StoreError::Unavailable(
+                                        "the JobLock keeps changing hands; try again".into(),
+                                    ));
+                                }
+                            }
+                        }
+                        Err(sqlx::Error::Database(db)) if db.is_foreign_key_violation() => {
+                            return Err(StoreError::BookNotFound(new.book_id));
+                        }
+                        Err(e) => return Err(classify(e)),
                     }
-                    Err(sqlx::Error::Database(db)) if db.is_foreign_key_violation() => {
-                        return Err(StoreError::BookNotFound(new.book_id));
-                    }
-                    Err(e) => return Err(classify(e)),
-                }
+                };
                 sqlx::query($dialect::INSERT_ITEMS)
                     .bind(id.0)
                     .bind(Json(&new.items))

@@ -1,5 +1,6 @@
 //! All integration tests, in one binary (one link, shared helpers).
 
+mod api;
 mod common;
 mod crash;
 mod runtime;
