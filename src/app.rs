@@ -28,9 +28,15 @@ pub enum StartError {
     #[error(transparent)]
     Store(#[from] OpenError),
     #[error("cannot open synthetic.trace_file {path}: {source}")]
-    TraceFile { path: String, source: std::io::Error },
+    TraceFile {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("cannot listen on {addr}: {source}")]
-    Bind { addr: SocketAddr, source: std::io::Error },
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
 }
 
 impl App {
@@ -50,8 +56,14 @@ impl App {
         }
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let job_store: Arc<dyn JobStore> = store.clone();
-        let runtime = RuntimeHandle::start(settings.runtime_config(), job_store, kinds, clock.clone());
-        Ok(App { settings, store, runtime, clock })
+        let runtime =
+            RuntimeHandle::start(settings.runtime_config(), job_store, kinds, clock.clone());
+        Ok(App {
+            settings,
+            store,
+            runtime,
+            clock,
+        })
     }
 
     /// Binds the HTTP server to `server.bind` (port 0 picks a free one) and returns it with

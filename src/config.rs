@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 /// Variables that are not settings but share the prefix.
 const NOT_SETTINGS: &[&str] = &["QUIRE_CONFIG", "QUIRE_LOG"];
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Settings {
     pub server: ServerSettings,
@@ -83,7 +83,7 @@ pub struct RuntimeSettings {
     pub recovery: Recovery,
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SyntheticSettings {
     /// Accept `synthetic` jobs (load tests, crash drills). Off in production.
@@ -92,33 +92,29 @@ pub struct SyntheticSettings {
     pub trace_file: String,
 }
 
-impl Default for Settings {
-    fn default() -> Self {
-        Self {
-            server: ServerSettings::default(),
-            database: DatabaseSettings::default(),
-            storage: StorageSettings::default(),
-            runtime: RuntimeSettings::default(),
-            synthetic: SyntheticSettings::default(),
-        }
-    }
-}
-
 impl Default for ServerSettings {
     fn default() -> Self {
-        Self { bind: "127.0.0.1:8080".to_owned(), workers: 2 }
+        Self {
+            bind: "127.0.0.1:8080".to_owned(),
+            workers: 2,
+        }
     }
 }
 
 impl Default for DatabaseSettings {
     fn default() -> Self {
-        Self { url: "sqlite://./quire-data/quire.db".to_owned(), max_connections: 10 }
+        Self {
+            url: "sqlite://./quire-data/quire.db".to_owned(),
+            max_connections: 10,
+        }
     }
 }
 
 impl Default for StorageSettings {
     fn default() -> Self {
-        Self { path: PathBuf::from("./quire-data/objects") }
+        Self {
+            path: PathBuf::from("./quire-data/objects"),
+        }
     }
 }
 
@@ -147,12 +143,6 @@ impl Default for RuntimeSettings {
     }
 }
 
-impl Default for SyntheticSettings {
-    fn default() -> Self {
-        Self { enabled: false, trace_file: String::new() }
-    }
-}
-
 fn host_name() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_owned())
@@ -164,17 +154,27 @@ fn host_name() -> String {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read the config file {path}: {source}")]
-    ReadFile { path: PathBuf, source: std::io::Error },
+    ReadFile {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("the config file {path} is not valid: {message}")]
     File { path: PathBuf, message: String },
     #[error("{var} is not a setting (settings are QUIRE_<SECTION>_<KEY>, e.g. QUIRE_DATABASE_URL)")]
     UnknownVariable { var: String },
     #[error("{var}: expected {expected}, got `{value}`")]
-    BadVariable { var: String, expected: &'static str, value: String },
+    BadVariable {
+        var: String,
+        expected: &'static str,
+        value: String,
+    },
     #[error("invalid settings: {0}")]
     Invalid(String),
     #[error("setting `{setting}` is invalid: {reason}")]
-    Setting { setting: &'static str, reason: String },
+    Setting {
+        setting: &'static str,
+        reason: String,
+    },
 }
 
 impl Settings {
@@ -190,20 +190,31 @@ impl Settings {
     }
 
     /// Settings from an explicit file and environment map (tests pass their own).
-    pub fn load(file: Option<&Path>, env: &BTreeMap<String, String>) -> Result<Settings, ConfigError> {
+    pub fn load(
+        file: Option<&Path>,
+        env: &BTreeMap<String, String>,
+    ) -> Result<Settings, ConfigError> {
         let mut merged = toml::Table::try_from(Settings::default())
             .map_err(|e| ConfigError::Invalid(e.to_string()))?;
         if let Some(path) = file {
-            let text = std::fs::read_to_string(path)
-                .map_err(|source| ConfigError::ReadFile { path: path.to_owned(), source })?;
-            let table: toml::Table = text
-                .parse()
-                .map_err(|e: toml::de::Error| ConfigError::File { path: path.to_owned(), message: e.to_string() })?;
+            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::ReadFile {
+                path: path.to_owned(),
+                source,
+            })?;
+            let table: toml::Table =
+                text.parse()
+                    .map_err(|e: toml::de::Error| ConfigError::File {
+                        path: path.to_owned(),
+                        message: e.to_string(),
+                    })?;
             merge(&mut merged, table);
             // Deserialize now so a typo is blamed on the file, not on the environment.
             toml::Value::Table(merged.clone())
                 .try_into::<Settings>()
-                .map_err(|e| ConfigError::File { path: path.to_owned(), message: e.to_string() })?;
+                .map_err(|e| ConfigError::File {
+                    path: path.to_owned(),
+                    message: e.to_string(),
+                })?;
         }
         let defaults = merged.clone();
         for (var, value) in env.iter().filter(|(k, _)| k.starts_with("QUIRE_")) {
@@ -225,7 +236,12 @@ impl Settings {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
-        let bad = |setting, reason: &str| Err(ConfigError::Setting { setting, reason: reason.to_owned() });
+        let bad = |setting, reason: &str| {
+            Err(ConfigError::Setting {
+                setting,
+                reason: reason.to_owned(),
+            })
+        };
         if self.server.bind.parse::<SocketAddr>().is_err() {
             return bad("server.bind", "expected an address like 127.0.0.1:8080");
         }
@@ -233,7 +249,10 @@ impl Settings {
             return bad("server.workers", "must be at least 1");
         }
         let url = &self.database.url;
-        if !(url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+        if !(url.starts_with("sqlite:")
+            || url.starts_with("postgres://")
+            || url.starts_with("postgresql://"))
+        {
             return bad("database.url", "must start with sqlite:// or postgres://");
         }
         let r = &self.runtime;
@@ -259,7 +278,10 @@ impl Settings {
             return bad("runtime.max_attempts", "must be at least 1");
         }
         if r.backoff_base_ms > r.backoff_max_ms {
-            return bad("runtime.backoff_base_ms", "must not exceed runtime.backoff_max_ms");
+            return bad(
+                "runtime.backoff_base_ms",
+                "must not exceed runtime.backoff_max_ms",
+            );
         }
         if r.remote_concurrency == 0 {
             return bad("runtime.remote_concurrency", "must be at least 1");
@@ -292,7 +314,11 @@ impl Settings {
             },
             restart_limit: r.restart_limit,
             restart_window: ms(r.restart_window_ms),
-            blocking_threads: if r.blocking_threads == 0 { cores } else { r.blocking_threads as usize },
+            blocking_threads: if r.blocking_threads == 0 {
+                cores
+            } else {
+                r.blocking_threads as usize
+            },
             remote_concurrency: r.remote_concurrency as usize,
             recovery: r.recovery,
         }
@@ -311,7 +337,10 @@ fn merge(into: &mut toml::Table, from: toml::Table) {
 }
 
 /// `QUIRE_RUNTIME_LEASE_TTL_MS` -> ("runtime", "lease_ttl_ms", its default).
-fn find_setting<'a>(defaults: &'a toml::Table, var: &str) -> Option<(String, String, &'a toml::Value)> {
+fn find_setting<'a>(
+    defaults: &'a toml::Table,
+    var: &str,
+) -> Option<(String, String, &'a toml::Value)> {
     let rest = var.strip_prefix("QUIRE_")?.to_ascii_lowercase();
     defaults.iter().find_map(|(section, table)| {
         let key = rest.strip_prefix(section.as_str())?.strip_prefix('_')?;
@@ -322,15 +351,23 @@ fn find_setting<'a>(defaults: &'a toml::Table, var: &str) -> Option<(String, Str
 
 /// Reads an environment value as the type of the setting's default.
 fn typed_like(default: &toml::Value, var: &str, raw: &str) -> Result<toml::Value, ConfigError> {
-    let bad = |expected| ConfigError::BadVariable { var: var.to_owned(), expected, value: raw.to_owned() };
+    let bad = |expected| ConfigError::BadVariable {
+        var: var.to_owned(),
+        expected,
+        value: raw.to_owned(),
+    };
     Ok(match default {
-        toml::Value::Integer(_) => toml::Value::Integer(raw.trim().parse().map_err(|_| bad("an integer"))?),
+        toml::Value::Integer(_) => {
+            toml::Value::Integer(raw.trim().parse().map_err(|_| bad("an integer"))?)
+        }
         toml::Value::Boolean(_) => toml::Value::Boolean(match raw.trim() {
             "true" | "1" | "yes" => true,
             "false" | "0" | "no" => false,
             _ => return Err(bad("true or false")),
         }),
-        toml::Value::Float(_) => toml::Value::Float(raw.trim().parse().map_err(|_| bad("a number"))?),
+        toml::Value::Float(_) => {
+            toml::Value::Float(raw.trim().parse().map_err(|_| bad("a number"))?)
+        }
         _ => toml::Value::String(raw.to_owned()),
     })
 }
@@ -340,7 +377,10 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -359,7 +399,10 @@ mod tests {
         std::fs::write(&file, "[runtime]\nlease_ttl_ms = 12000\nmax_attempts = 7\n").unwrap();
         let s = Settings::load(
             Some(&file),
-            &env(&[("QUIRE_RUNTIME_MAX_ATTEMPTS", "9"), ("QUIRE_DATABASE_URL", "postgres://x@h/db")]),
+            &env(&[
+                ("QUIRE_RUNTIME_MAX_ATTEMPTS", "9"),
+                ("QUIRE_DATABASE_URL", "postgres://x@h/db"),
+            ]),
         )
         .unwrap();
         assert_eq!(s.runtime.lease_ttl_ms, 12000);

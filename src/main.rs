@@ -7,7 +7,11 @@ use quire::app::App;
 use quire::config::Settings;
 
 #[derive(Parser)]
-#[command(name = "quire", version, about = "A durable runtime for processing books")]
+#[command(
+    name = "quire",
+    version,
+    about = "A durable runtime for processing books"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -41,7 +45,10 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Migrate => {
                 quire::store::open(&settings.database.url, 1).await?;
-                eprintln!("quire: migrations applied to {}", redact(&settings.database.url));
+                eprintln!(
+                    "quire: migrations applied to {}",
+                    redact(&settings.database.url)
+                );
                 Ok(())
             }
             Command::Serve => serve(settings).await,

@@ -45,10 +45,13 @@ impl SyntheticParams {
 
     /// Parses and checks a job's params; the API answers 400 with this message.
     pub fn from_value(value: &Value) -> Result<Self, String> {
-        let params: SyntheticParams =
-            serde_json::from_value(value.clone()).map_err(|e| format!("invalid synthetic params: {e}"))?;
+        let params: SyntheticParams = serde_json::from_value(value.clone())
+            .map_err(|e| format!("invalid synthetic params: {e}"))?;
         if params.latency_ms > Self::MAX_LATENCY_MS {
-            return Err(format!("latency_ms must be at most {}", Self::MAX_LATENCY_MS));
+            return Err(format!(
+                "latency_ms must be at most {}",
+                Self::MAX_LATENCY_MS
+            ));
         }
         if params.fail_attempts < 0 {
             return Err("fail_attempts must not be negative".to_owned());
@@ -68,10 +71,15 @@ pub struct SyntheticHandler {
 impl SyntheticHandler {
     pub fn new(node_id: &str, trace_file: Option<&Path>) -> std::io::Result<Self> {
         let trace = match trace_file {
-            Some(path) => Some(Mutex::new(OpenOptions::new().create(true).append(true).open(path)?)),
+            Some(path) => Some(Mutex::new(
+                OpenOptions::new().create(true).append(true).open(path)?,
+            )),
             None => None,
         };
-        Ok(Self { node_id: node_id.to_owned(), trace })
+        Ok(Self {
+            node_id: node_id.to_owned(),
+            trace,
+        })
     }
 
     fn record_start(&self, item: &ItemContext) {
@@ -105,7 +113,9 @@ impl RemoteItemHandler for SyntheticHandler {
                 FailAs::Retryable => ItemError::retryable("SYNTHETIC_RETRYABLE", message),
                 FailAs::Terminal => ItemError::terminal("SYNTHETIC_TERMINAL", message),
                 FailAs::Fatal => ItemError::fatal("SYNTHETIC_FATAL", message),
-                FailAs::RateLimited => ItemError::RateLimited { retry_after: Some(Duration::from_millis(200)) },
+                FailAs::RateLimited => ItemError::RateLimited {
+                    retry_after: Some(Duration::from_millis(200)),
+                },
             });
         }
         Ok(json!({ "item_no": item.item_no, "attempt": item.attempt, "node": self.node_id }))

@@ -56,15 +56,24 @@ pub enum ItemError {
 
 impl ItemError {
     pub fn retryable(code: impl Into<String>, message: impl Into<String>) -> Self {
-        Self::Retryable { code: code.into(), message: message.into() }
+        Self::Retryable {
+            code: code.into(),
+            message: message.into(),
+        }
     }
 
     pub fn terminal(code: impl Into<String>, message: impl Into<String>) -> Self {
-        Self::Terminal { code: code.into(), message: message.into() }
+        Self::Terminal {
+            code: code.into(),
+            message: message.into(),
+        }
     }
 
     pub fn fatal(code: impl Into<String>, message: impl Into<String>) -> Self {
-        Self::Fatal { code: code.into(), message: message.into() }
+        Self::Fatal {
+            code: code.into(),
+            message: message.into(),
+        }
     }
 
     pub fn class(&self) -> ErrorClass {
@@ -78,9 +87,9 @@ impl ItemError {
     pub fn code(&self) -> &str {
         match self {
             Self::RateLimited { .. } => "PROVIDER_RATE_LIMITED",
-            Self::Retryable { code, .. } | Self::Terminal { code, .. } | Self::Fatal { code, .. } => {
-                code
-            }
+            Self::Retryable { code, .. }
+            | Self::Terminal { code, .. }
+            | Self::Fatal { code, .. } => code,
         }
     }
 }
@@ -125,11 +134,27 @@ mod tests {
 
     #[test]
     fn classes_follow_the_variant() {
-        assert_eq!(ItemError::RateLimited { retry_after: None }.class(), ErrorClass::Retryable);
-        assert_eq!(ItemError::retryable("TIMEOUT", "slow").class(), ErrorClass::Retryable);
-        assert_eq!(ItemError::terminal("CORRUPT_IMAGE", "bad").class(), ErrorClass::Terminal);
-        assert_eq!(ItemError::fatal("BAD_CREDENTIALS", "key").class(), ErrorClass::Fatal);
-        for c in [ErrorClass::Retryable, ErrorClass::Terminal, ErrorClass::Fatal] {
+        assert_eq!(
+            ItemError::RateLimited { retry_after: None }.class(),
+            ErrorClass::Retryable
+        );
+        assert_eq!(
+            ItemError::retryable("TIMEOUT", "slow").class(),
+            ErrorClass::Retryable
+        );
+        assert_eq!(
+            ItemError::terminal("CORRUPT_IMAGE", "bad").class(),
+            ErrorClass::Terminal
+        );
+        assert_eq!(
+            ItemError::fatal("BAD_CREDENTIALS", "key").class(),
+            ErrorClass::Fatal
+        );
+        for c in [
+            ErrorClass::Retryable,
+            ErrorClass::Terminal,
+            ErrorClass::Fatal,
+        ] {
             assert_eq!(ErrorClass::parse(c.as_str()), Some(c));
         }
     }

@@ -25,7 +25,5 @@ pub mod retry;
 pub mod runtime;
 
 pub use error::{ErrorClass, ItemError, StoreError};
-pub use model::{
-    BookId, ItemStatus, Job, JobId, JobKind, JobStatus, Lease, NewJob, Progress,
-};
+pub use model::{BookId, ItemStatus, Job, JobId, JobKind, JobStatus, Lease, NewJob, Progress};
 pub use runtime::{RuntimeConfig, RuntimeHandle};

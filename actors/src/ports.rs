@@ -62,8 +62,11 @@ pub trait JobStore: Send + Sync + 'static {
     async fn active_job(&self, book: BookId) -> Result<Option<Job>, StoreError>;
 
     /// The newest job of the book, optionally of one kind.
-    async fn latest_job(&self, book: BookId, kind: Option<JobKind>)
-    -> Result<Option<Job>, StoreError>;
+    async fn latest_job(
+        &self,
+        book: BookId,
+        kind: Option<JobKind>,
+    ) -> Result<Option<Job>, StoreError>;
 
     async fn item_counts(&self, id: JobId) -> Result<ItemCounts, StoreError>;
 

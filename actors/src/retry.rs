@@ -74,14 +74,26 @@ mod tests {
 
     #[test]
     fn retry_after_wins_but_is_capped() {
-        let p = RetryPolicy { max: Duration::from_secs(10), ..RetryPolicy::default() };
-        assert_eq!(p.backoff(1, Some(Duration::from_secs(3))), Duration::from_secs(3));
-        assert_eq!(p.backoff(1, Some(Duration::from_secs(99))), Duration::from_secs(10));
+        let p = RetryPolicy {
+            max: Duration::from_secs(10),
+            ..RetryPolicy::default()
+        };
+        assert_eq!(
+            p.backoff(1, Some(Duration::from_secs(3))),
+            Duration::from_secs(3)
+        );
+        assert_eq!(
+            p.backoff(1, Some(Duration::from_secs(99))),
+            Duration::from_secs(10)
+        );
     }
 
     #[test]
     fn each_round_adds_a_fresh_budget() {
-        let p = RetryPolicy { max_attempts: 3, ..RetryPolicy::default() };
+        let p = RetryPolicy {
+            max_attempts: 3,
+            ..RetryPolicy::default()
+        };
         assert!(p.may_retry(2, 0));
         assert!(!p.may_retry(3, 0));
         assert!(p.may_retry(3, 1));

@@ -92,10 +92,21 @@ async fn throughput(backend: Backend, items: i64) {
     };
     let id = quire_actors::JobId::new();
     let now = clock.now_ms();
-    let created = store.create_job(id, &job, "bench", now + 60_000, now).await.unwrap();
-    let lease = Lease { job_id: id, owner: "bench".into(), generation: created.lease_generation };
+    let created = store
+        .create_job(id, &job, "bench", now + 60_000, now)
+        .await
+        .unwrap();
+    let lease = Lease {
+        job_id: id,
+        owner: "bench".into(),
+        generation: created.lease_generation,
+    };
     let started = Instant::now();
-    let mut progress = store.enter_job(&lease, clock.now_ms()).await.unwrap().progress;
+    let mut progress = store
+        .enter_job(&lease, clock.now_ms())
+        .await
+        .unwrap()
+        .progress;
     loop {
         let now = clock.now_ms();
         let claimed = store.claim_items(&lease, WINDOW, now).await.unwrap();
@@ -109,7 +120,10 @@ async fn throughput(backend: Backend, items: i64) {
                 .collect();
             progress.completed += outcomes.len() as u64;
             progress.last_completed_item = chunk.last().map(|c| c.item_no);
-            store.commit(&lease, &outcomes, &progress, now + 60_000, now).await.unwrap();
+            store
+                .commit(&lease, &outcomes, &progress, now + 60_000, now)
+                .await
+                .unwrap();
         }
     }
     let bare = started.elapsed();
@@ -124,7 +138,10 @@ async fn throughput(backend: Backend, items: i64) {
     cfg.commit_batch = BATCH;
     let rt = start_runtime(&store, cfg, None);
     let book = setup::book(&store).await;
-    let job = NewJob { book_id: book, ..job };
+    let job = NewJob {
+        book_id: book,
+        ..job
+    };
     let started = Instant::now();
     let submitted = rt.submit(job).await.unwrap();
     let done = wait_done(&store, submitted.id).await;
@@ -227,6 +244,12 @@ async fn latency(backend: Backend, jobs: usize) {
 }
 
 fn report(backend: Backend, bench: &str, line: &str, figures: serde_json::Value) {
-    println!("{bench:<10} {:<8} {line}", format!("{backend:?}").to_lowercase());
-    eprintln!("{}", json!({ "bench": bench, "backend": format!("{backend:?}").to_lowercase(), "figures": figures }));
+    println!(
+        "{bench:<10} {:<8} {line}",
+        format!("{backend:?}").to_lowercase()
+    );
+    eprintln!(
+        "{}",
+        json!({ "bench": bench, "backend": format!("{backend:?}").to_lowercase(), "figures": figures })
+    );
 }

@@ -45,7 +45,11 @@ impl BenchDb {
                     .await
                     .unwrap();
                 let server = pg_admin_url().rsplit_once('/').unwrap().0.to_owned();
-                BenchDb { url: format!("{server}/{name}"), pg_name: Some(name), _dir: dir }
+                BenchDb {
+                    url: format!("{server}/{name}"),
+                    pg_name: Some(name),
+                    _dir: dir,
+                }
             }
         }
     }
@@ -57,13 +61,20 @@ impl BenchDb {
 
 impl Drop for BenchDb {
     fn drop(&mut self) {
-        let Some(name) = self.pg_name.take() else { return };
+        let Some(name) = self.pg_name.take() else {
+            return;
+        };
         let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
             rt.block_on(async {
                 if let Ok(mut conn) = sqlx::PgConnection::connect(&pg_admin_url()).await {
                     let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
-                    let _ = sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut conn).await;
+                    let _ = sqlx::query(sqlx::AssertSqlSafe(sql))
+                        .execute(&mut conn)
+                        .await;
                 }
             });
         })
@@ -72,7 +83,11 @@ impl Drop for BenchDb {
 }
 
 pub fn bench_config() -> RuntimeConfig {
-    RuntimeConfig { node_id: "bench".into(), commit_interval: Duration::from_millis(2), ..RuntimeConfig::default() }
+    RuntimeConfig {
+        node_id: "bench".into(),
+        commit_interval: Duration::from_millis(2),
+        ..RuntimeConfig::default()
+    }
 }
 
 /// `synthetic` runs the real synthetic handler; `extract` runs `probe`, if given.
@@ -94,7 +109,17 @@ pub fn start_runtime(
 }
 
 pub async fn book(store: &Arc<dyn Store>) -> BookId {
-    store.create_book(&NewBook { title: "Bench".into(), owner: None }, 0).await.unwrap().id
+    store
+        .create_book(
+            &NewBook {
+                title: "Bench".into(),
+                owner: None,
+            },
+            0,
+        )
+        .await
+        .unwrap()
+        .id
 }
 
 pub async fn wait_done(store: &Arc<dyn Store>, id: JobId) -> Job {

@@ -15,7 +15,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/books", web::get().to(list_books))
         .route("/books/{book_id}", web::get().to(show_book))
         .route("/books/{book_id}/jobs/latest", web::get().to(latest_job))
-        .route("/books/{book_id}/jobs/synthetic", web::post().to(start_synthetic));
+        .route(
+            "/books/{book_id}/jobs/synthetic",
+            web::post().to(start_synthetic),
+        );
 }
 
 const MAX_TITLE_CHARS: usize = 500;
@@ -40,9 +43,15 @@ async fn create_book(
         ));
     }
     if title.chars().any(char::is_control) {
-        return Err(ApiError::bad_request("INVALID_TITLE", "title must not contain control characters"));
+        return Err(ApiError::bad_request(
+            "INVALID_TITLE",
+            "title must not contain control characters",
+        ));
     }
-    let new = NewBook { title: title.to_owned(), owner: body.owner.clone() };
+    let new = NewBook {
+        title: title.to_owned(),
+        owner: body.owner.clone(),
+    };
     let book = state.store.create_book(&new, state.now()).await?;
     Ok(HttpResponse::Created().json(BookView::new(book, None, state.now())))
 }
@@ -60,7 +69,9 @@ async fn list_books(
 ) -> Result<HttpResponse, ApiError> {
     let limit = page_limit(query.limit)?;
     let books = state.store.books(query.after, limit).await?;
-    let next = (books.len() as u32 == limit).then(|| books.last().map(|b| b.id)).flatten();
+    let next = (books.len() as u32 == limit)
+        .then(|| books.last().map(|b| b.id))
+        .flatten();
     let now = state.now();
     let mut items = Vec::with_capacity(books.len());
     for book in books {
@@ -75,11 +86,10 @@ async fn show_book(
     path: web::Path<BookId>,
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
-    let book = state
-        .store
-        .book(id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("BOOK_NOT_FOUND", format!("no book has the id {id}")))?;
+    let book =
+        state.store.book(id).await?.ok_or_else(|| {
+            ApiError::not_found("BOOK_NOT_FOUND", format!("no book has the id {id}"))
+        })?;
     let latest = state.runtime.store().latest_job(id, None).await?;
     Ok(HttpResponse::Ok().json(BookView::new(book, latest.as_ref(), state.now())))
 }
@@ -97,11 +107,17 @@ async fn latest_job(
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
     if state.store.book(id).await?.is_none() {
-        return Err(ApiError::not_found("BOOK_NOT_FOUND", format!("no book has the id {id}")));
+        return Err(ApiError::not_found(
+            "BOOK_NOT_FOUND",
+            format!("no book has the id {id}"),
+        ));
     }
     match state.runtime.store().latest_job(id, query.kind).await? {
         Some(job) => Ok(HttpResponse::Ok().json(JobView::new(&job, state.now()))),
-        None => Err(ApiError::not_found("JOB_NOT_FOUND", "this book has no job of that kind yet")),
+        None => Err(ApiError::not_found(
+            "JOB_NOT_FOUND",
+            "this book has no job of that kind yet",
+        )),
     }
 }
 
@@ -134,7 +150,11 @@ async fn start_synthetic(
             format!("items must be between 1 and {MAX_SYNTHETIC_ITEMS}"),
         ));
     }
-    let params = if body.params.is_null() { json!({}) } else { body.params };
+    let params = if body.params.is_null() {
+        json!({})
+    } else {
+        body.params
+    };
     SyntheticParams::from_value(&params).map_err(|m| ApiError::bad_request("INVALID_PARAMS", m))?;
     let job = state
         .runtime

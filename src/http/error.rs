@@ -16,7 +16,12 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into(), details: Value::Null }
+        Self {
+            status,
+            code,
+            message: message.into(),
+            details: Value::Null,
+        }
     }
 
     pub fn with_details(mut self, details: Value) -> Self {
@@ -75,11 +80,19 @@ impl From<StoreError> for ApiError {
             ),
             StoreError::Unavailable(source) => {
                 tracing::warn!(error = %source, "store unavailable");
-                ApiError::new(S::SERVICE_UNAVAILABLE, "STORE_UNAVAILABLE", "the database is unavailable; try again shortly")
+                ApiError::new(
+                    S::SERVICE_UNAVAILABLE,
+                    "STORE_UNAVAILABLE",
+                    "the database is unavailable; try again shortly",
+                )
             }
             e @ (StoreError::Corrupt(_) | StoreError::Other(_)) => {
                 tracing::error!(error = %e, "store failure");
-                ApiError::new(S::INTERNAL_SERVER_ERROR, "INTERNAL", "the server failed; see its log")
+                ApiError::new(
+                    S::INTERNAL_SERVER_ERROR,
+                    "INTERNAL",
+                    "the server failed; see its log",
+                )
             }
         }
     }
@@ -127,20 +140,25 @@ pub mod extract {
     use super::ApiError;
 
     pub fn json_config() -> web::JsonConfig {
-        web::JsonConfig::default().limit(256 * 1024).error_handler(|err, _: &HttpRequest| {
-            let e = match &err {
-                JsonPayloadError::ContentType => ApiError::new(
-                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                    "UNSUPPORTED_MEDIA_TYPE",
-                    "send the body as application/json",
-                ),
-                JsonPayloadError::Overflow { .. } | JsonPayloadError::OverflowKnownLength { .. } => {
-                    ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "BODY_TOO_LARGE", err.to_string())
-                }
-                _ => ApiError::bad_request("INVALID_JSON", err.to_string()),
-            };
-            e.into()
-        })
+        web::JsonConfig::default()
+            .limit(256 * 1024)
+            .error_handler(|err, _: &HttpRequest| {
+                let e = match &err {
+                    JsonPayloadError::ContentType => ApiError::new(
+                        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                        "UNSUPPORTED_MEDIA_TYPE",
+                        "send the body as application/json",
+                    ),
+                    JsonPayloadError::Overflow { .. }
+                    | JsonPayloadError::OverflowKnownLength { .. } => ApiError::new(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        "BODY_TOO_LARGE",
+                        err.to_string(),
+                    ),
+                    _ => ApiError::bad_request("INVALID_JSON", err.to_string()),
+                };
+                e.into()
+            })
     }
 
     pub fn path_config() -> web::PathConfig {

@@ -4,7 +4,8 @@ use serde_json::json;
 use super::ApiState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/health", web::get().to(health)).route("/ready", web::get().to(ready));
+    cfg.route("/health", web::get().to(health))
+        .route("/ready", web::get().to(ready));
 }
 
 /// Liveness: the process answers.

@@ -20,14 +20,20 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/jobs/{job_id}/events", web::get().to(job_events));
 }
 
-async fn show_job(state: web::Data<ApiState>, path: web::Path<JobId>) -> Result<HttpResponse, ApiError> {
+async fn show_job(
+    state: web::Data<ApiState>,
+    path: web::Path<JobId>,
+) -> Result<HttpResponse, ApiError> {
     let job = state.runtime.status(path.into_inner()).await?;
     Ok(HttpResponse::Ok().json(JobView::new(&job, state.now())))
 }
 
 /// Cancel: a pending job ends at once; a running one stops starting items, lets in-flight
 /// items finish within the grace period, then ends cancelled.
-async fn cancel_job(state: web::Data<ApiState>, path: web::Path<JobId>) -> Result<HttpResponse, ApiError> {
+async fn cancel_job(
+    state: web::Data<ApiState>,
+    path: web::Path<JobId>,
+) -> Result<HttpResponse, ApiError> {
     let job = state.runtime.cancel(path.into_inner()).await?;
     Ok(HttpResponse::Accepted().json(JobView::new(&job, state.now())))
 }
@@ -51,9 +57,15 @@ async fn list_items(
     store.job(id).await?;
     let items = store.items(id, query.status, query.after, limit).await?;
     let counts = store.item_counts(id).await?;
-    let next = (items.len() as u32 == limit).then(|| items.last().map(|i| i.item_no)).flatten();
+    let next = (items.len() as u32 == limit)
+        .then(|| items.last().map(|i| i.item_no))
+        .flatten();
     let items = items.into_iter().map(ItemView::from).collect();
-    Ok(HttpResponse::Ok().json(ItemPage { items, counts, next }))
+    Ok(HttpResponse::Ok().json(ItemPage {
+        items,
+        counts,
+        next,
+    }))
 }
 
 #[derive(Deserialize, Default)]
@@ -82,7 +94,8 @@ async fn resume_job(
     let body: ResumeBody = if body.iter().all(u8::is_ascii_whitespace) {
         ResumeBody::default()
     } else {
-        serde_json::from_slice(&body).map_err(|e| ApiError::bad_request("INVALID_JSON", e.to_string()))?
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::bad_request("INVALID_JSON", e.to_string()))?
     };
     let mode = match body.mode {
         Mode::Resume => ResumeMode::Resume,
@@ -96,11 +109,21 @@ async fn resume_job(
 const EVENTS_POLL: Duration = Duration::from_secs(2);
 
 /// Server-sent events: the job now, then each change, until it ends.
-async fn job_events(state: web::Data<ApiState>, path: web::Path<JobId>) -> Result<HttpResponse, ApiError> {
+async fn job_events(
+    state: web::Data<ApiState>,
+    path: web::Path<JobId>,
+) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
     let rx = state.runtime.subscribe();
     let job = state.runtime.status(id).await?;
-    let start = EventState { state: state.into_inner(), rx, id, last: None, first: Some(job), done: false };
+    let start = EventState {
+        state: state.into_inner(),
+        rx,
+        id,
+        last: None,
+        first: Some(job),
+        done: false,
+    };
     let body = stream::unfold(start, |mut s| async move {
         if s.done {
             return None;
@@ -112,7 +135,10 @@ async fn job_events(state: web::Data<ApiState>, path: web::Path<JobId>) -> Resul
         s.done = job.status.is_terminal();
         let json = serde_json::to_string(&JobView::new(&job, s.state.now())).unwrap_or_default();
         s.last = Some(job);
-        Some((Ok::<_, actix_web::Error>(Bytes::from(format!("event: job\ndata: {json}\n\n"))), s))
+        Some((
+            Ok::<_, actix_web::Error>(Bytes::from(format!("event: job\ndata: {json}\n\n"))),
+            s,
+        ))
     });
     Ok(HttpResponse::Ok()
         .content_type("text/event-stream")
@@ -143,7 +169,10 @@ impl EventState {
                 () = tokio::time::sleep(EVENTS_POLL) => self.state.runtime.status(self.id).await.ok(),
             };
             if let Some(job) = candidate
-                && self.last.as_ref().is_none_or(|last| last.status != job.status || last.progress != job.progress)
+                && self
+                    .last
+                    .as_ref()
+                    .is_none_or(|last| last.status != job.status || last.progress != job.progress)
             {
                 return Some(job);
             }

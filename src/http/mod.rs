@@ -37,7 +37,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .app_data(error::extract::path_config())
         .app_data(error::extract::query_config())
         .configure(health::configure)
-        .service(web::scope("/api/v1").configure(books::configure).configure(jobs::configure))
+        .service(
+            web::scope("/api/v1")
+                .configure(books::configure)
+                .configure(jobs::configure),
+        )
         .default_service(web::to(not_found));
 }
 
@@ -51,10 +55,14 @@ pub const MAX_LIMIT: u32 = 500;
 
 pub fn page_limit(limit: Option<u32>) -> Result<u32, ApiError> {
     match limit.unwrap_or(DEFAULT_LIMIT) {
-        0 => Err(ApiError::bad_request("INVALID_QUERY", "limit must be at least 1")),
-        n if n > MAX_LIMIT => {
-            Err(ApiError::bad_request("INVALID_QUERY", format!("limit must be at most {MAX_LIMIT}")))
-        }
+        0 => Err(ApiError::bad_request(
+            "INVALID_QUERY",
+            "limit must be at least 1",
+        )),
+        n if n > MAX_LIMIT => Err(ApiError::bad_request(
+            "INVALID_QUERY",
+            format!("limit must be at most {MAX_LIMIT}"),
+        )),
         n => Ok(n),
     }
 }

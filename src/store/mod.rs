@@ -65,6 +65,8 @@ pub async fn open(url: &str, max_connections: u32) -> Result<Arc<dyn Store>, Ope
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         Ok(Arc::new(PgStore::open(url, max_connections).await?))
     } else {
-        Err(OpenError::UnknownScheme(url.split(':').next().unwrap_or_default().to_owned()))
+        Err(OpenError::UnknownScheme(
+            url.split(':').next().unwrap_or_default().to_owned(),
+        ))
     }
 }

@@ -50,7 +50,8 @@ mod dialect {
 impl PgStore {
     /// Connects to `url` and applies the migrations.
     pub async fn open(url: &str, max_connections: u32) -> Result<Self, OpenError> {
-        let options = PgConnectOptions::from_str(url).map_err(|e| OpenError::BadUrl(e.to_string()))?;
+        let options =
+            PgConnectOptions::from_str(url).map_err(|e| OpenError::BadUrl(e.to_string()))?;
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(10))
@@ -61,7 +62,9 @@ impl PgStore {
         Ok(Self { pool })
     }
 
-    async fn begin(&self) -> Result<sqlx::Transaction<'static, Postgres>, quire_actors::StoreError> {
+    async fn begin(
+        &self,
+    ) -> Result<sqlx::Transaction<'static, Postgres>, quire_actors::StoreError> {
         self.pool.begin().await.map_err(super::rows::classify)
     }
 

@@ -116,7 +116,9 @@ impl TryFrom<ItemRow> for Item {
     fn try_from(r: ItemRow) -> Result<Item, StoreError> {
         let error_class = match r.error_class.as_deref() {
             None => None,
-            Some(c) => Some(ErrorClass::parse(c).ok_or_else(|| corrupt(format!("error class `{c}`")))?),
+            Some(c) => {
+                Some(ErrorClass::parse(c).ok_or_else(|| corrupt(format!("error class `{c}`")))?)
+            }
         };
         Ok(Item {
             job_id: JobId(r.job_id),
@@ -144,7 +146,12 @@ pub struct BookRow {
 
 impl From<BookRow> for Book {
     fn from(r: BookRow) -> Book {
-        Book { id: BookId(r.id), title: r.title, owner: r.owner, created_at: r.created_at }
+        Book {
+            id: BookId(r.id),
+            title: r.title,
+            owner: r.owner,
+            created_at: r.created_at,
+        }
     }
 }
 
@@ -152,9 +159,12 @@ impl From<BookRow> for Book {
 pub fn classify(e: sqlx::Error) -> StoreError {
     use sqlx::Error as E;
     match e {
-        E::Io(_) | E::PoolTimedOut | E::PoolClosed | E::WorkerCrashed | E::Tls(_) | E::Protocol(_) => {
-            StoreError::Unavailable(Box::new(e))
-        }
+        E::Io(_)
+        | E::PoolTimedOut
+        | E::PoolClosed
+        | E::WorkerCrashed
+        | E::Tls(_)
+        | E::Protocol(_) => StoreError::Unavailable(Box::new(e)),
         E::Database(ref db) if is_transient(db.as_ref()) => StoreError::Unavailable(Box::new(e)),
         E::ColumnDecode { .. } | E::Decode(_) | E::ColumnNotFound(_) | E::TypeNotFound { .. } => {
             StoreError::Corrupt(e.to_string())
@@ -166,5 +176,8 @@ pub fn classify(e: sqlx::Error) -> StoreError {
 /// Errors that go away if the transaction is tried again: PostgreSQL's serialization
 /// failure and deadlock, SQLite's busy and locked.
 fn is_transient(db: &dyn sqlx::error::DatabaseError) -> bool {
-    matches!(db.code().as_deref(), Some("40001" | "40P01" | "5" | "6" | "517" | "262"))
+    matches!(
+        db.code().as_deref(),
+        Some("40001" | "40P01" | "5" | "6" | "517" | "262")
+    )
 }

@@ -3,8 +3,8 @@
 //! that differ come from each backend's `dialect` module. The macro expands the same code
 //! once per backend, so the two stores cannot drift apart.
 
-use quire_actors::model::JobStatus;
 use quire_actors::StoreError;
+use quire_actors::model::JobStatus;
 use serde::Serialize;
 
 use quire_actors::model::ItemOutcome;
@@ -39,7 +39,8 @@ impl<'a> From<&'a ItemOutcome> for OutcomeRow<'a> {
 }
 
 pub fn parse_status(s: &str) -> Result<JobStatus, StoreError> {
-    s.parse().map_err(|e: quire_actors::model::UnknownName| StoreError::Corrupt(e.to_string()))
+    s.parse()
+        .map_err(|e: quire_actors::model::UnknownName| StoreError::Corrupt(e.to_string()))
 }
 
 pub const FENCE: &str = "UPDATE jobs SET heartbeat_at = $4 \

@@ -70,8 +70,13 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
-        if let Some(dir) = options.get_filename().parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| OpenError::Io(dir.display().to_string(), e))?;
+        if let Some(dir) = options
+            .get_filename()
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+        {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| OpenError::Io(dir.display().to_string(), e))?;
         }
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
@@ -92,7 +97,10 @@ impl SqliteStore {
     }
 
     async fn begin(&self) -> Result<sqlx::Transaction<'static, Sqlite>, quire_actors::StoreError> {
-        self.writer.begin_with("BEGIN IMMEDIATE").await.map_err(super::rows::classify)
+        self.writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(super::rows::classify)
     }
 
     fn reader(&self) -> &SqlitePool {

@@ -22,7 +22,10 @@ async fn serve(db: &TestDb, synthetic: bool) -> Api {
     let dir = tempfile::tempdir().unwrap();
     let env: BTreeMap<String, String> = [
         ("QUIRE_DATABASE_URL", db.url.clone()),
-        ("QUIRE_STORAGE_PATH", dir.path().join("objects").display().to_string()),
+        (
+            "QUIRE_STORAGE_PATH",
+            dir.path().join("objects").display().to_string(),
+        ),
         ("QUIRE_SERVER_BIND", "127.0.0.1:0".into()),
         ("QUIRE_SERVER_WORKERS", "1".into()),
         ("QUIRE_RUNTIME_NODE_ID", "api-node".into()),
@@ -38,11 +41,21 @@ async fn serve(db: &TestDb, synthetic: bool) -> Api {
     let app = App::start(settings).await.unwrap();
     let (server, addr) = app.serve().unwrap();
     actix_rt::spawn(server);
-    Api { base: format!("http://{addr}"), http: reqwest::Client::new(), _app: app, _dir: dir }
+    Api {
+        base: format!("http://{addr}"),
+        http: reqwest::Client::new(),
+        _app: app,
+        _dir: dir,
+    }
 }
 
 impl Api {
-    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
         let mut req = self.http.request(method, format!("{}{path}", self.base));
         if let Some(body) = body {
             req = req.json(&body);
@@ -50,7 +63,10 @@ impl Api {
         let res = req.send().await.unwrap();
         let status = res.status();
         let text = res.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
     }
 
     async fn get(&self, path: &str) -> (StatusCode, Value) {
@@ -74,7 +90,9 @@ impl Api {
     }
 
     async fn book(&self) -> String {
-        let (status, book) = self.post("/api/v1/books", json!({ "title": "Fractions" })).await;
+        let (status, book) = self
+            .post("/api/v1/books", json!({ "title": "Fractions" }))
+            .await;
         assert_eq!(status, StatusCode::CREATED, "{book}");
         book["id"].as_str().unwrap().to_owned()
     }
@@ -95,27 +113,43 @@ impl Api {
 fn assert_error(res: &(StatusCode, Value), status: StatusCode, code: &str) {
     assert_eq!(res.0, status, "{}", res.1);
     assert_eq!(res.1["error"]["code"], json!(code), "{}", res.1);
-    assert!(res.1["error"]["message"].as_str().is_some_and(|m| !m.is_empty()));
+    assert!(
+        res.1["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty())
+    );
 }
 
 async fn a_job_is_started_watched_and_listed(backend: Backend) {
     let db = TestDb::new(backend).await;
     let api = serve(&db, true).await;
     let (status, health) = api.get("/health").await;
-    assert_eq!((status, health["status"].clone()), (StatusCode::OK, json!("ok")));
+    assert_eq!(
+        (status, health["status"].clone()),
+        (StatusCode::OK, json!("ok"))
+    );
     assert_eq!(api.get("/ready").await.0, StatusCode::OK);
 
     let book = api.book().await;
     let params = json!({ "latency_ms": 20, "fail": { "3": "terminal" } });
-    let (status, job) =
-        api.post(&format!("/api/v1/books/{book}/jobs/synthetic"), json!({ "items": 40, "params": params })).await;
+    let (status, job) = api
+        .post(
+            &format!("/api/v1/books/{book}/jobs/synthetic"),
+            json!({ "items": 40, "params": params }),
+        )
+        .await;
     assert_eq!(status, StatusCode::ACCEPTED, "{job}");
     assert_eq!(job["kind"], json!("synthetic"));
     assert_eq!(job["progress"]["total"], json!(40));
     let id = job["id"].as_str().unwrap().to_owned();
 
     // The JobLock: a second start answers 409 with the holder.
-    let busy = api.post(&format!("/api/v1/books/{book}/jobs/synthetic"), json!({ "items": 1 })).await;
+    let busy = api
+        .post(
+            &format!("/api/v1/books/{book}/jobs/synthetic"),
+            json!({ "items": 1 }),
+        )
+        .await;
     assert_error(&busy, StatusCode::CONFLICT, "BOOK_BUSY");
     assert_eq!(busy.1["error"]["details"]["job_id"], json!(id));
 
@@ -125,25 +159,47 @@ async fn a_job_is_started_watched_and_listed(backend: Backend) {
     assert_eq!(done["progress"]["percent"], json!(100.0));
     assert!(done["finished_at"].is_string() && done["elapsed_ms"].is_number());
 
-    let (_, latest) = api.get(&format!("/api/v1/books/{book}/jobs/latest?kind=synthetic")).await;
+    let (_, latest) = api
+        .get(&format!("/api/v1/books/{book}/jobs/latest?kind=synthetic"))
+        .await;
     assert_eq!(latest["id"], json!(id));
     let (_, shown) = api.get(&format!("/api/v1/books/{book}")).await;
     assert_eq!(shown["latest_job"]["id"], json!(id));
 
     // Items: counts, a status filter, and a cursor.
-    let (_, failed) = api.get(&format!("/api/v1/jobs/{id}/items?status=failed")).await;
-    assert_eq!(failed["counts"], json!({ "pending": 0, "processing": 0, "completed": 39, "failed": 1 }));
+    let (_, failed) = api
+        .get(&format!("/api/v1/jobs/{id}/items?status=failed"))
+        .await;
+    assert_eq!(
+        failed["counts"],
+        json!({ "pending": 0, "processing": 0, "completed": 39, "failed": 1 })
+    );
     assert_eq!(failed["items"][0]["item_no"], json!(3));
-    assert_eq!(failed["items"][0]["error"]["code"], json!("SYNTHETIC_TERMINAL"));
+    assert_eq!(
+        failed["items"][0]["error"]["code"],
+        json!("SYNTHETIC_TERMINAL")
+    );
     assert_eq!(failed["items"][0]["error"]["class"], json!("terminal"));
-    let (_, page) = api.get(&format!("/api/v1/jobs/{id}/items?limit=10&after=10")).await;
-    let nos: Vec<i64> = page["items"].as_array().unwrap().iter().map(|i| i["item_no"].as_i64().unwrap()).collect();
+    let (_, page) = api
+        .get(&format!("/api/v1/jobs/{id}/items?limit=10&after=10"))
+        .await;
+    let nos: Vec<i64> = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["item_no"].as_i64().unwrap())
+        .collect();
     assert_eq!(nos, (11..=20).collect::<Vec<_>>());
     assert_eq!(page["next"], json!(20));
 
     // Resume runs only what did not complete, linked to the old job. Item 3 still fails
     // (same params), so the resumed job fails with every item failed.
-    let (status, resumed) = api.post(&format!("/api/v1/jobs/{id}/resume"), json!({ "mode": "resume" })).await;
+    let (status, resumed) = api
+        .post(
+            &format!("/api/v1/jobs/{id}/resume"),
+            json!({ "mode": "resume" }),
+        )
+        .await;
     assert_eq!(status, StatusCode::ACCEPTED, "{resumed}");
     assert_eq!(resumed["resumed_from"], json!(id));
     assert_eq!(resumed["progress"]["total"], json!(1));
@@ -151,8 +207,16 @@ async fn a_job_is_started_watched_and_listed(backend: Backend) {
     let failed = api.wait_status(resumed_id, "failed").await;
     assert_eq!(failed["error"]["code"], json!("ALL_ITEMS_FAILED"));
     // Restart runs all 40 again; an empty body means resume.
-    let (status, restarted) = api.post(&format!("/api/v1/jobs/{id}/resume"), json!({ "mode": "restart" })).await;
-    assert_eq!((status, restarted["progress"]["total"].clone()), (StatusCode::ACCEPTED, json!(40)));
+    let (status, restarted) = api
+        .post(
+            &format!("/api/v1/jobs/{id}/resume"),
+            json!({ "mode": "restart" }),
+        )
+        .await;
+    assert_eq!(
+        (status, restarted["progress"]["total"].clone()),
+        (StatusCode::ACCEPTED, json!(40))
+    );
     let resumed_id = restarted["id"].as_str().unwrap();
     api.wait_status(resumed_id, "completed").await;
 
@@ -166,31 +230,60 @@ async fn cancel_and_events(backend: Backend) {
     let api = serve(&db, true).await;
     let book = api.book().await;
     let (_, job) = api
-        .post(&format!("/api/v1/books/{book}/jobs/synthetic"), json!({ "items": 200, "params": { "latency_ms": 30 } }))
+        .post(
+            &format!("/api/v1/books/{book}/jobs/synthetic"),
+            json!({ "items": 200, "params": { "latency_ms": 30 } }),
+        )
         .await;
     let id = job["id"].as_str().unwrap().to_owned();
 
     // Server-sent events: the job now, then its changes, until it ends.
-    let events = api.http.get(format!("{}/api/v1/jobs/{id}/events", api.base)).send().await.unwrap();
+    let events = api
+        .http
+        .get(format!("{}/api/v1/jobs/{id}/events", api.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(events.headers()["content-type"], "text/event-stream");
     api.wait_status(&id, "running").await;
-    let (status, cancelling) = api.call(reqwest::Method::DELETE, &format!("/api/v1/jobs/{id}"), None).await;
+    let (status, cancelling) = api
+        .call(reqwest::Method::DELETE, &format!("/api/v1/jobs/{id}"), None)
+        .await;
     assert_eq!(status, StatusCode::ACCEPTED);
     assert_eq!(cancelling["status"], json!("cancelling"));
-    let body = tokio::time::timeout(Duration::from_secs(20), events.text()).await.expect("stream ended").unwrap();
+    let body = tokio::time::timeout(Duration::from_secs(20), events.text())
+        .await
+        .expect("stream ended")
+        .unwrap();
     let statuses: Vec<String> = body
         .lines()
         .filter_map(|l| l.strip_prefix("data: "))
-        .map(|d| serde_json::from_str::<Value>(d).unwrap()["status"].as_str().unwrap().to_owned())
+        .map(|d| {
+            serde_json::from_str::<Value>(d).unwrap()["status"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
         .collect();
     assert!(statuses.len() >= 2, "{statuses:?}");
-    assert_eq!(statuses.last().map(String::as_str), Some("cancelled"), "{statuses:?}");
+    assert_eq!(
+        statuses.last().map(String::as_str),
+        Some("cancelled"),
+        "{statuses:?}"
+    );
     assert!(statuses.iter().any(|s| s == "cancelling"), "{statuses:?}");
 
-    let again = api.call(reqwest::Method::DELETE, &format!("/api/v1/jobs/{id}"), None).await;
+    let again = api
+        .call(reqwest::Method::DELETE, &format!("/api/v1/jobs/{id}"), None)
+        .await;
     assert_error(&again, StatusCode::CONFLICT, "JOB_NOT_ACTIVE");
     // The book is free again.
-    let (status, _) = api.post(&format!("/api/v1/books/{book}/jobs/synthetic"), json!({ "items": 1 })).await;
+    let (status, _) = api
+        .post(
+            &format!("/api/v1/books/{book}/jobs/synthetic"),
+            json!({ "items": 1 }),
+        )
+        .await;
     assert_eq!(status, StatusCode::ACCEPTED);
 }
 
@@ -200,31 +293,147 @@ async fn hostile_input_gets_json_errors_and_stores_nothing(backend: Backend) {
     let book = api.book().await;
     let missing = uuid::Uuid::now_v7();
 
-    assert_error(&api.raw("/api/v1/books", "application/json", "{\"title\": ").await, StatusCode::BAD_REQUEST, "INVALID_JSON");
-    assert_error(&api.raw("/api/v1/books", "text/plain", "{\"title\":\"x\"}").await, StatusCode::UNSUPPORTED_MEDIA_TYPE, "UNSUPPORTED_MEDIA_TYPE");
-    assert_error(&api.post("/api/v1/books", json!({ "title": "" })).await, StatusCode::BAD_REQUEST, "INVALID_TITLE");
-    assert_error(&api.post("/api/v1/books", json!({ "title": "x".repeat(501) })).await, StatusCode::BAD_REQUEST, "INVALID_TITLE");
-    assert_error(&api.post("/api/v1/books", json!({ "title": "a\u{0}b" })).await, StatusCode::BAD_REQUEST, "INVALID_TITLE");
-    assert_error(&api.post("/api/v1/books", json!({ "title": "x", "admin": true })).await, StatusCode::BAD_REQUEST, "INVALID_JSON");
-    assert_error(&api.post("/api/v1/books", json!({ "title": 5 })).await, StatusCode::BAD_REQUEST, "INVALID_JSON");
-    assert_error(&api.get("/api/v1/books/not-a-uuid").await, StatusCode::BAD_REQUEST, "INVALID_PATH");
-    assert_error(&api.get(&format!("/api/v1/books/{missing}")).await, StatusCode::NOT_FOUND, "BOOK_NOT_FOUND");
-    assert_error(&api.get(&format!("/api/v1/jobs/{missing}")).await, StatusCode::NOT_FOUND, "JOB_NOT_FOUND");
-    assert_error(&api.get("/api/v1/jobs/../../etc/passwd").await, StatusCode::NOT_FOUND, "NOT_FOUND");
-    assert_error(&api.get("/api/v1/books?limit=0").await, StatusCode::BAD_REQUEST, "INVALID_QUERY");
-    assert_error(&api.get("/api/v1/books?limit=-1").await, StatusCode::BAD_REQUEST, "INVALID_QUERY");
-    assert_error(&api.get("/api/v1/books?limit=100000").await, StatusCode::BAD_REQUEST, "INVALID_QUERY");
-    assert_error(&api.get(&format!("/api/v1/books/{book}/jobs/latest?kind=bogus")).await, StatusCode::BAD_REQUEST, "INVALID_QUERY");
-    assert_error(&api.get(&format!("/api/v1/books/{book}/jobs/latest")).await, StatusCode::NOT_FOUND, "JOB_NOT_FOUND");
+    assert_error(
+        &api.raw("/api/v1/books", "application/json", "{\"title\": ")
+            .await,
+        StatusCode::BAD_REQUEST,
+        "INVALID_JSON",
+    );
+    assert_error(
+        &api.raw("/api/v1/books", "text/plain", "{\"title\":\"x\"}")
+            .await,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "UNSUPPORTED_MEDIA_TYPE",
+    );
+    assert_error(
+        &api.post("/api/v1/books", json!({ "title": "" })).await,
+        StatusCode::BAD_REQUEST,
+        "INVALID_TITLE",
+    );
+    assert_error(
+        &api.post("/api/v1/books", json!({ "title": "x".repeat(501) }))
+            .await,
+        StatusCode::BAD_REQUEST,
+        "INVALID_TITLE",
+    );
+    assert_error(
+        &api.post("/api/v1/books", json!({ "title": "a\u{0}b" }))
+            .await,
+        StatusCode::BAD_REQUEST,
+        "INVALID_TITLE",
+    );
+    assert_error(
+        &api.post("/api/v1/books", json!({ "title": "x", "admin": true }))
+            .await,
+        StatusCode::BAD_REQUEST,
+        "INVALID_JSON",
+    );
+    assert_error(
+        &api.post("/api/v1/books", json!({ "title": 5 })).await,
+        StatusCode::BAD_REQUEST,
+        "INVALID_JSON",
+    );
+    assert_error(
+        &api.get("/api/v1/books/not-a-uuid").await,
+        StatusCode::BAD_REQUEST,
+        "INVALID_PATH",
+    );
+    assert_error(
+        &api.get(&format!("/api/v1/books/{missing}")).await,
+        StatusCode::NOT_FOUND,
+        "BOOK_NOT_FOUND",
+    );
+    assert_error(
+        &api.get(&format!("/api/v1/jobs/{missing}")).await,
+        StatusCode::NOT_FOUND,
+        "JOB_NOT_FOUND",
+    );
+    assert_error(
+        &api.get("/api/v1/jobs/../../etc/passwd").await,
+        StatusCode::NOT_FOUND,
+        "NOT_FOUND",
+    );
+    assert_error(
+        &api.get("/api/v1/books?limit=0").await,
+        StatusCode::BAD_REQUEST,
+        "INVALID_QUERY",
+    );
+    assert_error(
+        &api.get("/api/v1/books?limit=-1").await,
+        StatusCode::BAD_REQUEST,
+        "INVALID_QUERY",
+    );
+    assert_error(
+        &api.get("/api/v1/books?limit=100000").await,
+        StatusCode::BAD_REQUEST,
+        "INVALID_QUERY",
+    );
+    assert_error(
+        &api.get(&format!("/api/v1/books/{book}/jobs/latest?kind=bogus"))
+            .await,
+        StatusCode::BAD_REQUEST,
+        "INVALID_QUERY",
+    );
+    assert_error(
+        &api.get(&format!("/api/v1/books/{book}/jobs/latest")).await,
+        StatusCode::NOT_FOUND,
+        "JOB_NOT_FOUND",
+    );
     let path = format!("/api/v1/books/{book}/jobs/synthetic");
-    assert_error(&api.post(&path, json!({ "items": 0 })).await, StatusCode::BAD_REQUEST, "INVALID_ITEMS");
-    assert_error(&api.post(&path, json!({ "items": -5 })).await, StatusCode::BAD_REQUEST, "INVALID_JSON");
-    assert_error(&api.post(&path, json!({ "items": 2_000_000 })).await, StatusCode::BAD_REQUEST, "INVALID_ITEMS");
-    assert_error(&api.post(&path, json!({ "items": 3, "params": { "latency_ms": "slow" } })).await, StatusCode::BAD_REQUEST, "INVALID_PARAMS");
-    assert_error(&api.post(&path, json!({ "items": 3, "params": { "sneaky": 1 } })).await, StatusCode::BAD_REQUEST, "INVALID_PARAMS");
-    assert_error(&api.post(&format!("/api/v1/books/{missing}/jobs/synthetic"), json!({ "items": 1 })).await, StatusCode::NOT_FOUND, "BOOK_NOT_FOUND");
-    assert_error(&api.post(&format!("/api/v1/jobs/{missing}/resume"), json!({})).await, StatusCode::NOT_FOUND, "JOB_NOT_FOUND");
-    assert_error(&api.post(&format!("/api/v1/jobs/{missing}/resume"), json!({ "mode": "sideways" })).await, StatusCode::BAD_REQUEST, "INVALID_JSON");
+    assert_error(
+        &api.post(&path, json!({ "items": 0 })).await,
+        StatusCode::BAD_REQUEST,
+        "INVALID_ITEMS",
+    );
+    assert_error(
+        &api.post(&path, json!({ "items": -5 })).await,
+        StatusCode::BAD_REQUEST,
+        "INVALID_JSON",
+    );
+    assert_error(
+        &api.post(&path, json!({ "items": 2_000_000 })).await,
+        StatusCode::BAD_REQUEST,
+        "INVALID_ITEMS",
+    );
+    assert_error(
+        &api.post(
+            &path,
+            json!({ "items": 3, "params": { "latency_ms": "slow" } }),
+        )
+        .await,
+        StatusCode::BAD_REQUEST,
+        "INVALID_PARAMS",
+    );
+    assert_error(
+        &api.post(&path, json!({ "items": 3, "params": { "sneaky": 1 } }))
+            .await,
+        StatusCode::BAD_REQUEST,
+        "INVALID_PARAMS",
+    );
+    assert_error(
+        &api.post(
+            &format!("/api/v1/books/{missing}/jobs/synthetic"),
+            json!({ "items": 1 }),
+        )
+        .await,
+        StatusCode::NOT_FOUND,
+        "BOOK_NOT_FOUND",
+    );
+    assert_error(
+        &api.post(&format!("/api/v1/jobs/{missing}/resume"), json!({}))
+            .await,
+        StatusCode::NOT_FOUND,
+        "JOB_NOT_FOUND",
+    );
+    assert_error(
+        &api.post(
+            &format!("/api/v1/jobs/{missing}/resume"),
+            json!({ "mode": "sideways" }),
+        )
+        .await,
+        StatusCode::BAD_REQUEST,
+        "INVALID_JSON",
+    );
 
     // Nothing was stored by any of that: one book, no job.
     let (_, books) = api.get("/api/v1/books").await;
@@ -233,7 +442,11 @@ async fn hostile_input_gets_json_errors_and_stores_nothing(backend: Backend) {
 
     // A server without synthetic jobs says so.
     let plain = serve(&db, false).await;
-    assert_error(&plain.post(&path, json!({ "items": 1 })).await, StatusCode::NOT_FOUND, "KIND_DISABLED");
+    assert_error(
+        &plain.post(&path, json!({ "items": 1 })).await,
+        StatusCode::NOT_FOUND,
+        "KIND_DISABLED",
+    );
 }
 
 crate::on_both_backends!(

@@ -43,8 +43,14 @@ fn spawn_node(db: &TestDb, dir: &Path) -> Node {
         .spawn()
         .expect("start quire");
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let base = line.trim().strip_prefix("quire listening on ").expect(&line).to_owned();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let base = line
+        .trim()
+        .strip_prefix("quire listening on ")
+        .expect(&line)
+        .to_owned();
     Node { child, base }
 }
 
@@ -91,7 +97,11 @@ async fn sigkill_at_random_moments_loses_nothing_and_reruns_only_in_flight_items
         .await
         .unwrap();
     let job: Value = http
-        .post(format!("{}/api/v1/books/{}/jobs/synthetic", node.base, book["id"].as_str().unwrap()))
+        .post(format!(
+            "{}/api/v1/books/{}/jobs/synthetic",
+            node.base,
+            book["id"].as_str().unwrap()
+        ))
         .json(&json!({ "items": ITEMS, "params": { "latency_ms": 25 } }))
         .send()
         .await
@@ -109,7 +119,10 @@ async fn sigkill_at_random_moments_loses_nothing_and_reruns_only_in_flight_items
         drop(node.take()); // SIGKILL, then reap.
         let done = completed_items(&db, job_id).await;
         if let Some(before) = completed_at_kill.last() {
-            assert!(before.is_subset(&done), "a completed item was lost by a crash");
+            assert!(
+                before.is_subset(&done),
+                "a completed item was lost by a crash"
+            );
         }
         completed_at_kill.push(done);
         trace_len_at_kill.push(starts(dir.path()).len());
@@ -133,9 +146,16 @@ async fn sigkill_at_random_moments_loses_nothing_and_reruns_only_in_flight_items
         assert!(Instant::now() < deadline, "the job did not finish: {job}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
-    assert_eq!(finished["status"], json!(JobStatus::Completed.as_str()), "{finished}");
+    assert_eq!(
+        finished["status"],
+        json!(JobStatus::Completed.as_str()),
+        "{finished}"
+    );
     assert_eq!(finished["progress"]["completed"], json!(ITEMS));
-    assert!(completed_at_kill.last().unwrap().len() < ITEMS as usize, "the kills came too late");
+    assert!(
+        completed_at_kill.last().unwrap().len() < ITEMS as usize,
+        "the kills came too late"
+    );
 
     // Every item completed exactly once in the stored results.
     let store = db.store().await;
@@ -143,7 +163,10 @@ async fn sigkill_at_random_moments_loses_nothing_and_reruns_only_in_flight_items
     assert_eq!(items.len(), ITEMS as usize);
     for item in &items {
         assert_eq!(item.status, ItemStatus::Completed);
-        assert_eq!(item.result.as_ref().unwrap()["item_no"], json!(item.item_no));
+        assert_eq!(
+            item.result.as_ref().unwrap()["item_no"],
+            json!(item.item_no)
+        );
     }
 
     // Completed items never ran again; only items in flight at a kill ran again, at most
@@ -158,15 +181,27 @@ async fn sigkill_at_random_moments_loses_nothing_and_reruns_only_in_flight_items
         let started_before: HashSet<i64> = trace[..offset].iter().copied().collect();
         let after: HashSet<i64> = trace[offset..].iter().copied().collect();
         let rerun_completed: Vec<_> = after.intersection(done).collect();
-        assert!(rerun_completed.is_empty(), "kill {k}: completed items ran again: {rerun_completed:?}");
+        assert!(
+            rerun_completed.is_empty(),
+            "kill {k}: completed items ran again: {rerun_completed:?}"
+        );
         let in_flight: HashSet<i64> = started_before.difference(done).copied().collect();
         let rerun: HashSet<i64> = after.intersection(&started_before).copied().collect();
         assert!(rerun.is_subset(&in_flight));
-        assert!(rerun.len() as i64 <= CONCURRENCY, "kill {k}: {} items re-ran", rerun.len());
+        assert!(
+            rerun.len() as i64 <= CONCURRENCY,
+            "kill {k}: {} items re-ran",
+            rerun.len()
+        );
     }
     let reruns = trace.len() - ITEMS as usize;
-    assert!(reruns <= KILLS * CONCURRENCY as usize, "{reruns} re-runs for {KILLS} kills");
-    eprintln!("crash drill ({backend:?}): {KILLS} SIGKILLs, {reruns} in-flight re-runs of {ITEMS} items");
+    assert!(
+        reruns <= KILLS * CONCURRENCY as usize,
+        "{reruns} re-runs for {KILLS} kills"
+    );
+    eprintln!(
+        "crash drill ({backend:?}): {KILLS} SIGKILLs, {reruns} in-flight re-runs of {ITEMS} items"
+    );
 }
 
 crate::on_both_backends!(sigkill_at_random_moments_loses_nothing_and_reruns_only_in_flight_items);

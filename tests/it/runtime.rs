@@ -18,7 +18,13 @@ use crate::common::runtime::{
 };
 
 fn job(book: quire_actors::BookId, kind: JobKind, items: i64, params: Value) -> NewJob {
-    NewJob { book_id: book, kind, params, items: (1..=items).collect(), resumed_from: None }
+    NewJob {
+        book_id: book,
+        kind,
+        params,
+        items: (1..=items).collect(),
+        resumed_from: None,
+    }
 }
 
 const LIMIT: Duration = Duration::from_secs(30);
@@ -28,20 +34,40 @@ async fn every_item_runs_once_and_the_job_completes(backend: Backend) {
     let store = db.store().await;
     let rt = start(store.clone(), fast_config("n1"), &Arc::default());
     let book = new_book(&store).await;
-    let submitted = rt.submit(job(book, JobKind::Synthetic, 500, json!({}))).await.unwrap();
+    let submitted = rt
+        .submit(job(book, JobKind::Synthetic, 500, json!({})))
+        .await
+        .unwrap();
     let done = wait_terminal(&store, submitted.id, LIMIT).await;
     assert_eq!(done.status, JobStatus::Completed);
-    assert_eq!((done.progress.total, done.progress.completed, done.progress.failed), (500, 500, 0));
+    assert_eq!(
+        (
+            done.progress.total,
+            done.progress.completed,
+            done.progress.failed
+        ),
+        (500, 500, 0)
+    );
     assert_eq!(done.progress.last_completed_item, Some(500));
     assert!(done.finished_at.is_some() && done.error.is_none());
     let items = store.items(done.id, None, None, 1000).await.unwrap();
     assert_eq!(items.len(), 500);
     for item in &items {
         assert_eq!(item.status, ItemStatus::Completed);
-        assert_eq!(item.attempts, 1, "item {} ran {} times", item.item_no, item.attempts);
-        assert_eq!(item.result.as_ref().unwrap()["item_no"], json!(item.item_no));
+        assert_eq!(
+            item.attempts, 1,
+            "item {} ran {} times",
+            item.item_no, item.attempts
+        );
+        assert_eq!(
+            item.result.as_ref().unwrap()["item_no"],
+            json!(item.item_no)
+        );
     }
-    assert!(store.active_job(book).await.unwrap().is_none(), "the JobLock is released");
+    assert!(
+        store.active_job(book).await.unwrap().is_none(),
+        "the JobLock is released"
+    );
 }
 
 async fn errors_are_handled_by_class(backend: Backend) {
@@ -52,23 +78,42 @@ async fn errors_are_handled_by_class(backend: Backend) {
     // Item 3 fails retryably twice then succeeds; item 4 fails for good; item 6 always
     // fails retryably and uses up its three attempts.
     let params = json!({ "fail": { "3": "retryable", "4": "terminal" }, "fail_attempts": 2 });
-    let first = rt.submit(job(book, JobKind::Synthetic, 6, params)).await.unwrap();
+    let first = rt
+        .submit(job(book, JobKind::Synthetic, 6, params))
+        .await
+        .unwrap();
     let done = wait_terminal(&store, first.id, LIMIT).await;
-    assert_eq!(done.status, JobStatus::Completed, "a job with some failed items still completes");
+    assert_eq!(
+        done.status,
+        JobStatus::Completed,
+        "a job with some failed items still completes"
+    );
     assert_eq!((done.progress.completed, done.progress.failed), (5, 1));
     let items = store.items(done.id, None, None, 10).await.unwrap();
     let item = |n: i64| items.iter().find(|i| i.item_no == n).unwrap();
-    assert_eq!((item(3).status, item(3).attempts), (ItemStatus::Completed, 3));
+    assert_eq!(
+        (item(3).status, item(3).attempts),
+        (ItemStatus::Completed, 3)
+    );
     assert_eq!((item(4).status, item(4).attempts), (ItemStatus::Failed, 1));
     assert_eq!(item(4).error_class, Some(ErrorClass::Terminal));
     assert_eq!(item(4).error_code.as_deref(), Some("SYNTHETIC_TERMINAL"));
 
     let params = json!({ "fail": { "2": "retryable" } });
-    let second = rt.submit(job(book, JobKind::Synthetic, 2, params)).await.unwrap();
+    let second = rt
+        .submit(job(book, JobKind::Synthetic, 2, params))
+        .await
+        .unwrap();
     let done = wait_terminal(&store, second.id, LIMIT).await;
-    let items = store.items(done.id, Some(ItemStatus::Failed), None, 10).await.unwrap();
+    let items = store
+        .items(done.id, Some(ItemStatus::Failed), None, 10)
+        .await
+        .unwrap();
     assert_eq!(items.len(), 1);
-    assert_eq!((items[0].attempts, items[0].error_class), (3, Some(ErrorClass::Retryable)));
+    assert_eq!(
+        (items[0].attempts, items[0].error_class),
+        (3, Some(ErrorClass::Retryable))
+    );
 }
 
 async fn retry_rounds_give_failed_items_a_fresh_budget(backend: Backend) {
@@ -81,12 +126,18 @@ async fn retry_rounds_give_failed_items_a_fresh_budget(backend: Backend) {
     let book = new_book(&store).await;
     // Fails its first four attempts: two rounds of two, then the third round succeeds.
     let params = json!({ "fail": { "1": "retryable" }, "fail_attempts": 4 });
-    let submitted = rt.submit(job(book, JobKind::Synthetic, 3, params)).await.unwrap();
+    let submitted = rt
+        .submit(job(book, JobKind::Synthetic, 3, params))
+        .await
+        .unwrap();
     let done = wait_terminal(&store, submitted.id, LIMIT).await;
     assert_eq!(done.status, JobStatus::Completed);
     assert_eq!((done.progress.completed, done.progress.failed), (3, 0));
     let items = store.items(done.id, None, None, 1).await.unwrap();
-    assert_eq!((items[0].status, items[0].attempts), (ItemStatus::Completed, 5));
+    assert_eq!(
+        (items[0].status, items[0].attempts),
+        (ItemStatus::Completed, 5)
+    );
 }
 
 async fn a_job_whose_every_item_fails_is_failed_and_resumable(backend: Backend) {
@@ -95,7 +146,10 @@ async fn a_job_whose_every_item_fails_is_failed_and_resumable(backend: Backend) 
     let rt = start(store.clone(), fast_config("n1"), &Arc::default());
     let book = new_book(&store).await;
     let params = json!({ "fail": { "1": "terminal", "2": "terminal" } });
-    let submitted = rt.submit(job(book, JobKind::Synthetic, 2, params)).await.unwrap();
+    let submitted = rt
+        .submit(job(book, JobKind::Synthetic, 2, params))
+        .await
+        .unwrap();
     let done = wait_terminal(&store, submitted.id, LIMIT).await;
     assert_eq!(done.status, JobStatus::Failed);
     assert_eq!(done.error.as_ref().unwrap().code, "ALL_ITEMS_FAILED");
@@ -115,12 +169,18 @@ async fn a_fatal_error_fails_the_job_and_resume_runs_only_what_is_left(backend: 
     cfg.item_concurrency = 4;
     let rt = start(store.clone(), cfg, &scripted);
     let book = new_book(&store).await;
-    let first = rt.submit(job(book, JobKind::Extract, 100, json!({}))).await.unwrap();
+    let first = rt
+        .submit(job(book, JobKind::Extract, 100, json!({})))
+        .await
+        .unwrap();
     let failed = wait_terminal(&store, first.id, LIMIT).await;
     assert_eq!(failed.status, JobStatus::Failed);
     let error = failed.error.clone().unwrap();
     assert_eq!(error.code, "BAD_CREDENTIALS");
-    assert!(failed.progress.completed >= 30 && failed.progress.completed < 100, "{failed:?}");
+    assert!(
+        failed.progress.completed >= 30 && failed.progress.completed < 100,
+        "{failed:?}"
+    );
     // The fatal item is not counted as failed: resume runs it again.
     let item40 = &store.items(first.id, None, Some(39), 1).await.unwrap()[0];
     assert_eq!(item40.status, ItemStatus::Pending);
@@ -139,9 +199,20 @@ async fn a_fatal_error_fails_the_job_and_resume_runs_only_what_is_left(backend: 
     assert_eq!(resumed.progress.total, 100 - completed_before.len() as u64);
     let done = wait_terminal(&store, resumed.id, LIMIT).await;
     assert_eq!(done.status, JobStatus::Completed);
-    let rerun: Vec<i64> = scripted.starts_of(resumed.id).iter().map(|s| s.item).collect();
-    assert_eq!(rerun.len() as u64, done.progress.total, "each remaining item ran once");
-    assert!(rerun.iter().all(|i| !completed_before.contains(i)), "a completed item ran again");
+    let rerun: Vec<i64> = scripted
+        .starts_of(resumed.id)
+        .iter()
+        .map(|s| s.item)
+        .collect();
+    assert_eq!(
+        rerun.len() as u64,
+        done.progress.total,
+        "each remaining item ran once"
+    );
+    assert!(
+        rerun.iter().all(|i| !completed_before.contains(i)),
+        "a completed item ran again"
+    );
 
     // Restart runs every item again, and leaves the old jobs in history.
     let restarted = rt.resume(done.id, ResumeMode::Restart).await.unwrap();
@@ -160,8 +231,14 @@ async fn cancel_stops_new_items_and_ends_within_the_grace(backend: Backend) {
     let grace = cfg.cancel_grace;
     let rt = start(store.clone(), cfg, &scripted);
     let book = new_book(&store).await;
-    let submitted = rt.submit(job(book, JobKind::Extract, 50, json!({}))).await.unwrap();
-    wait_until(&store, submitted.id, LIMIT, |_| scripted.starts_of(submitted.id).len() == 4).await;
+    let submitted = rt
+        .submit(job(book, JobKind::Extract, 50, json!({})))
+        .await
+        .unwrap();
+    wait_until(&store, submitted.id, LIMIT, |_| {
+        scripted.starts_of(submitted.id).len() == 4
+    })
+    .await;
 
     let asked = Instant::now();
     let cancelling = rt.cancel(submitted.id).await.unwrap();
@@ -169,10 +246,21 @@ async fn cancel_stops_new_items_and_ends_within_the_grace(backend: Backend) {
     let done = wait_terminal(&store, submitted.id, LIMIT).await;
     let took = asked.elapsed();
     assert_eq!(done.status, JobStatus::Cancelled);
-    assert!(took < grace + Duration::from_secs(2), "cancel took {took:?} with a grace of {grace:?}");
-    assert_eq!(scripted.starts_of(submitted.id).len(), 4, "no item started after the cancel");
+    assert!(
+        took < grace + Duration::from_secs(2),
+        "cancel took {took:?} with a grace of {grace:?}"
+    );
+    assert_eq!(
+        scripted.starts_of(submitted.id).len(),
+        4,
+        "no item started after the cancel"
+    );
     let counts = store.item_counts(submitted.id).await.unwrap();
-    assert_eq!((counts.pending, counts.processing), (50, 0), "dropped items go back to pending");
+    assert_eq!(
+        (counts.pending, counts.processing),
+        (50, 0),
+        "dropped items go back to pending"
+    );
     assert!(store.active_job(book).await.unwrap().is_none());
 
     // A pending job is cancelled at once; a finished one cannot be.
@@ -186,16 +274,28 @@ async fn a_panicking_item_is_contained(backend: Backend) {
     let rt = start(store.clone(), fast_config("n1"), &Arc::default());
     let book = new_book(&store).await;
     let params = json!({ "panic_items": [2] });
-    let submitted = rt.submit(job(book, JobKind::Synthetic, 5, params)).await.unwrap();
+    let submitted = rt
+        .submit(job(book, JobKind::Synthetic, 5, params))
+        .await
+        .unwrap();
     let done = wait_terminal(&store, submitted.id, LIMIT).await;
     assert_eq!(done.status, JobStatus::Completed);
-    let failed = store.items(done.id, Some(ItemStatus::Failed), None, 10).await.unwrap();
+    let failed = store
+        .items(done.id, Some(ItemStatus::Failed), None, 10)
+        .await
+        .unwrap();
     assert_eq!(failed.len(), 1);
     assert_eq!(failed[0].error_code.as_deref(), Some("WORKER_PANIC"));
     assert_eq!(failed[0].attempts, 3);
     // The pool still works.
-    let next = rt.submit(job(book, JobKind::Synthetic, 5, json!({}))).await.unwrap();
-    assert_eq!(wait_terminal(&store, next.id, LIMIT).await.status, JobStatus::Completed);
+    let next = rt
+        .submit(job(book, JobKind::Synthetic, 5, json!({})))
+        .await
+        .unwrap();
+    assert_eq!(
+        wait_terminal(&store, next.id, LIMIT).await.status,
+        JobStatus::Completed
+    );
 }
 
 async fn blocking_items_run_on_the_thread_pool(backend: Backend) {
@@ -207,12 +307,17 @@ async fn blocking_items_run_on_the_thread_pool(backend: Backend) {
     cfg.blocking_threads = 2;
     let rt = start(store.clone(), cfg, &scripted);
     let book = new_book(&store).await;
-    let submitted = rt.submit(job(book, JobKind::Ocr, 20, json!({}))).await.unwrap();
+    let submitted = rt
+        .submit(job(book, JobKind::Ocr, 20, json!({})))
+        .await
+        .unwrap();
     let done = wait_terminal(&store, submitted.id, LIMIT).await;
     assert_eq!(done.status, JobStatus::Completed);
     let items = store.items(done.id, None, None, 100).await.unwrap();
-    let threads: std::collections::HashSet<_> =
-        items.iter().map(|i| i.result.as_ref().unwrap()["thread"].clone()).collect();
+    let threads: std::collections::HashSet<_> = items
+        .iter()
+        .map(|i| i.result.as_ref().unwrap()["thread"].clone())
+        .collect();
     assert_eq!(threads.len(), 2, "both pool threads took items");
 }
 
@@ -224,14 +329,25 @@ async fn a_job_whose_node_stopped_renewing_is_taken_over(backend: Backend) {
     let id = JobId::new();
     let new = job(book, JobKind::Synthetic, 50, json!({}));
     let t = now();
-    store.create_job(id, &new, "dead-node", t + 300, t).await.unwrap();
+    store
+        .create_job(id, &new, "dead-node", t + 300, t)
+        .await
+        .unwrap();
 
     let rt = start(store.clone(), fast_config("n2"), &Arc::default());
     let done = wait_terminal(&store, id, LIMIT).await;
     assert_eq!(done.status, JobStatus::Completed);
     assert_eq!(done.lease_owner.as_deref(), Some("n2"));
-    assert_eq!(done.lease_generation, 2, "the takeover got the next fencing token");
-    assert!(rt.stats().takeovers.load(std::sync::atomic::Ordering::Relaxed) >= 1);
+    assert_eq!(
+        done.lease_generation, 2,
+        "the takeover got the next fencing token"
+    );
+    assert!(
+        rt.stats()
+            .takeovers
+            .load(std::sync::atomic::Ordering::Relaxed)
+            >= 1
+    );
 }
 
 async fn two_nodes_share_expired_jobs_each_exactly_once(backend: Backend) {
@@ -242,7 +358,16 @@ async fn two_nodes_share_expired_jobs_each_exactly_once(backend: Backend) {
     for _ in 0..6 {
         let book = new_book(&store).await;
         let id = JobId::new();
-        store.create_job(id, &job(book, JobKind::Synthetic, 30, json!({})), "dead", t, t).await.unwrap();
+        store
+            .create_job(
+                id,
+                &job(book, JobKind::Synthetic, 30, json!({})),
+                "dead",
+                t,
+                t,
+            )
+            .await
+            .unwrap();
         ids.push(id);
     }
     let other = db.store().await;
@@ -253,7 +378,10 @@ async fn two_nodes_share_expired_jobs_each_exactly_once(backend: Backend) {
         let done = wait_terminal(&store, id, LIMIT).await;
         assert_eq!(done.status, JobStatus::Completed);
         let items = store.items(id, None, None, 100).await.unwrap();
-        assert!(items.iter().all(|i| i.attempts == 1), "an item ran twice: {items:?}");
+        assert!(
+            items.iter().all(|i| i.attempts == 1),
+            "an item ran twice: {items:?}"
+        );
         *owners.entry(done.lease_owner.unwrap()).or_insert(0) += 1;
     }
     assert_eq!(owners.values().sum::<i32>(), 6);
@@ -266,8 +394,26 @@ async fn boot_recovery_resumes_or_fails_interrupted_jobs(backend: Backend) {
     let (b1, b2) = (new_book(&store).await, new_book(&store).await);
     let (resumed, failed) = (JobId::new(), JobId::new());
     // Leased to "n1" with a lease far from expiry: only n1 itself may take it back at once.
-    store.create_job(resumed, &job(b1, JobKind::Synthetic, 10, json!({})), "n1", t + 3_600_000, t).await.unwrap();
-    store.create_job(failed, &job(b2, JobKind::Synthetic, 10, json!({})), "n2", t + 3_600_000, t).await.unwrap();
+    store
+        .create_job(
+            resumed,
+            &job(b1, JobKind::Synthetic, 10, json!({})),
+            "n1",
+            t + 3_600_000,
+            t,
+        )
+        .await
+        .unwrap();
+    store
+        .create_job(
+            failed,
+            &job(b2, JobKind::Synthetic, 10, json!({})),
+            "n2",
+            t + 3_600_000,
+            t,
+        )
+        .await
+        .unwrap();
 
     let _n1 = start(store.clone(), fast_config("n1"), &Arc::default());
     let mut cfg = fast_config("n2");
@@ -289,8 +435,19 @@ async fn a_crashed_job_actor_is_restarted_and_resumes(backend: Backend) {
     let book = new_book(&store).await;
     // Two lost connections, then a panic: three crashes, three restarts.
     flaky.failing_commits.store(2, Ordering::SeqCst);
-    let submitted = rt.submit(job(book, JobKind::Synthetic, 200, json!({ "latency_ms": 1 }))).await.unwrap();
-    wait_until(&store, submitted.id, LIMIT, |_| flaky.failing_commits.load(Ordering::SeqCst) == 0).await;
+    let submitted = rt
+        .submit(job(
+            book,
+            JobKind::Synthetic,
+            200,
+            json!({ "latency_ms": 1 }),
+        ))
+        .await
+        .unwrap();
+    wait_until(&store, submitted.id, LIMIT, |_| {
+        flaky.failing_commits.load(Ordering::SeqCst) == 0
+    })
+    .await;
     flaky.panic_next_commit.store(true, Ordering::SeqCst);
     let done = wait_terminal(&store, submitted.id, LIMIT).await;
     assert_eq!(done.status, JobStatus::Completed, "{done:?}");
@@ -300,7 +457,10 @@ async fn a_crashed_job_actor_is_restarted_and_resumes(backend: Backend) {
     assert!(items.iter().all(|i| i.status == ItemStatus::Completed));
     let window = fast_config("n1").item_concurrency as usize;
     let reruns: i64 = items.iter().map(|i| i.attempts - 1).sum();
-    assert!(reruns as usize <= 3 * window, "{reruns} re-runs after 3 crashes");
+    assert!(
+        reruns as usize <= 3 * window,
+        "{reruns} re-runs after 3 crashes"
+    );
 }
 
 async fn past_the_restart_limit_the_job_fails_resumably(backend: Backend) {
@@ -312,15 +472,25 @@ async fn past_the_restart_limit_the_job_fails_resumably(backend: Backend) {
     let rt = start(flaky.clone(), cfg, &Arc::default());
     let book = new_book(&store).await;
     flaky.failing_commits.store(u32::MAX, Ordering::SeqCst);
-    let submitted = rt.submit(job(book, JobKind::Synthetic, 20, json!({}))).await.unwrap();
+    let submitted = rt
+        .submit(job(book, JobKind::Synthetic, 20, json!({})))
+        .await
+        .unwrap();
     let done = wait_terminal(&store, submitted.id, LIMIT).await;
     assert_eq!(done.status, JobStatus::Failed);
     let error = done.error.unwrap();
     assert_eq!(error.code, "RESTART_LIMIT");
-    assert!(error.message.contains("injected: connection reset"), "{}", error.message);
+    assert!(
+        error.message.contains("injected: connection reset"),
+        "{}",
+        error.message
+    );
     flaky.failing_commits.store(0, Ordering::SeqCst);
     let resumed = rt.resume(done.id, ResumeMode::Resume).await.unwrap();
-    assert_eq!(wait_terminal(&store, resumed.id, LIMIT).await.status, JobStatus::Completed);
+    assert_eq!(
+        wait_terminal(&store, resumed.id, LIMIT).await.status,
+        JobStatus::Completed
+    );
 }
 
 async fn a_worker_whose_lease_was_taken_over_stops_writing(backend: Backend) {
@@ -328,19 +498,33 @@ async fn a_worker_whose_lease_was_taken_over_stops_writing(backend: Backend) {
     let store = db.store().await;
     let rt = start(store.clone(), fast_config("n1"), &Arc::default());
     let book = new_book(&store).await;
-    let submitted = rt.submit(job(book, JobKind::Synthetic, 400, json!({ "latency_ms": 5 }))).await.unwrap();
+    let submitted = rt
+        .submit(job(
+            book,
+            JobKind::Synthetic,
+            400,
+            json!({ "latency_ms": 5 }),
+        ))
+        .await
+        .unwrap();
     wait_until(&store, submitted.id, LIMIT, |j| j.progress.completed >= 20).await;
     // A partition: another node takes the lease while n1 still runs the job.
-    let stolen = store.take_over("thief", Some("n1"), now(), now() + 1_000, 10).await.unwrap();
+    let stolen = store
+        .take_over("thief", Some("n1"), now(), now() + 1_000, 10)
+        .await
+        .unwrap();
     assert_eq!(stolen.len(), 1);
     let at_steal = store.job(submitted.id).await.unwrap();
     // n1's next write is refused; the thief never runs it, so its lease expires and n1's
     // heartbeat takes the job over again with a newer token.
     let done = wait_terminal(&store, submitted.id, LIMIT).await;
     assert_eq!(done.status, JobStatus::Completed);
-    assert!(rt.stats().fenced.load(Ordering::Relaxed) >= 1, "n1 noticed it was fenced");
+    assert!(
+        rt.stats().fenced.load(Ordering::Relaxed) >= 1,
+        "n1 noticed it was fenced"
+    );
     assert_eq!(done.lease_owner.as_deref(), Some("n1"));
-    assert!(done.lease_generation >= at_steal.lease_generation + 1);
+    assert!(done.lease_generation > at_steal.lease_generation);
     let items = store.items(done.id, None, None, 1000).await.unwrap();
     assert!(items.iter().all(|i| i.status == ItemStatus::Completed));
 }

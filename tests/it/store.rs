@@ -14,7 +14,17 @@ const NOW: i64 = 1_700_000_000_000;
 const TTL: i64 = 30_000;
 
 async fn book(store: &Arc<dyn Store>) -> BookId {
-    store.create_book(&NewBook { title: "Fractions".into(), owner: None }, NOW).await.unwrap().id
+    store
+        .create_book(
+            &NewBook {
+                title: "Fractions".into(),
+                owner: None,
+            },
+            NOW,
+        )
+        .await
+        .unwrap()
+        .id
 }
 
 fn new_job(book: BookId, items: i64) -> NewJob {
@@ -29,10 +39,20 @@ fn new_job(book: BookId, items: i64) -> NewJob {
 
 async fn create(store: &Arc<dyn Store>, book: BookId, items: i64, owner: &str) -> (JobId, Lease) {
     let id = JobId::new();
-    let job = store.create_job(id, &new_job(book, items), owner, NOW + TTL, NOW).await.unwrap();
+    let job = store
+        .create_job(id, &new_job(book, items), owner, NOW + TTL, NOW)
+        .await
+        .unwrap();
     assert_eq!(job.status, JobStatus::Pending);
     assert_eq!(job.progress.total, items as u64);
-    (id, Lease { job_id: id, owner: owner.into(), generation: job.lease_generation })
+    (
+        id,
+        Lease {
+            job_id: id,
+            owner: owner.into(),
+            generation: job.lease_generation,
+        },
+    )
 }
 
 async fn job_lock_admits_one_active_job_per_book(backend: Backend) {
@@ -41,7 +61,9 @@ async fn job_lock_admits_one_active_job_per_book(backend: Backend) {
     let b = book(&store).await;
     let (first, lease) = create(&store, b, 3, "n1").await;
 
-    let second = store.create_job(JobId::new(), &new_job(b, 3), "n1", NOW + TTL, NOW).await;
+    let second = store
+        .create_job(JobId::new(), &new_job(b, 3), "n1", NOW + TTL, NOW)
+        .await;
     assert!(matches!(second, Err(StoreError::BookBusy { holder }) if holder == first));
 
     // Another book is not affected.
@@ -51,13 +73,19 @@ async fn job_lock_admits_one_active_job_per_book(backend: Backend) {
     // Once the holder ends, the lock is free.
     store.enter_job(&lease, NOW).await.unwrap();
     let p = store.job(first).await.unwrap().progress;
-    let done = store.finish_job(&lease, JobEvent::Fail, Some(&err("X")), &p, NOW).await.unwrap();
+    let done = store
+        .finish_job(&lease, JobEvent::Fail, Some(&err("X")), &p, NOW)
+        .await
+        .unwrap();
     assert_eq!(done.status, JobStatus::Failed);
     create(&store, b, 1, "n1").await;
 }
 
 fn err(code: &str) -> JobError {
-    JobError { code: code.into(), message: "it broke".into() }
+    JobError {
+        code: code.into(),
+        message: "it broke".into(),
+    }
 }
 
 async fn concurrent_starts_from_separate_connections_admit_exactly_one(backend: Backend) {
@@ -108,15 +136,23 @@ async fn database_enforces_the_job_invariants(backend: Backend) {
     // A terminal job never changes again, not even by hand.
     store.enter_job(&lease, NOW).await.unwrap();
     let p = store.job(id).await.unwrap().progress;
-    store.finish_job(&lease, JobEvent::Fail, Some(&err("X")), &p, NOW).await.unwrap();
+    store
+        .finish_job(&lease, JobEvent::Fail, Some(&err("X")), &p, NOW)
+        .await
+        .unwrap();
     let revive = format!(
         "UPDATE jobs SET status = 'running', error_code = NULL, error = NULL, finished_at = NULL WHERE id = {id_sql}"
     );
-    assert!(db.exec(&revive).await.is_err(), "a terminal job was revived");
+    assert!(
+        db.exec(&revive).await.is_err(),
+        "a terminal job was revived"
+    );
     let touch = format!("UPDATE jobs SET heartbeat_at = 1 WHERE id = {id_sql}");
     assert!(db.exec(&touch).await.is_err(), "a terminal job was touched");
     // The state machine refuses it too.
-    let again = store.finish_job(&lease, JobEvent::Finish, None, &p, NOW).await;
+    let again = store
+        .finish_job(&lease, JobEvent::Finish, None, &p, NOW)
+        .await;
     assert!(again.is_err());
 }
 
@@ -130,7 +166,10 @@ async fn claims_commits_and_progress_follow_the_items(backend: Backend) {
     assert_eq!(job.started_at, Some(NOW));
 
     let claimed = store.claim_items(&lease, 3, NOW).await.unwrap();
-    assert_eq!(claimed.iter().map(|c| c.item_no).collect::<Vec<_>>(), vec![1, 2, 3]);
+    assert_eq!(
+        claimed.iter().map(|c| c.item_no).collect::<Vec<_>>(),
+        vec![1, 2, 3]
+    );
     assert!(claimed.iter().all(|c| c.attempts == 1));
 
     let mut retry = ItemOutcome::released(2);
@@ -144,12 +183,19 @@ async fn claims_commits_and_progress_follow_the_items(backend: Backend) {
     failed.error_code = Some("CORRUPT_IMAGE".into());
     failed.error = Some("truncated".into());
     failed.finished_at = Some(NOW);
-    let outcomes = vec![ItemOutcome::completed(1, json!({"text": "one"}), NOW), retry, failed];
+    let outcomes = vec![
+        ItemOutcome::completed(1, json!({"text": "one"}), NOW),
+        retry,
+        failed,
+    ];
     let mut progress = job.progress.clone();
     progress.completed = 1;
     progress.failed = 1;
     progress.last_completed_item = Some(1);
-    let status = store.commit(&lease, &outcomes, &progress, NOW + TTL, NOW).await.unwrap();
+    let status = store
+        .commit(&lease, &outcomes, &progress, NOW + TTL, NOW)
+        .await
+        .unwrap();
     assert_eq!(status, JobStatus::Running);
 
     let items = store.items(id, None, None, 10).await.unwrap();
@@ -160,22 +206,45 @@ async fn claims_commits_and_progress_follow_the_items(backend: Backend) {
     assert_eq!(by_no(2).error_code.as_deref(), Some("TIMEOUT"));
     assert_eq!(by_no(2).attempts, 1);
     assert_eq!(by_no(3).status, ItemStatus::Failed);
-    assert_eq!(by_no(3).error_class, Some(quire_actors::ErrorClass::Terminal));
+    assert_eq!(
+        by_no(3).error_class,
+        Some(quire_actors::ErrorClass::Terminal)
+    );
 
     // Item 2 waits for its backoff; 4 and 5 are due now.
     let next = store.claim_items(&lease, 10, NOW).await.unwrap();
-    assert_eq!(next.iter().map(|c| c.item_no).collect::<Vec<_>>(), vec![4, 5]);
+    assert_eq!(
+        next.iter().map(|c| c.item_no).collect::<Vec<_>>(),
+        vec![4, 5]
+    );
     assert_eq!(store.next_due(id).await.unwrap(), Some(NOW + 1_000));
     let later = store.claim_items(&lease, 10, NOW + 1_000).await.unwrap();
-    assert_eq!(later.iter().map(|c| (c.item_no, c.attempts)).collect::<Vec<_>>(), vec![(2, 2)]);
+    assert_eq!(
+        later
+            .iter()
+            .map(|c| (c.item_no, c.attempts))
+            .collect::<Vec<_>>(),
+        vec![(2, 2)]
+    );
 
     let counts = store.item_counts(id).await.unwrap();
-    assert_eq!((counts.pending, counts.processing, counts.completed, counts.failed), (0, 3, 1, 1));
+    assert_eq!(
+        (
+            counts.pending,
+            counts.processing,
+            counts.completed,
+            counts.failed
+        ),
+        (0, 3, 1, 1)
+    );
     let job = store.job(id).await.unwrap();
     assert_eq!((job.progress.completed, job.progress.failed), (1, 1));
 
     // Filtering and cursor pagination.
-    let failed = store.items(id, Some(ItemStatus::Failed), None, 10).await.unwrap();
+    let failed = store
+        .items(id, Some(ItemStatus::Failed), None, 10)
+        .await
+        .unwrap();
     assert_eq!(failed.len(), 1);
     let page = store.items(id, None, Some(3), 1).await.unwrap();
     assert_eq!(page.iter().map(|i| i.item_no).collect::<Vec<_>>(), vec![4]);
@@ -191,39 +260,75 @@ async fn a_stale_lease_holder_is_fenced_out(backend: Backend) {
     assert_eq!(claimed.len(), 2);
 
     // Nothing has expired yet: no takeover.
-    assert!(store.take_over("n2", None, NOW + 1, NOW + TTL, 10).await.unwrap().is_empty());
+    assert!(
+        store
+            .take_over("n2", None, NOW + 1, NOW + TTL, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     // n1 stops renewing; after the lease expires n2 takes the job over.
-    let taken = store.take_over("n2", None, NOW + TTL + 1, NOW + 2 * TTL, 10).await.unwrap();
+    let taken = store
+        .take_over("n2", None, NOW + TTL + 1, NOW + 2 * TTL, 10)
+        .await
+        .unwrap();
     assert_eq!(taken.len(), 1);
     let new = taken[0].clone();
-    assert_eq!((new.job_id, new.owner.as_str(), new.generation), (id, "n2", old.generation + 1));
+    assert_eq!(
+        (new.job_id, new.owner.as_str(), new.generation),
+        (id, "n2", old.generation + 1)
+    );
 
     // The new holder releases what the old one had in flight (attempts stay counted).
     let job = store.enter_job(&new, NOW + TTL + 2).await.unwrap();
     assert_eq!(job.lease_owner.as_deref(), Some("n2"));
-    let items = store.items(id, Some(ItemStatus::Pending), None, 10).await.unwrap();
+    let items = store
+        .items(id, Some(ItemStatus::Pending), None, 10)
+        .await
+        .unwrap();
     assert_eq!(items.len(), 4);
     assert_eq!(items.iter().filter(|i| i.attempts == 1).count(), 2);
 
     // The old holder's late commit is refused, and so are its claims and renewals.
-    let late = vec![ItemOutcome::completed(claimed[0].item_no, json!("late"), NOW)];
-    let res = store.commit(&old, &late, &job.progress, NOW + TTL, NOW + TTL + 3).await;
+    let late = vec![ItemOutcome::completed(
+        claimed[0].item_no,
+        json!("late"),
+        NOW,
+    )];
+    let res = store
+        .commit(&old, &late, &job.progress, NOW + TTL, NOW + TTL + 3)
+        .await;
     assert!(matches!(res, Err(StoreError::Fenced { .. })), "{res:?}");
-    assert!(matches!(store.claim_items(&old, 1, NOW).await, Err(StoreError::Fenced { .. })));
-    let lost = store.renew_leases("n1", &[(id, old.generation)], NOW + 3 * TTL, NOW).await.unwrap();
+    assert!(matches!(
+        store.claim_items(&old, 1, NOW).await,
+        Err(StoreError::Fenced { .. })
+    ));
+    let lost = store
+        .renew_leases("n1", &[(id, old.generation)], NOW + 3 * TTL, NOW)
+        .await
+        .unwrap();
     assert_eq!(lost, vec![id]);
     let item = &store.items(id, None, None, 1).await.unwrap()[0];
-    assert_eq!(item.status, ItemStatus::Pending, "the late result was not written");
+    assert_eq!(
+        item.status,
+        ItemStatus::Pending,
+        "the late result was not written"
+    );
     assert_eq!(item.result, None);
 
     // A commit for an item claimed by another generation is refused as a whole.
     let mine = store.claim_items(&new, 1, NOW + TTL + 4).await.unwrap();
     let wrong = vec![ItemOutcome::completed(mine[0].item_no + 1, json!("x"), NOW)];
-    let res = store.commit(&new, &wrong, &job.progress, NOW + 2 * TTL, NOW + TTL + 5).await;
+    let res = store
+        .commit(&new, &wrong, &job.progress, NOW + 2 * TTL, NOW + TTL + 5)
+        .await;
     assert!(matches!(res, Err(StoreError::Fenced { .. })), "{res:?}");
 
     // The holder renews fine.
-    let lost = store.renew_leases("n2", &[(id, new.generation)], NOW + 3 * TTL, NOW).await.unwrap();
+    let lost = store
+        .renew_leases("n2", &[(id, new.generation)], NOW + 3 * TTL, NOW)
+        .await
+        .unwrap();
     assert!(lost.is_empty());
 }
 
@@ -233,7 +338,10 @@ async fn a_restarted_node_takes_back_its_own_jobs_at_once(backend: Backend) {
     let (b1, b2) = (book(&store).await, book(&store).await);
     let (mine, _) = create(&store, b1, 1, "n1").await;
     create(&store, b2, 1, "n2").await;
-    let own = store.take_over("n1", Some("n1"), NOW + 1, NOW + TTL, 100).await.unwrap();
+    let own = store
+        .take_over("n1", Some("n1"), NOW + 1, NOW + TTL, 100)
+        .await
+        .unwrap();
     assert_eq!(own.iter().map(|l| l.job_id).collect::<Vec<_>>(), vec![mine]);
     assert_eq!(own[0].generation, 2);
 }
@@ -246,19 +354,41 @@ async fn cancel_ends_pending_jobs_and_winds_down_running_ones(backend: Backend) 
     let job = store.request_cancel(pending, NOW).await.unwrap();
     assert_eq!(job.status, JobStatus::Cancelled);
     assert_eq!(job.finished_at, Some(NOW));
-    assert!(store.active_job(b1).await.unwrap().is_none(), "the JobLock is released");
+    assert!(
+        store.active_job(b1).await.unwrap().is_none(),
+        "the JobLock is released"
+    );
 
     let (running, lease) = create(&store, b2, 2, "n1").await;
     store.enter_job(&lease, NOW).await.unwrap();
     let job = store.request_cancel(running, NOW + 1).await.unwrap();
     assert_eq!(job.status, JobStatus::Cancelling);
-    let status = store.commit(&lease, &[], &job.progress, NOW + TTL, NOW + 2).await.unwrap();
-    assert_eq!(status, JobStatus::Cancelling, "the lease holder sees the cancel");
-    let job = store.finish_job(&lease, JobEvent::Stopped, None, &job.progress, NOW + 3).await.unwrap();
+    let status = store
+        .commit(&lease, &[], &job.progress, NOW + TTL, NOW + 2)
+        .await
+        .unwrap();
+    assert_eq!(
+        status,
+        JobStatus::Cancelling,
+        "the lease holder sees the cancel"
+    );
+    let job = store
+        .finish_job(&lease, JobEvent::Stopped, None, &job.progress, NOW + 3)
+        .await
+        .unwrap();
     assert_eq!(job.status, JobStatus::Cancelled);
     let again = store.request_cancel(running, NOW + 4).await;
-    assert!(matches!(again, Err(StoreError::WrongStatus { status: JobStatus::Cancelled, .. })));
-    assert!(matches!(store.request_cancel(JobId::new(), NOW).await, Err(StoreError::JobNotFound(_))));
+    assert!(matches!(
+        again,
+        Err(StoreError::WrongStatus {
+            status: JobStatus::Cancelled,
+            ..
+        })
+    ));
+    assert!(matches!(
+        store.request_cancel(JobId::new(), NOW).await,
+        Err(StoreError::JobNotFound(_))
+    ));
 }
 
 async fn retryable_failures_get_another_round(backend: Backend) {
@@ -283,18 +413,29 @@ async fn retryable_failures_get_another_round(backend: Backend) {
     ];
     let mut p = store.job(id).await.unwrap().progress;
     p.failed = 2;
-    store.commit(&lease, &outcomes, &p, NOW + TTL, NOW).await.unwrap();
+    store
+        .commit(&lease, &outcomes, &p, NOW + TTL, NOW)
+        .await
+        .unwrap();
     assert_eq!(store.requeue_retryable(&lease, NOW).await.unwrap(), 1);
     let job = store.job(id).await.unwrap();
     assert_eq!(job.progress.failed, 1);
     let again = store.claim_items(&lease, 5, NOW).await.unwrap();
-    assert_eq!(again.iter().map(|c| (c.item_no, c.attempts)).collect::<Vec<_>>(), vec![(1, 2)]);
+    assert_eq!(
+        again
+            .iter()
+            .map(|c| (c.item_no, c.attempts))
+            .collect::<Vec<_>>(),
+        vec![(1, 2)]
+    );
 }
 
 async fn a_job_for_a_missing_book_is_refused(backend: Backend) {
     let db = TestDb::new(backend).await;
     let store = db.store().await;
-    let res = store.create_job(JobId::new(), &new_job(BookId::new(), 1), "n1", NOW, NOW).await;
+    let res = store
+        .create_job(JobId::new(), &new_job(BookId::new(), 1), "n1", NOW, NOW)
+        .await;
     assert!(matches!(res, Err(StoreError::BookNotFound(_))), "{res:?}");
 }
 

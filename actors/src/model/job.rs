@@ -293,7 +293,12 @@ mod tests {
 
     #[test]
     fn percent_counts_failed_items_as_done() {
-        let p = Progress { total: 85, completed: 44, failed: 1, ..Progress::default() };
+        let p = Progress {
+            total: 85,
+            completed: 44,
+            failed: 1,
+            ..Progress::default()
+        };
         assert_eq!(p.percent(), 52.9);
         assert_eq!(p.remaining(), 40);
         assert_eq!(Progress::default().percent(), 100.0);

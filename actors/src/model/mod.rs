@@ -8,7 +8,6 @@ mod lease;
 pub use ids::{BookId, JobId};
 pub use item::{ClaimedItem, Item, ItemEvent, ItemOutcome, ItemStatus};
 pub use job::{
-    IllegalTransition, Job, JobError, JobEvent, JobKind, JobStatus, NewJob, Progress,
-    UnknownName,
+    IllegalTransition, Job, JobError, JobEvent, JobKind, JobStatus, NewJob, Progress, UnknownName,
 };
 pub use lease::Lease;

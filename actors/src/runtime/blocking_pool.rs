@@ -30,9 +30,12 @@ impl Handler<RunBlocking> for BlockingPool {
         if run.stop.level() >= StopLevel::NoNewWork {
             return run.reply(Attempt::Dropped);
         }
-        let result = catch_unwind(AssertUnwindSafe(|| handler.run(&run.item)))
-            .unwrap_or_else(|panic| {
-                Err(ItemError::retryable("WORKER_PANIC", panic_message(panic.as_ref())))
+        let result =
+            catch_unwind(AssertUnwindSafe(|| handler.run(&run.item))).unwrap_or_else(|panic| {
+                Err(ItemError::retryable(
+                    "WORKER_PANIC",
+                    panic_message(panic.as_ref()),
+                ))
             });
         run.reply(Attempt::Finished(result));
     }

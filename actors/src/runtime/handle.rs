@@ -5,12 +5,12 @@ use std::sync::atomic::AtomicU64;
 use actix::prelude::*;
 use tokio::sync::broadcast;
 
+use super::RuntimeConfig;
 use super::blocking_pool::BlockingPool;
 use super::heartbeat::Heartbeat;
 use super::job_actor::Pools;
 use super::remote_pool::RemotePool;
 use super::supervisor::{Cancel, Submit, Supervisor};
-use super::RuntimeConfig;
 use crate::error::StoreError;
 use crate::model::{ItemStatus, Job, JobId, JobKind, NewJob};
 use crate::ports::{Clock, ItemWork, JobStore};
@@ -91,19 +91,31 @@ impl RuntimeHandle {
         )
         .start();
         Heartbeat::new(store.clone(), clock.clone(), cfg, supervisor.clone()).start();
-        RuntimeHandle { supervisor, store, clock, events, stats }
+        RuntimeHandle {
+            supervisor,
+            store,
+            clock,
+            events,
+            stats,
+        }
     }
 
     /// Creates a job (taking the book's JobLock) and starts driving it on this node.
     pub async fn submit(&self, new: NewJob) -> Result<Job, SubmitError> {
-        self.supervisor.send(Submit(new)).await.map_err(|_| SubmitError::Stopped)?
+        self.supervisor
+            .send(Submit(new))
+            .await
+            .map_err(|_| SubmitError::Stopped)?
     }
 
     /// A new job for the items of `old` that did not complete (or all of them), linked to it.
     pub async fn resume(&self, old: JobId, mode: ResumeMode) -> Result<Job, SubmitError> {
         let job = self.store.job(old).await?;
         if job.status.is_active() {
-            return Err(SubmitError::NotResumable { job_id: old, reason: "it is still active" });
+            return Err(SubmitError::NotResumable {
+                job_id: old,
+                reason: "it is still active",
+            });
         }
         let mut items = Vec::new();
         let mut after = None;
@@ -118,7 +130,10 @@ impl RuntimeHandle {
             );
         }
         if items.is_empty() {
-            return Err(SubmitError::NotResumable { job_id: old, reason: "every item completed" });
+            return Err(SubmitError::NotResumable {
+                job_id: old,
+                reason: "every item completed",
+            });
         }
         self.submit(NewJob {
             book_id: job.book_id,

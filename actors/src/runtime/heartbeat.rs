@@ -29,7 +29,13 @@ impl Heartbeat {
         cfg: Arc<RuntimeConfig>,
         supervisor: Addr<Supervisor>,
     ) -> Self {
-        Self { store, clock, cfg, supervisor, booted: false }
+        Self {
+            store,
+            clock,
+            cfg,
+            supervisor,
+            booted: false,
+        }
     }
 
     fn beat(&mut self, ctx: &mut Context<Self>) {
@@ -46,12 +52,16 @@ impl Heartbeat {
             let now = clock.now_ms();
             let expires = now + cfg.lease_ttl_ms();
             if !live.is_empty() {
-                let lost = store.renew_leases(&cfg.node_id, &live, expires, now).await?;
+                let lost = store
+                    .renew_leases(&cfg.node_id, &live, expires, now)
+                    .await?;
                 if !lost.is_empty() {
                     supervisor.do_send(LeasesLost(lost));
                 }
             }
-            let taken = store.take_over(&cfg.node_id, None, now, expires, cfg.takeover_batch).await?;
+            let taken = store
+                .take_over(&cfg.node_id, None, now, expires, cfg.takeover_batch)
+                .await?;
             if !taken.is_empty() {
                 tracing::info!(jobs = taken.len(), "took over jobs whose lease expired");
                 supervisor.do_send(Adopt(taken));
@@ -62,7 +72,9 @@ impl Heartbeat {
         .map(|res, act, ctx| {
             match res {
                 Ok(()) => act.booted = true,
-                Err(error) => tracing::error!(%error, "heartbeat failed; retrying at the next beat"),
+                Err(error) => {
+                    tracing::error!(%error, "heartbeat failed; retrying at the next beat")
+                }
             }
             ctx.run_later(act.cfg.heartbeat_interval, Self::beat);
         })
@@ -78,7 +90,9 @@ async fn recover_own_jobs(
 ) -> Result<(), StoreError> {
     let now = clock.now_ms();
     let expires = now + cfg.lease_ttl_ms();
-    let own = store.take_over(&cfg.node_id, Some(&cfg.node_id), now, expires, u32::MAX).await?;
+    let own = store
+        .take_over(&cfg.node_id, Some(&cfg.node_id), now, expires, u32::MAX)
+        .await?;
     if own.is_empty() {
         return Ok(());
     }

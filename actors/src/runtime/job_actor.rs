@@ -12,7 +12,9 @@ use super::remote_pool::RemotePool;
 use super::stop::{StopLevel, StopSignal, StopSwitch};
 use super::work::{Attempt, ItemDone, RunBlocking, RunItem, RunRemote};
 use crate::error::{ErrorClass, ItemError, StoreError};
-use crate::model::{ClaimedItem, ItemOutcome, ItemStatus, Job, JobError, JobEvent, JobStatus, Lease, Progress};
+use crate::model::{
+    ClaimedItem, ItemOutcome, ItemStatus, Job, JobError, JobEvent, JobStatus, Lease, Progress,
+};
 use crate::ports::{Clock, ItemContext, ItemWork, JobStore};
 
 /// Why a JobActor stopped: what its Supervisor reads to decide on a restart.
@@ -185,7 +187,8 @@ impl JobActor {
     }
 
     fn free_slots(&self) -> usize {
-        self.window().saturating_sub(self.in_flight.len() + self.outcomes.len())
+        self.window()
+            .saturating_sub(self.in_flight.len() + self.outcomes.len())
     }
 
     fn flush_due(&self) -> bool {
@@ -239,12 +242,14 @@ impl JobActor {
             reply_to: reply_to.clone(),
         };
         match &self.work {
-            ItemWork::Blocking(handler) => {
-                self.env.pools.blocking.do_send(RunBlocking { run, handler: handler.clone() })
-            }
-            ItemWork::Remote(handler) => {
-                self.env.pools.remote.do_send(RunRemote { run, handler: handler.clone() })
-            }
+            ItemWork::Blocking(handler) => self.env.pools.blocking.do_send(RunBlocking {
+                run,
+                handler: handler.clone(),
+            }),
+            ItemWork::Remote(handler) => self.env.pools.remote.do_send(RunRemote {
+                run,
+                handler: handler.clone(),
+            }),
         }
     }
 
@@ -343,7 +348,11 @@ impl JobActor {
             if let Some(due) = store.next_due(lease.job_id).await? {
                 return Ok((Some(due), 0));
             }
-            let requeued = if another_round { store.requeue_retryable(&lease, now).await? } else { 0 };
+            let requeued = if another_round {
+                store.requeue_retryable(&lease, now).await?
+            } else {
+                0
+            };
             Ok::<_, StoreError>((None, requeued))
         }
         .into_actor(self)
@@ -406,20 +415,24 @@ impl JobActor {
         self.busy = true;
         let (store, lease, now) = (self.env.store.clone(), self.lease.clone(), self.now());
         let progress = self.progress.clone();
-        async move { store.finish_job(&lease, event, error.as_ref(), &progress, now).await }
-            .into_actor(self)
-            .map(|res, act, ctx| {
-                act.busy = false;
-                match res {
-                    Ok(job) => {
-                        let status = job.status;
-                        let _ = act.env.events.send(job);
-                        act.exit(JobExit::Finished(status), ctx);
-                    }
-                    Err(e) => act.store_failed(e, ctx),
+        async move {
+            store
+                .finish_job(&lease, event, error.as_ref(), &progress, now)
+                .await
+        }
+        .into_actor(self)
+        .map(|res, act, ctx| {
+            act.busy = false;
+            match res {
+                Ok(job) => {
+                    let status = job.status;
+                    let _ = act.env.events.send(job);
+                    act.exit(JobExit::Finished(status), ctx);
                 }
-            })
-            .spawn(ctx);
+                Err(e) => act.store_failed(e, ctx),
+            }
+        })
+        .spawn(ctx);
     }
 
     fn begin_cancel(&mut self, ctx: &mut Context<Self>) {
@@ -471,7 +484,10 @@ impl JobActor {
         }
         self.exited = true;
         self.stop.raise(StopLevel::Abort);
-        self.env.supervisor.do_send(JobExited { lease: self.lease.clone(), exit });
+        self.env.supervisor.do_send(JobExited {
+            lease: self.lease.clone(),
+            exit,
+        });
         ctx.stop();
     }
 }

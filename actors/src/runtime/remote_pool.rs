@@ -90,10 +90,14 @@ impl Handler<RunRemote> for RemotePool {
                     () = run.stop.clone().aborted() => break Attempt::Dropped,
                 };
                 match result {
-                    Err(ItemError::RateLimited { retry_after }) if waits < MAX_RATE_LIMITED_WAITS => {
+                    Err(ItemError::RateLimited { retry_after })
+                        if waits < MAX_RATE_LIMITED_WAITS =>
+                    {
                         waits += 1;
                         shared.rate_limited.fetch_add(1, Ordering::Relaxed);
-                        shared.pause(retry_after.unwrap_or(DEFAULT_RATE_LIMIT_PAUSE)).await;
+                        shared
+                            .pause(retry_after.unwrap_or(DEFAULT_RATE_LIMIT_PAUSE))
+                            .await;
                     }
                     result => break Attempt::Finished(result),
                 }

@@ -44,7 +44,17 @@ impl Supervisor {
         pools: super::job_actor::Pools,
         events: tokio::sync::broadcast::Sender<Job>,
     ) -> Self {
-        Self { env: None, store, clock, cfg, kinds, stats, pools, events, jobs: HashMap::new() }
+        Self {
+            env: None,
+            store,
+            clock,
+            cfg,
+            kinds,
+            stats,
+            pools,
+            events,
+            jobs: HashMap::new(),
+        }
     }
 
     fn spawn_job(&mut self, lease: Lease, kind: crate::model::JobKind, crashes: VecDeque<Instant>) {
@@ -56,13 +66,24 @@ impl Supervisor {
             old.addr.do_send(Abandon);
         }
         let addr = JobActor::new(env, lease.clone(), work).start();
-        self.jobs.insert(lease.job_id, Running { lease, addr, crashes });
+        self.jobs.insert(
+            lease.job_id,
+            Running {
+                lease,
+                addr,
+                crashes,
+            },
+        );
     }
 
     /// Adopts jobs this node now leases (takeover, boot): reads each job's kind, then runs it.
     fn adopt(&mut self, leases: Vec<Lease>, ctx: &mut Context<Self>) {
         for lease in leases {
-            if self.jobs.get(&lease.job_id).is_some_and(|r| r.lease.generation >= lease.generation) {
+            if self
+                .jobs
+                .get(&lease.job_id)
+                .is_some_and(|r| r.lease.generation >= lease.generation)
+            {
                 continue;
             }
             self.stats.takeovers.fetch_add(1, Ordering::Relaxed);
@@ -79,7 +100,9 @@ impl Supervisor {
     }
 
     fn on_crash(&mut self, lease: Lease, exit: JobExit, ctx: &mut Context<Self>) {
-        let Some(mut running) = self.jobs.remove(&lease.job_id) else { return };
+        let Some(mut running) = self.jobs.remove(&lease.job_id) else {
+            return;
+        };
         let now = Instant::now();
         let window = self.cfg.restart_window;
         running.crashes.retain(|t| now.duration_since(*t) < window);
@@ -113,7 +136,9 @@ impl Supervisor {
                 .map(move |res, act, _| match res {
                     Ok(job) if job.status.is_active() => act.spawn_job(lease, job.kind, crashes),
                     Ok(_) => {}
-                    Err(error) => tracing::error!(job_id = %lease.job_id, %error, "cannot restart job"),
+                    Err(error) => {
+                        tracing::error!(job_id = %lease.job_id, %error, "cannot restart job")
+                    }
                 })
                 .spawn(ctx);
         });
@@ -132,7 +157,9 @@ pub(crate) async fn fail_job(
         JobStatus::Cancelling => (JobEvent::Stopped, None),
         _ => (JobEvent::Fail, Some(error)),
     };
-    store.finish_job(lease, event, error.as_ref(), &job.progress, now).await
+    store
+        .finish_job(lease, event, error.as_ref(), &job.progress, now)
+        .await
 }
 
 impl Actor for Supervisor {
@@ -195,17 +222,19 @@ impl Handler<Cancel> for Supervisor {
 
     fn handle(&mut self, Cancel(id): Cancel, _: &mut Context<Self>) -> Self::Result {
         let (store, now) = (self.store.clone(), self.clock.now_ms());
-        Box::pin(async move { store.request_cancel(id, now).await }.into_actor(self).map(
-            |res, act, _| {
-                if let Ok(job) = &res {
-                    let _ = act.events.send(job.clone());
-                    if let Some(running) = act.jobs.get(&job.id) {
-                        running.addr.do_send(CancelRequested);
+        Box::pin(
+            async move { store.request_cancel(id, now).await }
+                .into_actor(self)
+                .map(|res, act, _| {
+                    if let Ok(job) = &res {
+                        let _ = act.events.send(job.clone());
+                        if let Some(running) = act.jobs.get(&job.id) {
+                            running.addr.do_send(CancelRequested);
+                        }
                     }
-                }
-                res
-            },
-        ))
+                    res
+                }),
+        )
     }
 }
 
@@ -213,7 +242,10 @@ impl Handler<JobExited> for Supervisor {
     type Result = ();
 
     fn handle(&mut self, JobExited { lease, exit }: JobExited, ctx: &mut Context<Self>) {
-        let current = self.jobs.get(&lease.job_id).is_some_and(|r| r.lease == lease);
+        let current = self
+            .jobs
+            .get(&lease.job_id)
+            .is_some_and(|r| r.lease == lease);
         if !current {
             return;
         }
@@ -236,7 +268,12 @@ impl Handler<LiveLeases> for Supervisor {
     type Result = MessageResult<LiveLeases>;
 
     fn handle(&mut self, _: LiveLeases, _: &mut Context<Self>) -> Self::Result {
-        MessageResult(self.jobs.values().map(|r| (r.lease.job_id, r.lease.generation)).collect())
+        MessageResult(
+            self.jobs
+                .values()
+                .map(|r| (r.lease.job_id, r.lease.generation))
+                .collect(),
+        )
     }
 }
 

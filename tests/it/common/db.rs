@@ -32,7 +32,12 @@ impl TestDb {
         match backend {
             Backend::Sqlite => {
                 let url = format!("sqlite://{}", dir.path().join("quire.db").display());
-                TestDb { backend, url, pg_name: None, _dir: dir }
+                TestDb {
+                    backend,
+                    url,
+                    pg_name: None,
+                    _dir: dir,
+                }
             }
             Backend::Postgres => {
                 let name = format!("quire_test_{}", uuid::Uuid::new_v4().simple());
@@ -48,7 +53,12 @@ impl TestDb {
                     Some((server, _)) => format!("{server}/{name}"),
                     None => panic!("QUIRE_TEST_PG_URL must name a database"),
                 };
-                TestDb { backend, url, pg_name: Some(name), _dir: dir }
+                TestDb {
+                    backend,
+                    url,
+                    pg_name: Some(name),
+                    _dir: dir,
+                }
             }
         }
     }
@@ -64,11 +74,17 @@ impl TestDb {
         match self.backend {
             Backend::Sqlite => {
                 let s = SqliteStore::open(&self.url).await.expect("open");
-                sqlx::query(sql).execute(s.writer_pool()).await.map(|r| r.rows_affected())
+                sqlx::query(sql)
+                    .execute(s.writer_pool())
+                    .await
+                    .map(|r| r.rows_affected())
             }
             Backend::Postgres => {
                 let s = PgStore::open(&self.url, 1).await.expect("open");
-                sqlx::query(sql).execute(s.pool()).await.map(|r| r.rows_affected())
+                sqlx::query(sql)
+                    .execute(s.pool())
+                    .await
+                    .map(|r| r.rows_affected())
             }
         }
     }
@@ -76,15 +92,21 @@ impl TestDb {
 
 impl Drop for TestDb {
     fn drop(&mut self) {
-        let Some(name) = self.pg_name.take() else { return };
+        let Some(name) = self.pg_name.take() else {
+            return;
+        };
         // Drop runs outside any async context we can rely on: use a thread with its own runtime.
         let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build();
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build();
             if let Ok(rt) = rt {
                 rt.block_on(async {
                     if let Ok(mut conn) = sqlx::PgConnection::connect(&pg_admin_url()).await {
                         let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
-                        let _ = sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut conn).await;
+                        let _ = sqlx::query(sqlx::AssertSqlSafe(sql))
+                            .execute(&mut conn)
+                            .await;
                     }
                 });
             }

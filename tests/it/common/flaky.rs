@@ -5,7 +5,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 use async_trait::async_trait;
-use quire_actors::model::{ClaimedItem, Item, ItemOutcome, JobError, JobEvent, Lease, NewJob, Progress};
+use quire_actors::model::{
+    ClaimedItem, Item, ItemOutcome, JobError, JobEvent, Lease, NewJob, Progress,
+};
 use quire_actors::ports::{ItemCounts, JobStore};
 use quire_actors::{BookId, ItemStatus, Job, JobId, JobKind, JobStatus, StoreError};
 
@@ -19,13 +21,24 @@ pub struct FlakyStore {
 
 impl FlakyStore {
     pub fn new(inner: Arc<dyn JobStore>) -> Self {
-        Self { inner, failing_commits: AtomicU32::new(0), panic_next_commit: AtomicBool::new(false) }
+        Self {
+            inner,
+            failing_commits: AtomicU32::new(0),
+            panic_next_commit: AtomicBool::new(false),
+        }
     }
 }
 
 #[async_trait]
 impl JobStore for FlakyStore {
-    async fn create_job(&self, id: JobId, new: &NewJob, owner: &str, exp: i64, now: i64) -> Result<Job, StoreError> {
+    async fn create_job(
+        &self,
+        id: JobId,
+        new: &NewJob,
+        owner: &str,
+        exp: i64,
+        now: i64,
+    ) -> Result<Job, StoreError> {
         self.inner.create_job(id, new, owner, exp, now).await
     }
     async fn job(&self, id: JobId) -> Result<Job, StoreError> {
@@ -34,25 +47,47 @@ impl JobStore for FlakyStore {
     async fn active_job(&self, book: BookId) -> Result<Option<Job>, StoreError> {
         self.inner.active_job(book).await
     }
-    async fn latest_job(&self, book: BookId, kind: Option<JobKind>) -> Result<Option<Job>, StoreError> {
+    async fn latest_job(
+        &self,
+        book: BookId,
+        kind: Option<JobKind>,
+    ) -> Result<Option<Job>, StoreError> {
         self.inner.latest_job(book, kind).await
     }
     async fn item_counts(&self, id: JobId) -> Result<ItemCounts, StoreError> {
         self.inner.item_counts(id).await
     }
-    async fn items(&self, id: JobId, s: Option<ItemStatus>, after: Option<i64>, limit: u32) -> Result<Vec<Item>, StoreError> {
+    async fn items(
+        &self,
+        id: JobId,
+        s: Option<ItemStatus>,
+        after: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<Item>, StoreError> {
         self.inner.items(id, s, after, limit).await
     }
     async fn enter_job(&self, lease: &Lease, now: i64) -> Result<Job, StoreError> {
         self.inner.enter_job(lease, now).await
     }
-    async fn claim_items(&self, lease: &Lease, limit: u32, now: i64) -> Result<Vec<ClaimedItem>, StoreError> {
+    async fn claim_items(
+        &self,
+        lease: &Lease,
+        limit: u32,
+        now: i64,
+    ) -> Result<Vec<ClaimedItem>, StoreError> {
         self.inner.claim_items(lease, limit, now).await
     }
     async fn next_due(&self, id: JobId) -> Result<Option<i64>, StoreError> {
         self.inner.next_due(id).await
     }
-    async fn commit(&self, lease: &Lease, outcomes: &[ItemOutcome], p: &Progress, exp: i64, now: i64) -> Result<JobStatus, StoreError> {
+    async fn commit(
+        &self,
+        lease: &Lease,
+        outcomes: &[ItemOutcome],
+        p: &Progress,
+        exp: i64,
+        now: i64,
+    ) -> Result<JobStatus, StoreError> {
         if self.panic_next_commit.swap(false, Ordering::SeqCst) {
             panic!("injected panic in commit");
         }
@@ -66,16 +101,36 @@ impl JobStore for FlakyStore {
     async fn requeue_retryable(&self, lease: &Lease, now: i64) -> Result<u64, StoreError> {
         self.inner.requeue_retryable(lease, now).await
     }
-    async fn finish_job(&self, lease: &Lease, e: JobEvent, err: Option<&JobError>, p: &Progress, now: i64) -> Result<Job, StoreError> {
+    async fn finish_job(
+        &self,
+        lease: &Lease,
+        e: JobEvent,
+        err: Option<&JobError>,
+        p: &Progress,
+        now: i64,
+    ) -> Result<Job, StoreError> {
         self.inner.finish_job(lease, e, err, p, now).await
     }
     async fn request_cancel(&self, id: JobId, now: i64) -> Result<Job, StoreError> {
         self.inner.request_cancel(id, now).await
     }
-    async fn renew_leases(&self, owner: &str, leases: &[(JobId, i64)], exp: i64, now: i64) -> Result<Vec<JobId>, StoreError> {
+    async fn renew_leases(
+        &self,
+        owner: &str,
+        leases: &[(JobId, i64)],
+        exp: i64,
+        now: i64,
+    ) -> Result<Vec<JobId>, StoreError> {
         self.inner.renew_leases(owner, leases, exp, now).await
     }
-    async fn take_over(&self, owner: &str, by: Option<&str>, now: i64, exp: i64, limit: u32) -> Result<Vec<Lease>, StoreError> {
+    async fn take_over(
+        &self,
+        owner: &str,
+        by: Option<&str>,
+        now: i64,
+        exp: i64,
+        limit: u32,
+    ) -> Result<Vec<Lease>, StoreError> {
         self.inner.take_over(owner, by, now, exp, limit).await
     }
 }

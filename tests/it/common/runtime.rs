@@ -57,13 +57,22 @@ impl Scripted {
             item: item.item_no,
         });
         if *self.fatal_item.lock().unwrap() == Some(item.item_no) {
-            return Err(ItemError::fatal("BAD_CREDENTIALS", "the provider refused the key"));
+            return Err(ItemError::fatal(
+                "BAD_CREDENTIALS",
+                "the provider refused the key",
+            ));
         }
         Ok(*self.latency.lock().unwrap())
     }
 
     pub fn starts_of(&self, job: JobId) -> Vec<Start> {
-        self.starts.lock().unwrap().iter().filter(|s| s.job == job).cloned().collect()
+        self.starts
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|s| s.job == job)
+            .cloned()
+            .collect()
     }
 }
 
@@ -97,13 +106,27 @@ pub fn kinds(node: &str, scripted: &Arc<Scripted>) -> KindRegistry {
     kinds
 }
 
-pub fn start(store: Arc<dyn JobStore>, cfg: RuntimeConfig, scripted: &Arc<Scripted>) -> RuntimeHandle {
+pub fn start(
+    store: Arc<dyn JobStore>,
+    cfg: RuntimeConfig,
+    scripted: &Arc<Scripted>,
+) -> RuntimeHandle {
     let kinds = kinds(&cfg.node_id, scripted);
     RuntimeHandle::start(cfg, store, kinds, Arc::new(SystemClock))
 }
 
 pub async fn new_book(store: &Arc<dyn Store>) -> BookId {
-    store.create_book(&NewBook { title: "Book".into(), owner: None }, now()).await.unwrap().id
+    store
+        .create_book(
+            &NewBook {
+                title: "Book".into(),
+                owner: None,
+            },
+            now(),
+        )
+        .await
+        .unwrap()
+        .id
 }
 
 pub fn now() -> i64 {
@@ -128,7 +151,10 @@ pub async fn wait_until(
         if done(&job) {
             return job;
         }
-        assert!(Instant::now() < deadline, "job did not get there within {limit:?}: {job:?}");
+        assert!(
+            Instant::now() < deadline,
+            "job did not get there within {limit:?}: {job:?}"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
