@@ -40,7 +40,7 @@ impl BenchDb {
             Backend::Postgres => {
                 let name = format!("quire_bench_{}", uuid::Uuid::new_v4().simple());
                 let mut conn = sqlx::PgConnection::connect(&pg_admin_url()).await.unwrap();
-                sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                sqlx::query(&format!("CREATE DATABASE {name}"))
                     .execute(&mut conn)
                     .await
                     .unwrap();
@@ -72,7 +72,7 @@ impl Drop for BenchDb {
             rt.block_on(async {
                 if let Ok(mut conn) = sqlx::PgConnection::connect(&pg_admin_url()).await {
                     let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
-                    let _ = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    let _ = sqlx::query(&sql)
                         .execute(&mut conn)
                         .await;
                 }

@@ -17,17 +17,47 @@ pub struct PgStore {
 
 /// The SQL the two backends write differently.
 mod dialect {
+    use quire_actors::model::{ItemOutcome, Lease};
+
     pub const INSERT_ITEMS: &str = "INSERT INTO job_items (job_id, item_no, status) \
          SELECT $1, value::bigint, 'pending' FROM jsonb_array_elements_text($2)";
 
-    pub const COMMIT_ITEMS: &str = "UPDATE job_items AS i SET status = o.status, \
+    /// The outcomes come as parallel arrays: `unnest` drives the join, so each item is one
+    /// primary-key lookup. The fence condition is wrapped in `IS TRUE` so that, without
+    /// statistics on a fresh job, the planner does not take it for a near-empty filter and
+    /// scan the whole job once per outcome instead.
+    const COMMIT_ITEMS: &str = "UPDATE job_items AS i SET status = o.status, \
            result = o.result::jsonb, error_class = o.error_class, error_code = o.error_code, \
            error = o.error, not_before = o.not_before, finished_at = o.finished_at, \
            claim_generation = NULL \
-         FROM jsonb_to_recordset($1) AS o (item_no BIGINT, status TEXT, result TEXT, \
-           error_class TEXT, error_code TEXT, error TEXT, not_before BIGINT, finished_at BIGINT) \
-         WHERE i.job_id = $2 AND i.item_no = o.item_no \
-           AND i.status = 'processing' AND i.claim_generation = $3";
+         FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], \
+                     $7::bigint[], $8::bigint[]) \
+           AS o (item_no, status, result, error_class, error_code, error, not_before, finished_at) \
+         WHERE i.job_id = $9 AND i.item_no = o.item_no \
+           AND (i.status = 'processing' AND i.claim_generation = $10) IS TRUE";
+
+    /// Writes a batch of outcomes in one statement; returns the rows it changed.
+    pub async fn write_outcomes(
+        tx: &mut sqlx::Transaction<'static, sqlx::Postgres>,
+        lease: &Lease,
+        outcomes: &[ItemOutcome],
+    ) -> Result<u64, sqlx::Error> {
+        let column = |f: fn(&ItemOutcome) -> Option<String>| outcomes.iter().map(f).collect::<Vec<_>>();
+        let done = sqlx::query(COMMIT_ITEMS)
+            .bind(outcomes.iter().map(|o| o.item_no).collect::<Vec<_>>())
+            .bind(outcomes.iter().map(|o| o.status.as_str()).collect::<Vec<_>>())
+            .bind(column(|o| o.result.as_ref().map(|v| v.to_string())))
+            .bind(column(|o| o.error_class.map(|c| c.as_str().to_owned())))
+            .bind(column(|o| o.error_code.clone()))
+            .bind(column(|o| o.error.clone()))
+            .bind(outcomes.iter().map(|o| o.not_before).collect::<Vec<_>>())
+            .bind(outcomes.iter().map(|o| o.finished_at).collect::<Vec<_>>())
+            .bind(lease.job_id.0)
+            .bind(lease.generation)
+            .execute(&mut **tx)
+            .await?;
+        Ok(done.rows_affected())
+    }
 
     pub const CLAIM_ITEMS: &str = "UPDATE job_items \
          SET status = 'processing', attempts = attempts + 1, claim_generation = $2, started_at = $3 \

@@ -5,38 +5,6 @@
 
 use quire_actors::StoreError;
 use quire_actors::model::JobStatus;
-use serde::Serialize;
-
-use quire_actors::model::ItemOutcome;
-
-/// One outcome as the batch statements read it from a JSON array.
-#[derive(Serialize)]
-pub struct OutcomeRow<'a> {
-    pub item_no: i64,
-    pub status: &'static str,
-    /// Pre-encoded JSON text, so both backends read it back verbatim.
-    pub result: Option<String>,
-    pub error_class: Option<&'static str>,
-    pub error_code: Option<&'a str>,
-    pub error: Option<&'a str>,
-    pub not_before: Option<i64>,
-    pub finished_at: Option<i64>,
-}
-
-impl<'a> From<&'a ItemOutcome> for OutcomeRow<'a> {
-    fn from(o: &'a ItemOutcome) -> Self {
-        OutcomeRow {
-            item_no: o.item_no,
-            status: o.status.as_str(),
-            result: o.result.as_ref().map(|v| v.to_string()),
-            error_class: o.error_class.map(|c| c.as_str()),
-            error_code: o.error_code.as_deref(),
-            error: o.error.as_deref(),
-            not_before: o.not_before,
-            finished_at: o.finished_at,
-        }
-    }
-}
 
 pub fn parse_status(s: &str) -> Result<JobStatus, StoreError> {
     s.parse()
@@ -66,7 +34,7 @@ macro_rules! impl_stores {
         use quire_actors::{BookId, JobId, JobKind, StoreError};
         use sqlx::types::Json;
         use $crate::store::rows::{classify, item_columns, job_columns, BookRow, ItemRow, JobRow};
-        use $crate::store::shared::{self, parse_status, OutcomeRow};
+        use $crate::store::shared::{self, parse_status};
         use $crate::store::{Book, Catalog, NewBook};
 
         type Tx = sqlx::Transaction<'static, $db>;
@@ -372,15 +340,9 @@ macro_rules! impl_stores {
                     None => return Err(Self::why_fenced(&mut tx, lease).await),
                 };
                 if !outcomes.is_empty() {
-                    let rows: Vec<OutcomeRow<'_>> = outcomes.iter().map(OutcomeRow::from).collect();
-                    let written = sqlx::query($dialect::COMMIT_ITEMS)
-                        .bind(Json(&rows))
-                        .bind(lease.job_id.0)
-                        .bind(lease.generation)
-                        .execute(&mut *tx)
+                    let written = $dialect::write_outcomes(&mut tx, lease, outcomes)
                         .await
-                        .map_err(classify)?
-                        .rows_affected();
+                        .map_err(classify)?;
                     // An item not processing under this generation was released or
                     // re-claimed by someone else: the whole batch is refused.
                     if written != outcomes.len() as u64 {

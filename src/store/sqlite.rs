@@ -20,12 +20,16 @@ pub struct SqliteStore {
 
 /// The SQL the two backends write differently.
 mod dialect {
+    use quire_actors::model::{ItemOutcome, Lease};
+    use serde::Serialize;
+    use sqlx::types::Json;
+
     pub const INSERT_ITEMS: &str = "INSERT INTO job_items (job_id, item_no, status) \
          SELECT $1, value, 'pending' FROM json_each($2)";
 
     /// Materialized first, so the plan walks the batch and looks each item up by its key
     /// (inlined, SQLite would scan the whole job once per outcome).
-    pub const COMMIT_ITEMS: &str = "WITH o AS MATERIALIZED ( \
+    const COMMIT_ITEMS: &str = "WITH o AS MATERIALIZED ( \
            SELECT value ->> '$.item_no' AS item_no, value ->> '$.status' AS status, \
              value ->> '$.result' AS result, value ->> '$.error_class' AS error_class, \
              value ->> '$.error_code' AS error_code, value ->> '$.error' AS error, \
@@ -47,6 +51,51 @@ mod dialect {
            WHERE job_id = $1 AND status = 'pending' AND (not_before IS NULL OR not_before <= $3) \
            ORDER BY item_no LIMIT $4) \
          RETURNING item_no, attempts";
+
+/// One outcome as the batch statements read it from a JSON array.
+    #[derive(Serialize)]
+    pub struct OutcomeRow<'a> {
+        pub item_no: i64,
+        pub status: &'static str,
+        /// Pre-encoded JSON text, so both backends read it back verbatim.
+        pub result: Option<String>,
+        pub error_class: Option<&'static str>,
+        pub error_code: Option<&'a str>,
+        pub error: Option<&'a str>,
+        pub not_before: Option<i64>,
+        pub finished_at: Option<i64>,
+    }
+    
+    impl<'a> From<&'a ItemOutcome> for OutcomeRow<'a> {
+        fn from(o: &'a ItemOutcome) -> Self {
+            OutcomeRow {
+                item_no: o.item_no,
+                status: o.status.as_str(),
+                result: o.result.as_ref().map(|v| v.to_string()),
+                error_class: o.error_class.map(|c| c.as_str()),
+                error_code: o.error_code.as_deref(),
+                error: o.error.as_deref(),
+                not_before: o.not_before,
+                finished_at: o.finished_at,
+            }
+        }
+    }
+
+    /// Writes a batch of outcomes in one statement; returns the rows it changed.
+    pub async fn write_outcomes(
+        tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+        lease: &Lease,
+        outcomes: &[ItemOutcome],
+    ) -> Result<u64, sqlx::Error> {
+        let rows: Vec<OutcomeRow<'_>> = outcomes.iter().map(OutcomeRow::from).collect();
+        let done = sqlx::query(COMMIT_ITEMS)
+            .bind(Json(&rows))
+            .bind(lease.job_id.0)
+            .bind(lease.generation)
+            .execute(&mut **tx)
+            .await?;
+        Ok(done.rows_affected())
+    }
 
     /// One writer at a time: the statement alone is atomic, no row locks needed.
     pub const TAKE_OVER: &str = "UPDATE jobs SET lease_owner = $1, \

@@ -45,7 +45,7 @@ impl TestDb {
                 let mut conn = sqlx::PgConnection::connect(&admin)
                     .await
                     .expect("PostgreSQL must run for these tests (see scripts/test)");
-                sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                sqlx::query(&format!("CREATE DATABASE {name}"))
                     .execute(&mut conn)
                     .await
                     .expect("create test database");
@@ -70,7 +70,7 @@ impl TestDb {
 
     /// Runs raw SQL on a connection of its own, as an operator or a bug might.
     pub async fn exec(&self, sql: &str) -> Result<u64, sqlx::Error> {
-        let sql = sqlx::AssertSqlSafe(sql.to_owned());
+        
         match self.backend {
             Backend::Sqlite => {
                 let s = SqliteStore::open(&self.url).await.expect("open");
@@ -104,7 +104,7 @@ impl Drop for TestDb {
                 rt.block_on(async {
                     if let Ok(mut conn) = sqlx::PgConnection::connect(&pg_admin_url()).await {
                         let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
-                        let _ = sqlx::query(sqlx::AssertSqlSafe(sql))
+                        let _ = sqlx::query(&sql)
                             .execute(&mut conn)
                             .await;
                     }
