@@ -11,7 +11,7 @@ use serde_json::Value;
 use crate::error::{ItemError, StoreError};
 use crate::model::{
     BookId, ClaimedItem, Item, ItemOutcome, ItemStatus, Job, JobError, JobEvent, JobId, JobKind,
-    Lease, NewJob, Progress,
+    JobStatus, Lease, NewJob, Progress,
 };
 
 /// Counts of a job's items by status.
@@ -36,6 +36,25 @@ impl ItemCounts {
             ItemStatus::Failed => self.failed += n,
         }
     }
+}
+
+/// One batch a JobActor writes: outcomes, progress, and how many items to claim next.
+#[derive(Clone, Copy, Debug)]
+pub struct Commit<'a> {
+    pub outcomes: &'a [ItemOutcome],
+    pub progress: &'a Progress,
+    /// Claim up to this many due items once the outcomes are written (0: none). Nothing is
+    /// claimed unless the job is still running.
+    pub claim: u32,
+    pub lease_expires_at: i64,
+    pub now: i64,
+}
+
+/// What a commit found and claimed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Committed {
+    pub status: JobStatus,
+    pub claimed: Vec<ClaimedItem>,
 }
 
 /// Durable job and item state. The database is the single source of truth; every write a
@@ -96,15 +115,9 @@ pub trait JobStore: Send + Sync + 'static {
     async fn next_due(&self, id: JobId) -> Result<Option<i64>, StoreError>;
 
     /// Persists a batch of item outcomes and the job's progress in one transaction, renewing
-    /// the lease. Returns the job's status, so the JobActor sees a cancel made elsewhere.
-    async fn commit(
-        &self,
-        lease: &Lease,
-        outcomes: &[ItemOutcome],
-        progress: &Progress,
-        lease_expires_at: i64,
-        now: i64,
-    ) -> Result<crate::model::JobStatus, StoreError>;
+    /// the lease, and claims the next items in the same transaction if the job still runs.
+    /// Returns the job's status, so the JobActor sees a cancel made elsewhere.
+    async fn commit(&self, lease: &Lease, commit: Commit<'_>) -> Result<Committed, StoreError>;
 
     /// Puts retryably-failed items back to pending for another round; returns how many.
     async fn requeue_retryable(&self, lease: &Lease, now: i64) -> Result<u64, StoreError>;

@@ -11,7 +11,7 @@ use quire_actors::ports::{ItemContext, ItemWork, JobStore, RemoteItemHandler, Sy
 use quire_actors::{BookId, ItemError, Job, JobId, JobKind, RuntimeConfig, RuntimeHandle};
 use serde_json::{Value, json};
 use sqlx::Connection;
-use tokio::sync::mpsc;
+use tokio::sync::{broadcast, mpsc};
 
 use crate::Backend;
 
@@ -72,9 +72,7 @@ impl Drop for BenchDb {
             rt.block_on(async {
                 if let Ok(mut conn) = sqlx::PgConnection::connect(&pg_admin_url()).await {
                     let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
-                    let _ = sqlx::query(&sql)
-                        .execute(&mut conn)
-                        .await;
+                    let _ = sqlx::query(&sql).execute(&mut conn).await;
                 }
             });
         })
@@ -122,13 +120,30 @@ pub async fn book(store: &Arc<dyn Store>) -> BookId {
         .id
 }
 
-pub async fn wait_done(store: &Arc<dyn Store>, id: JobId) -> Job {
+/// Waits for the job's terminal event (subscribe before submitting), re-reading the store
+/// now and then; polling alone would load the machine being measured.
+pub async fn wait_done(
+    store: &Arc<dyn Store>,
+    events: &mut broadcast::Receiver<Job>,
+    id: JobId,
+) -> Job {
     loop {
-        let job = store.job(id).await.unwrap();
-        if job.status.is_terminal() {
-            return job;
+        tokio::select! {
+            event = events.recv() => {
+                if let Ok(job) = event
+                    && job.id == id
+                    && job.status.is_terminal()
+                {
+                    return job;
+                }
+            }
+            () = tokio::time::sleep(Duration::from_millis(200)) => {
+                let job = store.job(id).await.unwrap();
+                if job.status.is_terminal() {
+                    return job;
+                }
+            }
         }
-        tokio::time::sleep(Duration::from_millis(1)).await;
     }
 }
 

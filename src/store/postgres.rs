@@ -42,10 +42,16 @@ mod dialect {
         lease: &Lease,
         outcomes: &[ItemOutcome],
     ) -> Result<u64, sqlx::Error> {
-        let column = |f: fn(&ItemOutcome) -> Option<String>| outcomes.iter().map(f).collect::<Vec<_>>();
+        let column =
+            |f: fn(&ItemOutcome) -> Option<String>| outcomes.iter().map(f).collect::<Vec<_>>();
         let done = sqlx::query(COMMIT_ITEMS)
             .bind(outcomes.iter().map(|o| o.item_no).collect::<Vec<_>>())
-            .bind(outcomes.iter().map(|o| o.status.as_str()).collect::<Vec<_>>())
+            .bind(
+                outcomes
+                    .iter()
+                    .map(|o| o.status.as_str())
+                    .collect::<Vec<_>>(),
+            )
             .bind(column(|o| o.result.as_ref().map(|v| v.to_string())))
             .bind(column(|o| o.error_class.map(|c| c.as_str().to_owned())))
             .bind(column(|o| o.error_code.clone()))

@@ -27,10 +27,10 @@ pub const RELEASE_PROCESSING: &str = "UPDATE job_items SET status = 'pending', c
 macro_rules! impl_stores {
     ($store:ty, $db:ty, $dialect:ident) => {
         use quire_actors::model::{
-            ClaimedItem, Item, ItemOutcome, ItemStatus, Job, JobError, JobEvent, JobStatus, Lease,
+            ClaimedItem, Item, ItemStatus, Job, JobError, JobEvent, JobStatus, Lease,
             NewJob, Progress,
         };
-        use quire_actors::ports::{ItemCounts, JobStore};
+        use quire_actors::ports::{Commit, Committed, ItemCounts, JobStore};
         use quire_actors::{BookId, JobId, JobKind, StoreError};
         use sqlx::types::Json;
         use $crate::store::rows::{classify, item_columns, job_columns, BookRow, ItemRow, JobRow};
@@ -77,6 +77,30 @@ macro_rules! impl_stores {
                         Err(e) => e,
                     },
                 }
+            }
+
+            /// Claims up to `limit` due pending items in item order, within the caller's
+            /// fenced transaction.
+            async fn claim_in(
+                tx: &mut Tx,
+                lease: &Lease,
+                limit: u32,
+                now: i64,
+            ) -> Result<Vec<ClaimedItem>, StoreError> {
+                let rows: Vec<(i64, i64)> = sqlx::query_as($dialect::CLAIM_ITEMS)
+                    .bind(lease.job_id.0)
+                    .bind(lease.generation)
+                    .bind(now)
+                    .bind(i64::from(limit))
+                    .fetch_all(&mut **tx)
+                    .await
+                    .map_err(classify)?;
+                let mut items: Vec<ClaimedItem> = rows
+                    .into_iter()
+                    .map(|(item_no, attempts)| ClaimedItem { item_no, attempts })
+                    .collect();
+                items.sort_unstable_by_key(|i| i.item_no);
+                Ok(items)
             }
 
             async fn job_in<'e, E>(executor: E, id: JobId) -> Result<Job, StoreError>
@@ -282,20 +306,8 @@ macro_rules! impl_stores {
             ) -> Result<Vec<ClaimedItem>, StoreError> {
                 let mut tx = self.begin().await?;
                 Self::fence(&mut tx, lease, now).await?;
-                let rows: Vec<(i64, i64)> = sqlx::query_as($dialect::CLAIM_ITEMS)
-                    .bind(lease.job_id.0)
-                    .bind(lease.generation)
-                    .bind(now)
-                    .bind(i64::from(limit))
-                    .fetch_all(&mut *tx)
-                    .await
-                    .map_err(classify)?;
+                let items = Self::claim_in(&mut tx, lease, limit, now).await?;
                 tx.commit().await.map_err(classify)?;
-                let mut items: Vec<ClaimedItem> = rows
-                    .into_iter()
-                    .map(|(item_no, attempts)| ClaimedItem { item_no, attempts })
-                    .collect();
-                items.sort_unstable_by_key(|i| i.item_no);
                 Ok(items)
             }
 
@@ -311,14 +323,8 @@ macro_rules! impl_stores {
                 Ok(due)
             }
 
-            async fn commit(
-                &self,
-                lease: &Lease,
-                outcomes: &[ItemOutcome],
-                progress: &Progress,
-                lease_expires_at: i64,
-                now: i64,
-            ) -> Result<JobStatus, StoreError> {
+            async fn commit(&self, lease: &Lease, commit: Commit<'_>) -> Result<Committed, StoreError> {
+                let Commit { outcomes, progress, claim, lease_expires_at, now } = commit;
                 let mut tx = self.begin().await?;
                 let row: Option<(String,)> = sqlx::query_as(shared::COMMIT_PROGRESS)
                     .bind(lease.job_id.0)
@@ -352,8 +358,13 @@ macro_rules! impl_stores {
                         });
                     }
                 }
+                let claimed = if status == JobStatus::Running && claim > 0 {
+                    Self::claim_in(&mut tx, lease, claim, now).await?
+                } else {
+                    Vec::new()
+                };
                 tx.commit().await.map_err(classify)?;
-                Ok(status)
+                Ok(Committed { status, claimed })
             }
 
             async fn requeue_retryable(&self, lease: &Lease, now: i64) -> Result<u64, StoreError> {

@@ -52,7 +52,7 @@ mod dialect {
            ORDER BY item_no LIMIT $4) \
          RETURNING item_no, attempts";
 
-/// One outcome as the batch statements read it from a JSON array.
+    /// One outcome as the batch statements read it from a JSON array.
     #[derive(Serialize)]
     pub struct OutcomeRow<'a> {
         pub item_no: i64,
@@ -65,7 +65,7 @@ mod dialect {
         pub not_before: Option<i64>,
         pub finished_at: Option<i64>,
     }
-    
+
     impl<'a> From<&'a ItemOutcome> for OutcomeRow<'a> {
         fn from(o: &'a ItemOutcome) -> Self {
             OutcomeRow {

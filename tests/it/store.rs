@@ -4,7 +4,10 @@
 use std::sync::Arc;
 
 use quire::store::{NewBook, Store};
-use quire_actors::model::{ItemOutcome, ItemStatus, JobError, JobEvent, JobStatus, Lease, NewJob};
+use quire_actors::model::{
+    ItemOutcome, ItemStatus, JobError, JobEvent, JobStatus, Lease, NewJob, Progress,
+};
+use quire_actors::ports::Commit;
 use quire_actors::{BookId, JobId, JobKind, StoreError};
 use serde_json::json;
 
@@ -79,6 +82,22 @@ async fn job_lock_admits_one_active_job_per_book(backend: Backend) {
         .unwrap();
     assert_eq!(done.status, JobStatus::Failed);
     create(&store, b, 1, "n1").await;
+}
+
+/// A commit that claims nothing.
+fn commit<'a>(
+    outcomes: &'a [ItemOutcome],
+    progress: &'a Progress,
+    expires: i64,
+    now: i64,
+) -> Commit<'a> {
+    Commit {
+        outcomes,
+        progress,
+        claim: 0,
+        lease_expires_at: expires,
+        now,
+    }
 }
 
 fn err(code: &str) -> JobError {
@@ -192,11 +211,12 @@ async fn claims_commits_and_progress_follow_the_items(backend: Backend) {
     progress.completed = 1;
     progress.failed = 1;
     progress.last_completed_item = Some(1);
-    let status = store
-        .commit(&lease, &outcomes, &progress, NOW + TTL, NOW)
+    let done = store
+        .commit(&lease, commit(&outcomes, &progress, NOW + TTL, NOW))
         .await
         .unwrap();
-    assert_eq!(status, JobStatus::Running);
+    assert_eq!(done.status, JobStatus::Running);
+    assert!(done.claimed.is_empty(), "nothing was asked for");
 
     let items = store.items(id, None, None, 10).await.unwrap();
     let by_no = |n: i64| items.iter().find(|i| i.item_no == n).unwrap().clone();
@@ -250,6 +270,33 @@ async fn claims_commits_and_progress_follow_the_items(backend: Backend) {
     assert_eq!(page.iter().map(|i| i.item_no).collect::<Vec<_>>(), vec![4]);
 }
 
+async fn a_commit_claims_the_next_items_in_the_same_transaction(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
+    let b = book(&store).await;
+    let (id, lease) = create(&store, b, 6, "n1").await;
+    let job = store.enter_job(&lease, NOW).await.unwrap();
+    let first = store.claim_items(&lease, 2, NOW).await.unwrap();
+    let outcomes: Vec<_> = first
+        .iter()
+        .map(|c| ItemOutcome::completed(c.item_no, json!(c.item_no), NOW))
+        .collect();
+    let mut progress = job.progress.clone();
+    progress.completed = 2;
+    let asks = Commit {
+        claim: 3,
+        ..commit(&outcomes, &progress, NOW + TTL, NOW)
+    };
+    let done = store.commit(&lease, asks).await.unwrap();
+    let claimed: Vec<_> = done.claimed.iter().map(|c| c.item_no).collect();
+    assert_eq!(claimed, vec![3, 4, 5]);
+    let counts = store.item_counts(id).await.unwrap();
+    assert_eq!(
+        (counts.completed, counts.processing, counts.pending),
+        (2, 3, 1)
+    );
+}
+
 async fn a_stale_lease_holder_is_fenced_out(backend: Backend) {
     let db = TestDb::new(backend).await;
     let store = db.store().await;
@@ -296,7 +343,7 @@ async fn a_stale_lease_holder_is_fenced_out(backend: Backend) {
         NOW,
     )];
     let res = store
-        .commit(&old, &late, &job.progress, NOW + TTL, NOW + TTL + 3)
+        .commit(&old, commit(&late, &job.progress, NOW + TTL, NOW + TTL + 3))
         .await;
     assert!(matches!(res, Err(StoreError::Fenced { .. })), "{res:?}");
     assert!(matches!(
@@ -320,7 +367,10 @@ async fn a_stale_lease_holder_is_fenced_out(backend: Backend) {
     let mine = store.claim_items(&new, 1, NOW + TTL + 4).await.unwrap();
     let wrong = vec![ItemOutcome::completed(mine[0].item_no + 1, json!("x"), NOW)];
     let res = store
-        .commit(&new, &wrong, &job.progress, NOW + 2 * TTL, NOW + TTL + 5)
+        .commit(
+            &new,
+            commit(&wrong, &job.progress, NOW + 2 * TTL, NOW + TTL + 5),
+        )
         .await;
     assert!(matches!(res, Err(StoreError::Fenced { .. })), "{res:?}");
 
@@ -363,15 +413,18 @@ async fn cancel_ends_pending_jobs_and_winds_down_running_ones(backend: Backend) 
     store.enter_job(&lease, NOW).await.unwrap();
     let job = store.request_cancel(running, NOW + 1).await.unwrap();
     assert_eq!(job.status, JobStatus::Cancelling);
-    let status = store
-        .commit(&lease, &[], &job.progress, NOW + TTL, NOW + 2)
-        .await
-        .unwrap();
+    // A cancelling job's commit claims nothing, even when asked to.
+    let asks = Commit {
+        claim: 5,
+        ..commit(&[], &job.progress, NOW + TTL, NOW + 2)
+    };
+    let done = store.commit(&lease, asks).await.unwrap();
     assert_eq!(
-        status,
+        done.status,
         JobStatus::Cancelling,
         "the lease holder sees the cancel"
     );
+    assert!(done.claimed.is_empty());
     let job = store
         .finish_job(&lease, JobEvent::Stopped, None, &job.progress, NOW + 3)
         .await
@@ -414,7 +467,7 @@ async fn retryable_failures_get_another_round(backend: Backend) {
     let mut p = store.job(id).await.unwrap().progress;
     p.failed = 2;
     store
-        .commit(&lease, &outcomes, &p, NOW + TTL, NOW)
+        .commit(&lease, commit(&outcomes, &p, NOW + TTL, NOW))
         .await
         .unwrap();
     assert_eq!(store.requeue_retryable(&lease, NOW).await.unwrap(), 1);
@@ -444,6 +497,7 @@ crate::on_both_backends!(
     concurrent_starts_from_separate_connections_admit_exactly_one,
     database_enforces_the_job_invariants,
     claims_commits_and_progress_follow_the_items,
+    a_commit_claims_the_next_items_in_the_same_transaction,
     a_stale_lease_holder_is_fenced_out,
     a_restarted_node_takes_back_its_own_jobs_at_once,
     cancel_ends_pending_jobs_and_winds_down_running_ones,

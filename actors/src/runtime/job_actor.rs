@@ -15,7 +15,7 @@ use crate::error::{ErrorClass, ItemError, StoreError};
 use crate::model::{
     ClaimedItem, ItemOutcome, ItemStatus, Job, JobError, JobEvent, JobStatus, Lease, Progress,
 };
-use crate::ports::{Clock, ItemContext, ItemWork, JobStore};
+use crate::ports::{Clock, Commit, Committed, ItemContext, ItemWork, JobStore};
 
 /// Why a JobActor stopped: what its Supervisor reads to decide on a restart.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -158,11 +158,9 @@ impl JobActor {
             return self.flush(ctx);
         }
         if !self.winding_down() && !self.exhausted {
-            let free = self.free_slots();
-            let window = self.window();
-            // Claim in batches: one claim per quarter of the window, not one per item.
-            if free > 0 && (free == window || free >= (window / 4).max(1)) {
-                return self.claim(ctx, free as u32);
+            let claim = self.claim_size();
+            if claim > 0 {
+                return self.claim(ctx, claim);
             }
         }
         if self.in_flight.is_empty() && self.outcomes.is_empty() {
@@ -184,6 +182,17 @@ impl JobActor {
     /// not yet written. After a crash, at most this many items run again.
     fn window(&self) -> usize {
         self.cfg().item_concurrency.max(1) as usize
+    }
+
+    /// How many items to claim now: claims go in batches, one per quarter of the window at
+    /// least, not one per item.
+    fn claim_size(&self) -> u32 {
+        let (free, window) = (self.free_slots(), self.window());
+        if free > 0 && (free == window || free >= (window / 4).max(1)) {
+            free as u32
+        } else {
+            0
+        }
     }
 
     fn free_slots(&self) -> usize {
@@ -292,6 +301,8 @@ impl JobActor {
         out
     }
 
+    /// Writes the buffered outcomes with the progress, and claims the next items in the
+    /// same transaction when the window has room.
     fn flush(&mut self, ctx: &mut Context<Self>) {
         if let Some(timer) = self.flush_timer.take() {
             ctx.cancel_future(timer);
@@ -311,29 +322,49 @@ impl JobActor {
                 ItemStatus::Pending | ItemStatus::Processing => requeued = true,
             }
         }
+        let claim = if self.winding_down() || (self.exhausted && !requeued) {
+            0
+        } else {
+            self.claim_size()
+        };
         let (store, lease, now) = (self.env.store.clone(), self.lease.clone(), self.now());
-        let expires = now + self.cfg().lease_ttl_ms();
+        let lease_expires_at = now + self.cfg().lease_ttl_ms();
         let written = next.clone();
-        async move { store.commit(&lease, &batch, &written, expires, now).await }
-            .into_actor(self)
-            .map(move |res, act, ctx| {
-                act.busy = false;
-                match res {
-                    Ok(status) => {
-                        act.progress = next;
-                        if requeued {
-                            act.exhausted = false;
-                        }
-                        act.publish(status);
-                        if status == JobStatus::Cancelling {
-                            act.begin_cancel(ctx);
-                        }
-                        act.pump(ctx);
+        async move {
+            let commit = Commit {
+                outcomes: &batch,
+                progress: &written,
+                claim,
+                lease_expires_at,
+                now,
+            };
+            store.commit(&lease, commit).await
+        }
+        .into_actor(self)
+        .map(move |res, act, ctx| {
+            act.busy = false;
+            match res {
+                Ok(Committed { status, claimed }) => {
+                    act.progress = next;
+                    if claim > 0 && status == JobStatus::Running {
+                        act.exhausted = (claimed.len() as u32) < claim;
                     }
-                    Err(e) => act.store_failed(e, ctx),
+                    if requeued {
+                        act.exhausted = false;
+                    }
+                    for item in claimed {
+                        act.dispatch(item);
+                    }
+                    act.publish(status);
+                    if status == JobStatus::Cancelling {
+                        act.begin_cancel(ctx);
+                    }
+                    act.pump(ctx);
                 }
-            })
-            .spawn(ctx);
+                Err(e) => act.store_failed(e, ctx),
+            }
+        })
+        .spawn(ctx);
     }
 
     /// Nothing in flight, nothing to write, nothing due: wait for a backoff, start another

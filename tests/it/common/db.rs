@@ -70,7 +70,6 @@ impl TestDb {
 
     /// Runs raw SQL on a connection of its own, as an operator or a bug might.
     pub async fn exec(&self, sql: &str) -> Result<u64, sqlx::Error> {
-        
         match self.backend {
             Backend::Sqlite => {
                 let s = SqliteStore::open(&self.url).await.expect("open");
@@ -104,9 +103,7 @@ impl Drop for TestDb {
                 rt.block_on(async {
                     if let Ok(mut conn) = sqlx::PgConnection::connect(&pg_admin_url()).await {
                         let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
-                        let _ = sqlx::query(&sql)
-                            .execute(&mut conn)
-                            .await;
+                        let _ = sqlx::query(&sql).execute(&mut conn).await;
                     }
                 });
             }

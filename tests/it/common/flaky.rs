@@ -5,11 +5,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 use async_trait::async_trait;
-use quire_actors::model::{
-    ClaimedItem, Item, ItemOutcome, JobError, JobEvent, Lease, NewJob, Progress,
-};
-use quire_actors::ports::{ItemCounts, JobStore};
-use quire_actors::{BookId, ItemStatus, Job, JobId, JobKind, JobStatus, StoreError};
+use quire_actors::model::{ClaimedItem, Item, JobError, JobEvent, Lease, NewJob, Progress};
+use quire_actors::ports::{Commit, Committed, ItemCounts, JobStore};
+use quire_actors::{BookId, ItemStatus, Job, JobId, JobKind, StoreError};
 
 pub struct FlakyStore {
     inner: Arc<dyn JobStore>,
@@ -80,14 +78,7 @@ impl JobStore for FlakyStore {
     async fn next_due(&self, id: JobId) -> Result<Option<i64>, StoreError> {
         self.inner.next_due(id).await
     }
-    async fn commit(
-        &self,
-        lease: &Lease,
-        outcomes: &[ItemOutcome],
-        p: &Progress,
-        exp: i64,
-        now: i64,
-    ) -> Result<JobStatus, StoreError> {
+    async fn commit(&self, lease: &Lease, commit: Commit<'_>) -> Result<Committed, StoreError> {
         if self.panic_next_commit.swap(false, Ordering::SeqCst) {
             panic!("injected panic in commit");
         }
@@ -96,7 +87,7 @@ impl JobStore for FlakyStore {
             self.failing_commits.store(failing - 1, Ordering::SeqCst);
             return Err(StoreError::Unavailable("injected: connection reset".into()));
         }
-        self.inner.commit(lease, outcomes, p, exp, now).await
+        self.inner.commit(lease, commit).await
     }
     async fn requeue_retryable(&self, lease: &Lease, now: i64) -> Result<u64, StoreError> {
         self.inner.requeue_retryable(lease, now).await
