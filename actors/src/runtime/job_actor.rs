@@ -207,7 +207,6 @@ impl JobActor {
         self.outcomes.len() >= self.cfg().commit_batch
             || oldest.elapsed() >= self.cfg().commit_interval
             || self.in_flight.is_empty()
-            || self.free_slots() == 0
             || self.winding_down()
     }
 
