@@ -502,8 +502,8 @@ async fn a_worker_whose_lease_was_taken_over_stops_writing(backend: Backend) {
         .submit(job(
             book,
             JobKind::Synthetic,
-            400,
-            json!({ "latency_ms": 5 }),
+            1000,
+            json!({ "latency_ms": 20 }),
         ))
         .await
         .unwrap();
