@@ -28,7 +28,8 @@ pub struct Supervisor {
 /// A job this node drives.
 struct Running {
     lease: Lease,
-    addr: Addr<JobActor>,
+    /// None while a crashed JobActor waits for its restart; the lease is still renewed.
+    addr: Option<Addr<JobActor>>,
     /// When its JobActor crashed, within the restart window.
     crashes: VecDeque<Instant>,
 }
@@ -62,15 +63,15 @@ impl Supervisor {
             tracing::error!(job_id = %lease.job_id, %kind, "no handler registered for this kind");
             return;
         };
-        if let Some(old) = self.jobs.remove(&lease.job_id) {
-            old.addr.do_send(Abandon);
+        if let Some(addr) = self.jobs.remove(&lease.job_id).and_then(|old| old.addr) {
+            addr.do_send(Abandon);
         }
         let addr = JobActor::new(env, lease.clone(), work).start();
         self.jobs.insert(
             lease.job_id,
             Running {
                 lease,
-                addr,
+                addr: Some(addr),
                 crashes,
             },
         );
@@ -99,49 +100,73 @@ impl Supervisor {
         }
     }
 
+    /// Restarts a crashed JobActor after a backoff, or fails its job past the restart limit.
+    /// While it waits, the job stays in `jobs`, so the Heartbeat keeps renewing its lease and
+    /// no other node takes it over for nothing.
     fn on_crash(&mut self, lease: Lease, exit: JobExit, ctx: &mut Context<Self>) {
-        let Some(mut running) = self.jobs.remove(&lease.job_id) else {
+        let Some(running) = self
+            .jobs
+            .get_mut(&lease.job_id)
+            .filter(|r| r.lease == lease)
+        else {
             return;
         };
         let now = Instant::now();
         let window = self.cfg.restart_window;
+        running.addr = None;
         running.crashes.retain(|t| now.duration_since(*t) < window);
         running.crashes.push_back(now);
+        let crashes = running.crashes.len();
         self.stats.restarts.fetch_add(1, Ordering::Relaxed);
-        if running.crashes.len() as u32 > self.cfg.restart_limit {
+        if crashes as u32 > self.cfg.restart_limit {
+            self.jobs.remove(&lease.job_id);
             tracing::error!(job_id = %lease.job_id, ?exit, "restart limit reached; failing the job");
             let error = JobError {
                 code: "RESTART_LIMIT".to_owned(),
                 message: format!(
-                    "the job's worker crashed {} times within {:?} (last: {exit:?}); resume it once the cause is fixed",
-                    running.crashes.len(),
-                    window
+                    "the job's worker crashed {crashes} times within {window:?} (last: {exit:?}); resume it once the cause is fixed"
                 ),
             };
             let (store, now) = (self.store.clone(), self.clock.now_ms());
             actix::spawn(async move {
                 if let Err(e) = fail_job(&*store, &lease, error, now).await {
-                    tracing::error!(job_id = %lease.job_id, error = %e, "cannot fail the job");
+                    tracing::error!(job_id = %lease.job_id, error = %e, "cannot fail the job; its lease will expire");
                 }
             });
             return;
         }
         tracing::warn!(job_id = %lease.job_id, ?exit, "JobActor crashed; restarting");
-        let delay = Duration::from_millis(50 * 2u64.pow(running.crashes.len().min(6) as u32));
-        let crashes = running.crashes;
+        let delay = Duration::from_millis(50 * 2u64.pow(crashes.min(6) as u32));
+        ctx.run_later(delay, move |act, ctx| act.restart(lease, ctx));
+    }
+
+    fn restart(&mut self, lease: Lease, ctx: &mut Context<Self>) {
+        let waiting = self
+            .jobs
+            .get(&lease.job_id)
+            .is_some_and(|r| r.lease == lease && r.addr.is_none());
+        if !waiting {
+            return; // The lease was lost meanwhile.
+        }
         let store = self.store.clone();
-        ctx.run_later(delay, move |act, ctx| {
-            async move { store.job(lease.job_id).await }
-                .into_actor(act)
-                .map(move |res, act, _| match res {
-                    Ok(job) if job.status.is_active() => act.spawn_job(lease, job.kind, crashes),
-                    Ok(_) => {}
-                    Err(error) => {
-                        tracing::error!(job_id = %lease.job_id, %error, "cannot restart job")
-                    }
-                })
-                .spawn(ctx);
-        });
+        let job_id = lease.job_id;
+        async move { store.job(job_id).await }
+            .into_actor(self)
+            .map(move |res, act, ctx| match res {
+                Ok(job) if job.status.is_active() => {
+                    let crashes = act
+                        .jobs
+                        .remove(&job_id)
+                        .map(|r| r.crashes)
+                        .unwrap_or_default();
+                    act.spawn_job(lease, job.kind, crashes);
+                }
+                Ok(_) => {
+                    act.jobs.remove(&job_id);
+                }
+                Err(error) => act.on_crash(lease, JobExit::StoreFailed(error.to_string()), ctx),
+            })
+            .spawn(ctx);
     }
 }
 
@@ -228,8 +253,9 @@ impl Handler<Cancel> for Supervisor {
                 .map(|res, act, _| {
                     if let Ok(job) = &res {
                         let _ = act.events.send(job.clone());
-                        if let Some(running) = act.jobs.get(&job.id) {
-                            running.addr.do_send(CancelRequested);
+                        // A JobActor waiting for its restart reads the cancel when it enters.
+                        if let Some(addr) = act.jobs.get(&job.id).and_then(|r| r.addr.as_ref()) {
+                            addr.do_send(CancelRequested);
                         }
                     }
                     res
@@ -290,7 +316,9 @@ impl Handler<LeasesLost> for Supervisor {
             if let Some(running) = self.jobs.remove(&id) {
                 tracing::warn!(job_id = %id, "lease lost; abandoning the job here");
                 self.stats.fenced.fetch_add(1, Ordering::Relaxed);
-                running.addr.do_send(Abandon);
+                if let Some(addr) = running.addr {
+                    addr.do_send(Abandon);
+                }
             }
         }
     }
