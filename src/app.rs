@@ -27,6 +27,11 @@ pub struct App {
 pub enum StartError {
     #[error(transparent)]
     Store(#[from] OpenError),
+    #[error("cannot create storage.path {path}: {source}")]
+    Storage {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("cannot open synthetic.trace_file {path}: {source}")]
     TraceFile {
         path: String,
@@ -43,6 +48,11 @@ impl App {
     /// Opens the store (applying migrations) and starts the runtime. Call it inside the actix
     /// `System` (e.g. under `#[actix_web::main]`).
     pub async fn start(settings: Settings) -> Result<App, StartError> {
+        let objects = &settings.storage.path;
+        std::fs::create_dir_all(objects).map_err(|source| StartError::Storage {
+            path: objects.display().to_string(),
+            source,
+        })?;
         let store = store::open(&settings.database.url, settings.database.max_connections).await?;
         let mut kinds = KindRegistry::new();
         if settings.synthetic.enabled {

@@ -5,78 +5,30 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use quire::store::scratch::{self, ScratchDb};
 use quire::store::{self, NewBook, Store};
 use quire::synthetic::SyntheticHandler;
 use quire_actors::ports::{ItemContext, ItemWork, JobStore, RemoteItemHandler, SystemClock};
 use quire_actors::{BookId, ItemError, Job, JobId, JobKind, RuntimeConfig, RuntimeHandle};
 use serde_json::{Value, json};
-use sqlx::Connection;
 use tokio::sync::{broadcast, mpsc};
 
 use crate::Backend;
 
-/// A fresh database for one benchmark: a SQLite file, or a PostgreSQL database that is
-/// dropped afterwards.
-pub struct BenchDb {
-    url: String,
-    pg_name: Option<String>,
-    _dir: tempfile::TempDir,
-}
-
-fn pg_admin_url() -> String {
-    std::env::var("QUIRE_BENCH_PG_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
-}
+/// A fresh database for one benchmark, dropped afterwards.
+pub struct BenchDb(ScratchDb);
 
 impl BenchDb {
     pub async fn new(backend: Backend) -> BenchDb {
-        let dir = tempfile::tempdir().unwrap();
-        match backend {
-            Backend::Sqlite => BenchDb {
-                url: format!("sqlite://{}", dir.path().join("bench.db").display()),
-                pg_name: None,
-                _dir: dir,
-            },
-            Backend::Postgres => {
-                let name = format!("quire_bench_{}", uuid::Uuid::new_v4().simple());
-                let mut conn = sqlx::PgConnection::connect(&pg_admin_url()).await.unwrap();
-                sqlx::query(&format!("CREATE DATABASE {name}"))
-                    .execute(&mut conn)
-                    .await
-                    .unwrap();
-                let server = pg_admin_url().rsplit_once('/').unwrap().0.to_owned();
-                BenchDb {
-                    url: format!("{server}/{name}"),
-                    pg_name: Some(name),
-                    _dir: dir,
-                }
-            }
-        }
+        let backend = match backend {
+            Backend::Sqlite => scratch::Backend::Sqlite,
+            Backend::Postgres => scratch::Backend::Postgres,
+        };
+        BenchDb(ScratchDb::new(backend).await.expect("a scratch database"))
     }
 
     pub async fn store(&self) -> Arc<dyn Store> {
-        store::open(&self.url, 8).await.unwrap()
-    }
-}
-
-impl Drop for BenchDb {
-    fn drop(&mut self) {
-        let Some(name) = self.pg_name.take() else {
-            return;
-        };
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async {
-                if let Ok(mut conn) = sqlx::PgConnection::connect(&pg_admin_url()).await {
-                    let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
-                    let _ = sqlx::query(&sql).execute(&mut conn).await;
-                }
-            });
-        })
-        .join();
+        store::open(&self.0.url, 8).await.unwrap()
     }
 }
 

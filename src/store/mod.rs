@@ -3,6 +3,7 @@
 
 mod postgres;
 mod rows;
+pub mod scratch;
 mod shared;
 mod sqlite;
 

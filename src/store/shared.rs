@@ -79,6 +79,17 @@ macro_rules! impl_stores {
                 }
             }
 
+            /// Items left processing by a JobActor that is gone go back to pending; their
+            /// attempt stays counted.
+            async fn release_processing(tx: &mut Tx, job_id: JobId) -> Result<(), StoreError> {
+                sqlx::query(shared::RELEASE_PROCESSING)
+                    .bind(job_id.0)
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(classify)?;
+                Ok(())
+            }
+
             /// Claims up to `limit` due pending items in item order, within the caller's
             /// fenced transaction.
             async fn claim_in(
@@ -277,11 +288,7 @@ macro_rules! impl_stores {
                     .await
                     .map_err(classify)?;
                 }
-                sqlx::query(shared::RELEASE_PROCESSING)
-                    .bind(lease.job_id.0)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(classify)?;
+                Self::release_processing(&mut tx, lease.job_id).await?;
                 let counts = Self::counts_in(&mut *tx, lease.job_id).await?;
                 sqlx::query(
                     "UPDATE jobs SET total_items = $2, completed_items = $3, failed_items = $4 WHERE id = $1",
@@ -419,11 +426,7 @@ macro_rules! impl_stores {
                 .execute(&mut *tx)
                 .await
                 .map_err(classify)?;
-                sqlx::query(shared::RELEASE_PROCESSING)
-                    .bind(lease.job_id.0)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(classify)?;
+                Self::release_processing(&mut tx, lease.job_id).await?;
                 let job = Self::job_in(&mut *tx, lease.job_id).await?;
                 tx.commit().await.map_err(classify)?;
                 Ok(job)

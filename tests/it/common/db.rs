@@ -2,64 +2,26 @@
 
 use std::sync::Arc;
 
+pub use quire::store::scratch::Backend;
+use quire::store::scratch::ScratchDb;
 use quire::store::{self, PgStore, SqliteStore, Store};
-use sqlx::Connection;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Backend {
-    Sqlite,
-    Postgres,
-}
-
-/// The server the PostgreSQL tests create their databases on.
-pub fn pg_admin_url() -> String {
-    std::env::var("QUIRE_TEST_PG_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
-}
-
-/// A database that exists for one test: a SQLite file in a temp dir, or a PostgreSQL
-/// database dropped when the test ends.
+/// A database that exists for one test.
 pub struct TestDb {
     pub backend: Backend,
     pub url: String,
-    pg_name: Option<String>,
-    _dir: tempfile::TempDir,
+    _scratch: ScratchDb,
 }
 
 impl TestDb {
     pub async fn new(backend: Backend) -> TestDb {
-        let dir = tempfile::tempdir().expect("temp dir");
-        match backend {
-            Backend::Sqlite => {
-                let url = format!("sqlite://{}", dir.path().join("quire.db").display());
-                TestDb {
-                    backend,
-                    url,
-                    pg_name: None,
-                    _dir: dir,
-                }
-            }
-            Backend::Postgres => {
-                let name = format!("quire_test_{}", uuid::Uuid::new_v4().simple());
-                let admin = pg_admin_url();
-                let mut conn = sqlx::PgConnection::connect(&admin)
-                    .await
-                    .expect("PostgreSQL must run for these tests (see scripts/test)");
-                sqlx::query(&format!("CREATE DATABASE {name}"))
-                    .execute(&mut conn)
-                    .await
-                    .expect("create test database");
-                let url = match admin.rsplit_once('/') {
-                    Some((server, _)) => format!("{server}/{name}"),
-                    None => panic!("QUIRE_TEST_PG_URL must name a database"),
-                };
-                TestDb {
-                    backend,
-                    url,
-                    pg_name: Some(name),
-                    _dir: dir,
-                }
-            }
+        let scratch = ScratchDb::new(backend)
+            .await
+            .expect("a scratch database (PostgreSQL must run: see scripts/test)");
+        TestDb {
+            backend,
+            url: scratch.url.clone(),
+            _scratch: scratch,
         }
     }
 
@@ -86,29 +48,6 @@ impl TestDb {
                     .map(|r| r.rows_affected())
             }
         }
-    }
-}
-
-impl Drop for TestDb {
-    fn drop(&mut self) {
-        let Some(name) = self.pg_name.take() else {
-            return;
-        };
-        // Drop runs outside any async context we can rely on: use a thread with its own runtime.
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build();
-            if let Ok(rt) = rt {
-                rt.block_on(async {
-                    if let Ok(mut conn) = sqlx::PgConnection::connect(&pg_admin_url()).await {
-                        let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
-                        let _ = sqlx::query(&sql).execute(&mut conn).await;
-                    }
-                });
-            }
-        })
-        .join();
     }
 }
 
