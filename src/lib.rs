@@ -16,5 +16,6 @@
 pub mod app;
 pub mod config;
 pub mod http;
+pub mod objects;
 pub mod store;
 pub mod synthetic;

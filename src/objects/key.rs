@@ -1,0 +1,73 @@
+use std::fmt;
+
+use quire_actors::BookId;
+
+/// A validated object key: `/`-separated segments of ASCII letters, digits, `.`, `_` and `-`,
+/// none empty, `.` or `..`. Uploaded file names never become keys, so a key can never leave
+/// its folder or bucket prefix.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ObjectKey(String);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid object key `{0}`")]
+pub struct InvalidKey(pub String);
+
+impl ObjectKey {
+    pub fn parse(key: &str) -> Result<Self, InvalidKey> {
+        let valid_segment = |s: &str| {
+            !s.is_empty()
+                && s != "."
+                && s != ".."
+                && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+        };
+        if key.len() > 512 || !key.split('/').all(valid_segment) {
+            return Err(InvalidKey(key.to_owned()));
+        }
+        Ok(Self(key.to_owned()))
+    }
+
+    /// Everything stored for one book.
+    pub fn book(book: BookId) -> Self {
+        Self(format!("books/{book}"))
+    }
+
+    /// A page as uploaded, with the extension of its detected type.
+    pub fn page_source(book: BookId, page_no: i64, ext: &str) -> Self {
+        Self::parse(&format!("books/{book}/pages/{page_no}/source.{ext}")).expect("valid by construction")
+    }
+
+    /// A page normalized for OCR.
+    pub fn page_image(book: BookId, page_no: i64) -> Self {
+        Self(format!("books/{book}/pages/{page_no}/page.png"))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for ObjectKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_cannot_escape_their_root() {
+        for bad in ["", "/etc/passwd", "a//b", "../x", "a/../b", "a/./b", "a/b/", "a\\b", "a b", "é", "a/\0"] {
+            assert!(ObjectKey::parse(bad).is_err(), "{bad:?} was accepted");
+        }
+        for good in ["a", "books/1/pages/2/source.png", "x-y_z.1"] {
+            assert_eq!(ObjectKey::parse(good).unwrap().as_str(), good);
+        }
+        let book = BookId::new();
+        assert_eq!(
+            ObjectKey::page_source(book, 7, "png").as_str(),
+            format!("books/{book}/pages/7/source.png")
+        );
+    }
+}
