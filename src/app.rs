@@ -27,6 +27,8 @@ pub struct App {
 pub enum StartError {
     #[error(transparent)]
     Store(#[from] OpenError),
+    #[error("cannot take back the jobs this node held: {0}")]
+    Recovery(#[source] quire_actors::StoreError),
     #[error("cannot create storage.path {path}: {source}")]
     Storage {
         path: String,
@@ -67,7 +69,9 @@ impl App {
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let job_store: Arc<dyn JobStore> = store.clone();
         let runtime =
-            RuntimeHandle::start(settings.runtime_config(), job_store, kinds, clock.clone());
+            RuntimeHandle::start(settings.runtime_config(), job_store, kinds, clock.clone())
+                .await
+                .map_err(StartError::Recovery)?;
         Ok(App {
             settings,
             store,

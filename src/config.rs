@@ -255,7 +255,29 @@ impl Settings {
         {
             return bad("database.url", "must start with sqlite:// or postgres://");
         }
+        if url.contains(":memory:") {
+            return bad(
+                "database.url",
+                "an in-memory database loses every job; give a file path",
+            );
+        }
+        if self.database.max_connections == 0 {
+            return bad("database.max_connections", "must be at least 1");
+        }
         let r = &self.runtime;
+        const DAY_MS: u64 = 24 * 3600 * 1000;
+        for (setting, value) in [
+            ("runtime.lease_ttl_ms", r.lease_ttl_ms),
+            ("runtime.heartbeat_interval_ms", r.heartbeat_interval_ms),
+            ("runtime.commit_interval_ms", r.commit_interval_ms),
+            ("runtime.cancel_grace_ms", r.cancel_grace_ms),
+            ("runtime.backoff_max_ms", r.backoff_max_ms),
+            ("runtime.restart_window_ms", r.restart_window_ms),
+        ] {
+            if value > DAY_MS {
+                return bad(setting, "must be at most a day (86400000)");
+            }
+        }
         if r.node_id.trim().is_empty() {
             return bad("runtime.node_id", "must not be empty");
         }

@@ -57,6 +57,13 @@ pub struct Committed {
     pub claimed: Vec<ClaimedItem>,
 }
 
+/// What a lease renewal found.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LeaseRenewal {
+    pub lost: Vec<JobId>,
+    pub cancelling: Vec<JobId>,
+}
+
 /// Durable job and item state. The database is the single source of truth; every write a
 /// lease holder makes is fenced by its [`Lease::generation`].
 ///
@@ -103,7 +110,8 @@ pub trait JobStore: Send + Sync + 'static {
     /// progress is derived from its item rows.
     async fn enter_job(&self, lease: &Lease, now: i64) -> Result<Job, StoreError>;
 
-    /// Claims up to `limit` due pending items in item order (pending -> processing).
+    /// Claims up to `limit` due pending items in item order (pending -> processing); none
+    /// unless the job is running (a cancel may have been recorded elsewhere).
     async fn claim_items(
         &self,
         lease: &Lease,
@@ -136,15 +144,16 @@ pub trait JobStore: Send + Sync + 'static {
     /// A pending job ends cancelled at once; a running one moves to cancelling.
     async fn request_cancel(&self, id: JobId, now: i64) -> Result<Job, StoreError>;
 
-    /// Extends the leases `owner` still holds at these generations; returns the jobs whose
-    /// lease it has lost (taken over, or the job ended).
+    /// Extends the leases `owner` still holds at these generations. Reports the jobs whose
+    /// lease it has lost (taken over, or the job ended) and the ones a cancel was recorded
+    /// for, possibly by another node.
     async fn renew_leases(
         &self,
         owner: &str,
         leases: &[(JobId, i64)],
         expires_at: i64,
         now: i64,
-    ) -> Result<Vec<JobId>, StoreError>;
+    ) -> Result<LeaseRenewal, StoreError>;
 
     /// Takes over up to `limit` active jobs whose lease expired before `now` (or, with
     /// `owned_by`, every active job leased to that owner: a node's own jobs after a restart).

@@ -140,7 +140,7 @@ async fn throughput(backend: Backend, items: i64) {
     let mut cfg = setup::bench_config();
     cfg.item_concurrency = WINDOW;
     cfg.commit_batch = WINDOW as usize;
-    let rt = start_runtime(&store, cfg, None);
+    let rt = start_runtime(&store, cfg, None).await;
     let book = setup::book(&store).await;
     let job = NewJob {
         book_id: book,
@@ -178,7 +178,7 @@ async fn io(backend: Backend, items: i64) {
     // The window covers items waiting for their batch to be written, so the provider
     // always has work while outcomes are persisted.
     cfg.item_concurrency = 2 * CONCURRENCY as u32;
-    let rt = start_runtime(&store, cfg, None);
+    let rt = start_runtime(&store, cfg, None).await;
     let book = setup::book(&store).await;
     let mut events = rt.subscribe();
     let started = Instant::now();
@@ -214,7 +214,7 @@ async fn latency(backend: Backend, jobs: usize) {
     let db = BenchDb::new(backend).await;
     let store = db.store().await;
     let (probe, mut starts) = setup::FirstStart::new();
-    let rt = start_runtime(&store, setup::bench_config(), Some(Arc::new(probe)));
+    let rt = start_runtime(&store, setup::bench_config(), Some(Arc::new(probe))).await;
     let mut samples = Vec::with_capacity(jobs);
     let mut events = rt.subscribe();
     for _ in 0..jobs {

@@ -41,7 +41,7 @@ pub fn bench_config() -> RuntimeConfig {
 }
 
 /// `synthetic` runs the real synthetic handler; `extract` runs `probe`, if given.
-pub fn start_runtime(
+pub async fn start_runtime(
     store: &Arc<dyn Store>,
     cfg: RuntimeConfig,
     probe: Option<Arc<FirstStart>>,
@@ -56,6 +56,8 @@ pub fn start_runtime(
     }
     let job_store: Arc<dyn JobStore> = store.clone();
     RuntimeHandle::start(cfg, job_store, kinds, Arc::new(SystemClock))
+        .await
+        .unwrap()
 }
 
 pub async fn book(store: &Arc<dyn Store>) -> BookId {

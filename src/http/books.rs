@@ -6,22 +6,36 @@ use serde_json::{Value, json};
 
 use super::error::ApiError;
 use super::views::{BookView, JobView};
-use super::{ApiState, page_limit};
+use super::{ApiState, method_not_allowed, page_limit};
 use crate::store::NewBook;
 use crate::synthetic::SyntheticParams;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/books", web::post().to(create_book))
-        .route("/books", web::get().to(list_books))
-        .route("/books/{book_id}", web::get().to(show_book))
-        .route("/books/{book_id}/jobs/latest", web::get().to(latest_job))
-        .route(
-            "/books/{book_id}/jobs/synthetic",
-            web::post().to(start_synthetic),
-        );
+    cfg.service(
+        web::resource("/books")
+            .route(web::post().to(create_book))
+            .route(web::get().to(list_books))
+            .default_service(web::to(method_not_allowed)),
+    )
+    .service(
+        web::resource("/books/{book_id}")
+            .route(web::get().to(show_book))
+            .default_service(web::to(method_not_allowed)),
+    )
+    .service(
+        web::resource("/books/{book_id}/jobs/latest")
+            .route(web::get().to(latest_job))
+            .default_service(web::to(method_not_allowed)),
+    )
+    .service(
+        web::resource("/books/{book_id}/jobs/synthetic")
+            .route(web::post().to(start_synthetic))
+            .default_service(web::to(method_not_allowed)),
+    );
 }
 
 const MAX_TITLE_CHARS: usize = 500;
+const MAX_OWNER_CHARS: usize = 200;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -48,9 +62,24 @@ async fn create_book(
             "title must not contain control characters",
         ));
     }
+    let owner = body
+        .owner
+        .as_deref()
+        .map(str::trim)
+        .filter(|o| !o.is_empty());
+    if let Some(owner) = owner
+        && (owner.chars().count() > MAX_OWNER_CHARS || owner.chars().any(char::is_control))
+    {
+        return Err(ApiError::bad_request(
+            "INVALID_OWNER",
+            format!(
+                "owner must have at most {MAX_OWNER_CHARS} characters and no control characters"
+            ),
+        ));
+    }
     let new = NewBook {
         title: title.to_owned(),
-        owner: body.owner.clone(),
+        owner: owner.map(str::to_owned),
     };
     let book = state.store.create_book(&new, state.now()).await?;
     Ok(HttpResponse::Created().json(BookView::new(book, None, state.now())))

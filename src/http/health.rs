@@ -4,8 +4,16 @@ use serde_json::json;
 use super::ApiState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/health", web::get().to(health))
-        .route("/ready", web::get().to(ready));
+    cfg.service(
+        web::resource("/health")
+            .route(web::get().to(health))
+            .default_service(web::to(super::method_not_allowed)),
+    )
+    .service(
+        web::resource("/ready")
+            .route(web::get().to(ready))
+            .default_service(web::to(super::method_not_allowed)),
+    );
 }
 
 /// Liveness: the process answers.

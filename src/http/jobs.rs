@@ -10,14 +10,30 @@ use tokio::sync::broadcast;
 
 use super::error::ApiError;
 use super::views::{ItemPage, ItemView, JobView};
-use super::{ApiState, page_limit};
+use super::{ApiState, method_not_allowed, page_limit};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/jobs/{job_id}", web::get().to(show_job))
-        .route("/jobs/{job_id}", web::delete().to(cancel_job))
-        .route("/jobs/{job_id}/items", web::get().to(list_items))
-        .route("/jobs/{job_id}/resume", web::post().to(resume_job))
-        .route("/jobs/{job_id}/events", web::get().to(job_events));
+    cfg.service(
+        web::resource("/jobs/{job_id}")
+            .route(web::get().to(show_job))
+            .route(web::delete().to(cancel_job))
+            .default_service(web::to(method_not_allowed)),
+    )
+    .service(
+        web::resource("/jobs/{job_id}/items")
+            .route(web::get().to(list_items))
+            .default_service(web::to(method_not_allowed)),
+    )
+    .service(
+        web::resource("/jobs/{job_id}/resume")
+            .route(web::post().to(resume_job))
+            .default_service(web::to(method_not_allowed)),
+    )
+    .service(
+        web::resource("/jobs/{job_id}/events")
+            .route(web::get().to(job_events))
+            .default_service(web::to(method_not_allowed)),
+    );
 }
 
 async fn show_job(
@@ -89,8 +105,9 @@ enum Mode {
 async fn resume_job(
     state: web::Data<ApiState>,
     path: web::Path<JobId>,
-    body: web::Bytes,
+    payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
+    let body = read_small_body(payload).await?;
     let body: ResumeBody = if body.iter().all(u8::is_ascii_whitespace) {
         ResumeBody::default()
     } else {
@@ -103,6 +120,26 @@ async fn resume_job(
     };
     let job = state.runtime.resume(path.into_inner(), mode).await?;
     Ok(HttpResponse::Accepted().json(JobView::new(&job, state.now())))
+}
+
+/// The most a small JSON body may weigh.
+const SMALL_BODY: usize = 64 * 1024;
+
+async fn read_small_body(mut payload: web::Payload) -> Result<web::BytesMut, ApiError> {
+    use futures_util::StreamExt;
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| ApiError::bad_request("INVALID_BODY", e.to_string()))?;
+        if body.len() + chunk.len() > SMALL_BODY {
+            return Err(ApiError::new(
+                actix_web::http::StatusCode::PAYLOAD_TOO_LARGE,
+                "BODY_TOO_LARGE",
+                format!("the body must be at most {SMALL_BODY} bytes"),
+            ));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 /// How often the event stream re-reads the job, for changes made by other nodes.

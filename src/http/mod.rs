@@ -49,6 +49,15 @@ async fn not_found() -> Result<actix_web::HttpResponse, ApiError> {
     Err(ApiError::not_found("NOT_FOUND", "no such route"))
 }
 
+/// The fallback of every resource: a known path asked with a method it does not take.
+pub(crate) async fn method_not_allowed() -> Result<actix_web::HttpResponse, ApiError> {
+    Err(ApiError::new(
+        actix_web::http::StatusCode::METHOD_NOT_ALLOWED,
+        "METHOD_NOT_ALLOWED",
+        "this route does not take that method",
+    ))
+}
+
 /// Page sizes: a default and a ceiling, the same for every list.
 pub const DEFAULT_LIMIT: u32 = 50;
 pub const MAX_LIMIT: u32 = 500;

@@ -54,10 +54,14 @@ impl ObjectStore for FolderStore {
     async fn put(&self, key: &ObjectKey, bytes: Bytes) -> Result<(), ObjectError> {
         let path = self.path(key);
         if let Some(dir) = path.parent() {
-            tokio::fs::create_dir_all(dir).await.map_err(|e| classify(e, key))?;
+            tokio::fs::create_dir_all(dir)
+                .await
+                .map_err(|e| classify(e, key))?;
         }
         let tmp = path.with_extension(format!("tmp-{}", uuid::Uuid::new_v4().simple()));
-        tokio::fs::write(&tmp, &bytes).await.map_err(|e| classify(e, key))?;
+        tokio::fs::write(&tmp, &bytes)
+            .await
+            .map_err(|e| classify(e, key))?;
         if let Err(e) = tokio::fs::rename(&tmp, &path).await {
             let _ = tokio::fs::remove_file(&tmp).await;
             return Err(classify(e, key));
@@ -66,7 +70,10 @@ impl ObjectStore for FolderStore {
     }
 
     async fn get(&self, key: &ObjectKey) -> Result<Bytes, ObjectError> {
-        tokio::fs::read(self.path(key)).await.map(Bytes::from).map_err(|e| classify(e, key))
+        tokio::fs::read(self.path(key))
+            .await
+            .map(Bytes::from)
+            .map_err(|e| classify(e, key))
     }
 
     async fn exists(&self, key: &ObjectKey) -> Result<bool, ObjectError> {
@@ -91,16 +98,22 @@ impl ObjectStore for FolderStore {
             Err(e) if e.kind() == ErrorKind::NotFound => return Ok(0),
             Err(e) => return Err(classify(e, prefix)),
         };
-        tokio::fs::remove_dir_all(&dir).await.map_err(|e| classify(e, prefix))?;
+        tokio::fs::remove_dir_all(&dir)
+            .await
+            .map_err(|e| classify(e, prefix))?;
         Ok(count)
     }
 
     async fn check(&self) -> Result<(), ObjectError> {
-        let meta = tokio::fs::metadata(&self.root).await.map_err(|e| ObjectError::Other(Box::new(e)))?;
+        let meta = tokio::fs::metadata(&self.root)
+            .await
+            .map_err(|e| ObjectError::Other(Box::new(e)))?;
         if meta.is_dir() {
             Ok(())
         } else {
-            Err(ObjectError::Other(format!("{} is not a folder", self.root.display()).into()))
+            Err(ObjectError::Other(
+                format!("{} is not a folder", self.root.display()).into(),
+            ))
         }
     }
 }

@@ -18,7 +18,8 @@ impl ObjectKey {
             !s.is_empty()
                 && s != "."
                 && s != ".."
-                && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+                && s.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
         };
         if key.len() > 512 || !key.split('/').all(valid_segment) {
             return Err(InvalidKey(key.to_owned()));
@@ -33,7 +34,8 @@ impl ObjectKey {
 
     /// A page as uploaded, with the extension of its detected type.
     pub fn page_source(book: BookId, page_no: i64, ext: &str) -> Self {
-        Self::parse(&format!("books/{book}/pages/{page_no}/source.{ext}")).expect("valid by construction")
+        Self::parse(&format!("books/{book}/pages/{page_no}/source.{ext}"))
+            .expect("valid by construction")
     }
 
     /// A page normalized for OCR.
@@ -58,7 +60,19 @@ mod tests {
 
     #[test]
     fn keys_cannot_escape_their_root() {
-        for bad in ["", "/etc/passwd", "a//b", "../x", "a/../b", "a/./b", "a/b/", "a\\b", "a b", "é", "a/\0"] {
+        for bad in [
+            "",
+            "/etc/passwd",
+            "a//b",
+            "../x",
+            "a/../b",
+            "a/./b",
+            "a/b/",
+            "a\\b",
+            "a b",
+            "é",
+            "a/\0",
+        ] {
             assert!(ObjectKey::parse(bad).is_err(), "{bad:?} was accepted");
         }
         for good in ["a", "books/1/pages/2/source.png", "x-y_z.1"] {

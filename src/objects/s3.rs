@@ -100,9 +100,10 @@ where
         _ => None,
     };
     match (&e, status) {
-        (SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_), _) => {
-            ObjectError::Unavailable(Box::new(e))
-        }
+        (
+            SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_),
+            _,
+        ) => ObjectError::Unavailable(Box::new(e)),
         (_, Some(Some(s))) if s == 429 || s >= 500 => ObjectError::Unavailable(Box::new(e)),
         _ => ObjectError::Other(Box::new(e)),
     }
@@ -130,7 +131,13 @@ impl ObjectStore for S3Store {
     }
 
     async fn get(&self, key: &ObjectKey) -> Result<Bytes, ObjectError> {
-        let out = self.client.get_object().bucket(&self.bucket).key(self.full(key)).send().await;
+        let out = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(self.full(key))
+            .send()
+            .await;
         let out = match out {
             Ok(out) => out,
             Err(SdkError::ServiceError(e)) if matches!(e.err(), GetObjectError::NoSuchKey(_)) => {
@@ -138,14 +145,27 @@ impl ObjectStore for S3Store {
             }
             Err(e) => return Err(classify(e)),
         };
-        let body = out.body.collect().await.map_err(|e| ObjectError::Unavailable(Box::new(e)))?;
+        let body = out
+            .body
+            .collect()
+            .await
+            .map_err(|e| ObjectError::Unavailable(Box::new(e)))?;
         Ok(body.into_bytes())
     }
 
     async fn exists(&self, key: &ObjectKey) -> Result<bool, ObjectError> {
-        match self.client.head_object().bucket(&self.bucket).key(self.full(key)).send().await {
+        match self
+            .client
+            .head_object()
+            .bucket(&self.bucket)
+            .key(self.full(key))
+            .send()
+            .await
+        {
             Ok(_) => Ok(true),
-            Err(SdkError::ServiceError(e)) if matches!(e.err(), HeadObjectError::NotFound(_)) => Ok(false),
+            Err(SdkError::ServiceError(e)) if matches!(e.err(), HeadObjectError::NotFound(_)) => {
+                Ok(false)
+            }
             Err(e) => Err(classify(e)),
         }
     }
@@ -175,7 +195,11 @@ impl ObjectStore for S3Store {
                 .send()
                 .await
                 .map_err(classify)?;
-            keys.extend(page.contents().iter().filter_map(|o| o.key().map(str::to_owned)));
+            keys.extend(
+                page.contents()
+                    .iter()
+                    .filter_map(|o| o.key().map(str::to_owned)),
+            );
             token = page.next_continuation_token().map(str::to_owned);
             if token.is_none() {
                 break;
@@ -184,7 +208,13 @@ impl ObjectStore for S3Store {
         let count = keys.len() as u64;
         stream::iter(keys)
             .map(|key| async move {
-                self.client.delete_object().bucket(&self.bucket).key(key).send().await.map_err(classify)
+                self.client
+                    .delete_object()
+                    .bucket(&self.bucket)
+                    .key(key)
+                    .send()
+                    .await
+                    .map_err(classify)
             })
             .buffer_unordered(DELETE_CONCURRENCY)
             .try_collect::<Vec<_>>()
@@ -193,7 +223,12 @@ impl ObjectStore for S3Store {
     }
 
     async fn check(&self) -> Result<(), ObjectError> {
-        self.client.head_bucket().bucket(&self.bucket).send().await.map_err(classify)?;
+        self.client
+            .head_bucket()
+            .bucket(&self.bucket)
+            .send()
+            .await
+            .map_err(classify)?;
         Ok(())
     }
 }

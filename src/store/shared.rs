@@ -3,8 +3,63 @@
 //! that differ come from each backend's `dialect` module. The macro expands the same code
 //! once per backend, so the two stores cannot drift apart.
 
+use std::borrow::Cow;
+
 use quire_actors::StoreError;
-use quire_actors::model::JobStatus;
+use quire_actors::model::{ItemOutcome, JobStatus};
+use serde_json::Value;
+
+/// PostgreSQL's `text` and `jsonb` cannot hold NUL characters; they are dropped from item
+/// outcomes on both backends alike, so a result stores the same everywhere.
+pub fn without_nul(outcomes: &[ItemOutcome]) -> Cow<'_, [ItemOutcome]> {
+    fn has_nul(v: &Value) -> bool {
+        match v {
+            Value::String(s) => s.contains('\0'),
+            Value::Array(a) => a.iter().any(has_nul),
+            Value::Object(o) => o.iter().any(|(k, v)| k.contains('\0') || has_nul(v)),
+            _ => false,
+        }
+    }
+    fn strip(v: &mut Value) {
+        match v {
+            Value::String(s) => s.retain(|c| c != '\0'),
+            Value::Array(a) => a.iter_mut().for_each(strip),
+            Value::Object(o) => {
+                let entries = std::mem::take(o);
+                for (mut k, mut v) in entries {
+                    k.retain(|c| c != '\0');
+                    strip(&mut v);
+                    o.insert(k, v);
+                }
+            }
+            _ => {}
+        }
+    }
+    let text_has_nul = |t: &Option<String>| t.as_deref().is_some_and(|t| t.contains('\0'));
+    let dirty = |o: &ItemOutcome| {
+        o.result.as_ref().is_some_and(has_nul)
+            || text_has_nul(&o.error)
+            || text_has_nul(&o.error_code)
+    };
+    if !outcomes.iter().any(dirty) {
+        return Cow::Borrowed(outcomes);
+    }
+    Cow::Owned(
+        outcomes
+            .iter()
+            .map(|o| {
+                let mut o = o.clone();
+                if let Some(result) = &mut o.result {
+                    strip(result);
+                }
+                for text in [&mut o.error, &mut o.error_code].into_iter().flatten() {
+                    text.retain(|c| c != '\0');
+                }
+                o
+            })
+            .collect(),
+    )
+}
 
 pub fn parse_status(s: &str) -> Result<JobStatus, StoreError> {
     s.parse()
@@ -30,7 +85,7 @@ macro_rules! impl_stores {
             ClaimedItem, Item, ItemStatus, Job, JobError, JobEvent, JobStatus, Lease,
             NewJob, Progress,
         };
-        use quire_actors::ports::{Commit, Committed, ItemCounts, JobStore};
+        use quire_actors::ports::{Commit, Committed, ItemCounts, JobStore, LeaseRenewal};
         use quire_actors::{BookId, JobId, JobKind, StoreError};
         use sqlx::types::Json;
         use $crate::store::rows::{classify, item_columns, job_columns, BookRow, ItemRow, JobRow};
@@ -312,7 +367,10 @@ macro_rules! impl_stores {
                 now: i64,
             ) -> Result<Vec<ClaimedItem>, StoreError> {
                 let mut tx = self.begin().await?;
-                Self::fence(&mut tx, lease, now).await?;
+                let status = Self::fence(&mut tx, lease, now).await?;
+                if status != JobStatus::Running {
+                    return Ok(Vec::new());
+                }
                 let items = Self::claim_in(&mut tx, lease, limit, now).await?;
                 tx.commit().await.map_err(classify)?;
                 Ok(items)
@@ -353,7 +411,8 @@ macro_rules! impl_stores {
                     None => return Err(Self::why_fenced(&mut tx, lease).await),
                 };
                 if !outcomes.is_empty() {
-                    let written = $dialect::write_outcomes(&mut tx, lease, outcomes)
+                    let outcomes = shared::without_nul(outcomes);
+                    let written = $dialect::write_outcomes(&mut tx, lease, &outcomes)
                         .await
                         .map_err(classify)?;
                     // An item not processing under this generation was released or
@@ -386,7 +445,10 @@ macro_rules! impl_stores {
                 .await
                 .map_err(classify)?
                 .rows_affected();
-                sqlx::query("UPDATE jobs SET failed_items = failed_items - $2 WHERE id = $1")
+                sqlx::query(
+                    "UPDATE jobs SET failed_items = failed_items - $2, retry_round = retry_round + 1 \
+                     WHERE id = $1",
+                )
                     .bind(lease.job_id.0)
                     .bind(n as i64)
                     .execute(&mut *tx)
@@ -433,30 +495,38 @@ macro_rules! impl_stores {
             }
 
             async fn request_cancel(&self, id: JobId, now: i64) -> Result<Job, StoreError> {
-                let mut tx = self.begin().await?;
-                let job = Self::job_in(&mut *tx, id).await?;
-                let next = job
-                    .status
-                    .apply(JobEvent::Cancel)
-                    .map_err(|_| wrong_status(id, job.status))?;
-                let ends = next.is_terminal();
-                sqlx::query(
-                    "UPDATE jobs SET status = $2, cancel_requested_at = COALESCE(cancel_requested_at, $3), \
-                       finished_at = $4, lease_expires_at = CASE WHEN $5 THEN NULL ELSE lease_expires_at END \
-                     WHERE id = $1 AND status = $6",
-                )
-                .bind(id.0)
-                .bind(next.as_str())
-                .bind(now)
-                .bind(ends.then_some(now))
-                .bind(ends)
-                .bind(job.status.as_str())
-                .execute(&mut *tx)
-                .await
-                .map_err(classify)?;
-                let job = Self::job_in(&mut *tx, id).await?;
-                tx.commit().await.map_err(classify)?;
-                Ok(job)
+                // The status read and the conditional update race with the lease holder's
+                // own moves (start, finish) on PostgreSQL: try again until the update lands.
+                for _ in 0..10 {
+                    let mut tx = self.begin().await?;
+                    let job = Self::job_in(&mut *tx, id).await?;
+                    let next = job
+                        .status
+                        .apply(JobEvent::Cancel)
+                        .map_err(|_| wrong_status(id, job.status))?;
+                    let ends = next.is_terminal();
+                    let changed = sqlx::query(
+                        "UPDATE jobs SET status = $2, cancel_requested_at = COALESCE(cancel_requested_at, $3), \
+                           finished_at = $4, lease_expires_at = CASE WHEN $5 THEN NULL ELSE lease_expires_at END \
+                         WHERE id = $1 AND status = $6",
+                    )
+                    .bind(id.0)
+                    .bind(next.as_str())
+                    .bind(now)
+                    .bind(ends.then_some(now))
+                    .bind(ends)
+                    .bind(job.status.as_str())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(classify)?
+                    .rows_affected();
+                    if changed == 1 {
+                        let job = Self::job_in(&mut *tx, id).await?;
+                        tx.commit().await.map_err(classify)?;
+                        return Ok(job);
+                    }
+                }
+                Err(StoreError::Unavailable("the job kept changing; try the cancel again".into()))
             }
 
             async fn renew_leases(
@@ -465,30 +535,34 @@ macro_rules! impl_stores {
                 leases: &[(JobId, i64)],
                 expires_at: i64,
                 now: i64,
-            ) -> Result<Vec<JobId>, StoreError> {
+            ) -> Result<LeaseRenewal, StoreError> {
                 let mut tx = self.begin().await?;
-                let mut lost = Vec::new();
+                let mut renewal = LeaseRenewal::default();
                 for &(job_id, generation) in leases {
-                    let renewed = sqlx::query(
+                    let row: Option<(String,)> = sqlx::query_as(
                         "UPDATE jobs SET lease_expires_at = $4, heartbeat_at = $5 \
                          WHERE id = $1 AND lease_owner = $2 AND lease_generation = $3 \
-                           AND status IN ('pending', 'running', 'cancelling')",
+                           AND status IN ('pending', 'running', 'cancelling') \
+                         RETURNING status",
                     )
                     .bind(job_id.0)
                     .bind(owner)
                     .bind(generation)
                     .bind(expires_at)
                     .bind(now)
-                    .execute(&mut *tx)
+                    .fetch_optional(&mut *tx)
                     .await
-                    .map_err(classify)?
-                    .rows_affected();
-                    if renewed == 0 {
-                        lost.push(job_id);
+                    .map_err(classify)?;
+                    match row {
+                        None => renewal.lost.push(job_id),
+                        Some((status,)) if parse_status(&status)? == JobStatus::Cancelling => {
+                            renewal.cancelling.push(job_id)
+                        }
+                        Some(_) => {}
                     }
                 }
                 tx.commit().await.map_err(classify)?;
-                Ok(lost)
+                Ok(renewal)
             }
 
             async fn take_over(

@@ -435,6 +435,45 @@ async fn hostile_input_gets_json_errors_and_stores_nothing(backend: Backend) {
         "INVALID_JSON",
     );
 
+    assert_error(
+        &api.call(reqwest::Method::PUT, "/api/v1/books", Some(json!({})))
+            .await,
+        StatusCode::METHOD_NOT_ALLOWED,
+        "METHOD_NOT_ALLOWED",
+    );
+    assert_error(
+        &api.call(
+            reqwest::Method::POST,
+            &format!("/api/v1/jobs/{missing}"),
+            None,
+        )
+        .await,
+        StatusCode::METHOD_NOT_ALLOWED,
+        "METHOD_NOT_ALLOWED",
+    );
+    assert_error(
+        &api.post("/api/v1/books", json!({ "title": "x", "owner": "a\u{0}b" }))
+            .await,
+        StatusCode::BAD_REQUEST,
+        "INVALID_OWNER",
+    );
+    assert_error(
+        &api.post(
+            "/api/v1/books",
+            json!({ "title": "x", "owner": "o".repeat(201) }),
+        )
+        .await,
+        StatusCode::BAD_REQUEST,
+        "INVALID_OWNER",
+    );
+    let huge = json!({ "mode": "resume", "pad": "x".repeat(100_000) });
+    assert_error(
+        &api.post(&format!("/api/v1/jobs/{missing}/resume"), huge)
+            .await,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "BODY_TOO_LARGE",
+    );
+
     // Nothing was stored by any of that: one book, no job.
     let (_, books) = api.get("/api/v1/books").await;
     assert_eq!(books["items"].as_array().unwrap().len(), 1);

@@ -32,7 +32,7 @@ const LIMIT: Duration = Duration::from_secs(30);
 async fn every_item_runs_once_and_the_job_completes(backend: Backend) {
     let db = TestDb::new(backend).await;
     let store = db.store().await;
-    let rt = start(store.clone(), fast_config("n1"), &Arc::default());
+    let rt = start(store.clone(), fast_config("n1"), &Arc::default()).await;
     let book = new_book(&store).await;
     let submitted = rt
         .submit(job(book, JobKind::Synthetic, 500, json!({})))
@@ -73,7 +73,7 @@ async fn every_item_runs_once_and_the_job_completes(backend: Backend) {
 async fn errors_are_handled_by_class(backend: Backend) {
     let db = TestDb::new(backend).await;
     let store = db.store().await;
-    let rt = start(store.clone(), fast_config("n1"), &Arc::default());
+    let rt = start(store.clone(), fast_config("n1"), &Arc::default()).await;
     let book = new_book(&store).await;
     // Item 3 fails retryably twice then succeeds; item 4 fails for good; item 6 always
     // fails retryably and uses up its three attempts.
@@ -122,7 +122,7 @@ async fn retry_rounds_give_failed_items_a_fresh_budget(backend: Backend) {
     let mut cfg = fast_config("n1");
     cfg.retry.max_attempts = 2;
     cfg.retry.auto_retry_rounds = 2;
-    let rt = start(store.clone(), cfg, &Arc::default());
+    let rt = start(store.clone(), cfg, &Arc::default()).await;
     let book = new_book(&store).await;
     // Fails its first four attempts: two rounds of two, then the third round succeeds.
     let params = json!({ "fail": { "1": "retryable" }, "fail_attempts": 4 });
@@ -143,7 +143,7 @@ async fn retry_rounds_give_failed_items_a_fresh_budget(backend: Backend) {
 async fn a_job_whose_every_item_fails_is_failed_and_resumable(backend: Backend) {
     let db = TestDb::new(backend).await;
     let store = db.store().await;
-    let rt = start(store.clone(), fast_config("n1"), &Arc::default());
+    let rt = start(store.clone(), fast_config("n1"), &Arc::default()).await;
     let book = new_book(&store).await;
     let params = json!({ "fail": { "1": "terminal", "2": "terminal" } });
     let submitted = rt
@@ -167,7 +167,7 @@ async fn a_fatal_error_fails_the_job_and_resume_runs_only_what_is_left(backend: 
     *scripted.fatal_item.lock().unwrap() = Some(40);
     let mut cfg = fast_config("n1");
     cfg.item_concurrency = 4;
-    let rt = start(store.clone(), cfg, &scripted);
+    let rt = start(store.clone(), cfg, &scripted).await;
     let book = new_book(&store).await;
     let first = rt
         .submit(job(book, JobKind::Extract, 100, json!({})))
@@ -229,7 +229,7 @@ async fn cancel_stops_new_items_and_ends_within_the_grace(backend: Backend) {
     let mut cfg = fast_config("n1");
     cfg.item_concurrency = 4;
     let grace = cfg.cancel_grace;
-    let rt = start(store.clone(), cfg, &scripted);
+    let rt = start(store.clone(), cfg, &scripted).await;
     let book = new_book(&store).await;
     let submitted = rt
         .submit(job(book, JobKind::Extract, 50, json!({})))
@@ -268,10 +268,57 @@ async fn cancel_stops_new_items_and_ends_within_the_grace(backend: Backend) {
     assert!(again.is_err());
 }
 
+async fn a_cancel_recorded_by_another_node_is_obeyed(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
+    let scripted = Arc::new(Scripted::default());
+    *scripted.latency.lock().unwrap() = Duration::from_secs(20);
+    let rt = start(store.clone(), fast_config("n1"), &scripted).await;
+    let book = new_book(&store).await;
+    let submitted = rt
+        .submit(job(book, JobKind::Extract, 50, json!({})))
+        .await
+        .unwrap();
+    wait_until(&store, submitted.id, LIMIT, |_| {
+        !scripted.starts_of(submitted.id).is_empty()
+    })
+    .await;
+    // Straight to the database, as another node's API would: n1 hears of it only there.
+    let other = db.store().await;
+    other.request_cancel(submitted.id, now()).await.unwrap();
+    let done = wait_terminal(&store, submitted.id, LIMIT).await;
+    assert_eq!(done.status, JobStatus::Cancelled);
+}
+
+async fn a_fatal_error_ends_the_job_even_with_an_item_hung(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
+    let scripted = Arc::new(Scripted::default());
+    *scripted.latency.lock().unwrap() = Duration::from_secs(3600);
+    *scripted.fatal_item.lock().unwrap() = Some(2);
+    let mut cfg = fast_config("n1");
+    cfg.item_concurrency = 2;
+    let rt = start(store.clone(), cfg, &scripted).await;
+    let book = new_book(&store).await;
+    let submitted = rt
+        .submit(job(book, JobKind::Extract, 5, json!({})))
+        .await
+        .unwrap();
+    let done = wait_terminal(&store, submitted.id, LIMIT).await;
+    assert_eq!(done.status, JobStatus::Failed);
+    assert_eq!(done.error.unwrap().code, "BAD_CREDENTIALS");
+    let counts = store.item_counts(done.id).await.unwrap();
+    assert_eq!(
+        (counts.pending, counts.processing),
+        (5, 0),
+        "the hung item was released"
+    );
+}
+
 async fn a_panicking_item_is_contained(backend: Backend) {
     let db = TestDb::new(backend).await;
     let store = db.store().await;
-    let rt = start(store.clone(), fast_config("n1"), &Arc::default());
+    let rt = start(store.clone(), fast_config("n1"), &Arc::default()).await;
     let book = new_book(&store).await;
     let params = json!({ "panic_items": [2] });
     let submitted = rt
@@ -305,7 +352,7 @@ async fn blocking_items_run_on_the_thread_pool(backend: Backend) {
     *scripted.latency.lock().unwrap() = Duration::from_millis(20);
     let mut cfg = fast_config("n1");
     cfg.blocking_threads = 2;
-    let rt = start(store.clone(), cfg, &scripted);
+    let rt = start(store.clone(), cfg, &scripted).await;
     let book = new_book(&store).await;
     let submitted = rt
         .submit(job(book, JobKind::Ocr, 20, json!({})))
@@ -334,7 +381,7 @@ async fn a_job_whose_node_stopped_renewing_is_taken_over(backend: Backend) {
         .await
         .unwrap();
 
-    let rt = start(store.clone(), fast_config("n2"), &Arc::default());
+    let rt = start(store.clone(), fast_config("n2"), &Arc::default()).await;
     let done = wait_terminal(&store, id, LIMIT).await;
     assert_eq!(done.status, JobStatus::Completed);
     assert_eq!(done.lease_owner.as_deref(), Some("n2"));
@@ -371,8 +418,8 @@ async fn two_nodes_share_expired_jobs_each_exactly_once(backend: Backend) {
         ids.push(id);
     }
     let other = db.store().await;
-    let _a = start(store.clone(), fast_config("a"), &Arc::default());
-    let _b = start(other.clone(), fast_config("b"), &Arc::default());
+    let _a = start(store.clone(), fast_config("a"), &Arc::default()).await;
+    let _b = start(other.clone(), fast_config("b"), &Arc::default()).await;
     let mut owners = HashMap::new();
     for id in ids {
         let done = wait_terminal(&store, id, LIMIT).await;
@@ -415,10 +462,10 @@ async fn boot_recovery_resumes_or_fails_interrupted_jobs(backend: Backend) {
         .await
         .unwrap();
 
-    let _n1 = start(store.clone(), fast_config("n1"), &Arc::default());
+    let _n1 = start(store.clone(), fast_config("n1"), &Arc::default()).await;
     let mut cfg = fast_config("n2");
     cfg.recovery = Recovery::Fail;
-    let _n2 = start(store.clone(), cfg, &Arc::default());
+    let _n2 = start(store.clone(), cfg, &Arc::default()).await;
 
     let done = wait_terminal(&store, resumed, LIMIT).await;
     assert_eq!(done.status, JobStatus::Completed);
@@ -431,7 +478,7 @@ async fn a_crashed_job_actor_is_restarted_and_resumes(backend: Backend) {
     let db = TestDb::new(backend).await;
     let store = db.store().await;
     let flaky = Arc::new(FlakyStore::new(store.clone()));
-    let rt = start(flaky.clone(), fast_config("n1"), &Arc::default());
+    let rt = start(flaky.clone(), fast_config("n1"), &Arc::default()).await;
     let book = new_book(&store).await;
     // Two lost connections, then a panic: three crashes, three restarts.
     flaky.failing_commits.store(2, Ordering::SeqCst);
@@ -469,7 +516,7 @@ async fn past_the_restart_limit_the_job_fails_resumably(backend: Backend) {
     let flaky = Arc::new(FlakyStore::new(store.clone()));
     let mut cfg = fast_config("n1");
     cfg.restart_limit = 2;
-    let rt = start(flaky.clone(), cfg, &Arc::default());
+    let rt = start(flaky.clone(), cfg, &Arc::default()).await;
     let book = new_book(&store).await;
     flaky.failing_commits.store(u32::MAX, Ordering::SeqCst);
     let submitted = rt
@@ -496,7 +543,7 @@ async fn past_the_restart_limit_the_job_fails_resumably(backend: Backend) {
 async fn a_worker_whose_lease_was_taken_over_stops_writing(backend: Backend) {
     let db = TestDb::new(backend).await;
     let store = db.store().await;
-    let rt = start(store.clone(), fast_config("n1"), &Arc::default());
+    let rt = start(store.clone(), fast_config("n1"), &Arc::default()).await;
     let book = new_book(&store).await;
     let submitted = rt
         .submit(job(
@@ -546,6 +593,8 @@ crate::on_both_backends!(
     a_fatal_error_fails_the_job_and_resume_runs_only_what_is_left,
     cancel_stops_new_items_and_ends_within_the_grace,
     a_panicking_item_is_contained,
+    a_cancel_recorded_by_another_node_is_obeyed,
+    a_fatal_error_ends_the_job_even_with_an_item_hung,
     blocking_items_run_on_the_thread_pool,
     a_job_whose_node_stopped_renewing_is_taken_over,
     two_nodes_share_expired_jobs_each_exactly_once,

@@ -297,6 +297,35 @@ async fn a_commit_claims_the_next_items_in_the_same_transaction(backend: Backend
     );
 }
 
+async fn nul_characters_are_dropped_alike_on_both_backends(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
+    let b = book(&store).await;
+    let (id, lease) = create(&store, b, 2, "n1").await;
+    let job = store.enter_job(&lease, NOW).await.unwrap();
+    store.claim_items(&lease, 2, NOW).await.unwrap();
+    let mut failed = ItemOutcome::released(2);
+    failed.status = ItemStatus::Failed;
+    failed.error_class = Some(quire_actors::ErrorClass::Terminal);
+    failed.error_code = Some("EMPTY_OCR".into());
+    failed.error = Some("no\0text".into());
+    failed.finished_at = Some(NOW);
+    let outcomes = vec![
+        ItemOutcome::completed(1, json!({ "text": "a\0b", "k\0": ["\0"] }), NOW),
+        failed,
+    ];
+    let mut progress = job.progress.clone();
+    progress.completed = 1;
+    progress.failed = 1;
+    store
+        .commit(&lease, commit(&outcomes, &progress, NOW + TTL, NOW))
+        .await
+        .unwrap();
+    let items = store.items(id, None, None, 10).await.unwrap();
+    assert_eq!(items[0].result, Some(json!({ "text": "ab", "k": [""] })));
+    assert_eq!(items[1].error.as_deref(), Some("notext"));
+}
+
 async fn a_stale_lease_holder_is_fenced_out(backend: Backend) {
     let db = TestDb::new(backend).await;
     let store = db.store().await;
@@ -354,7 +383,7 @@ async fn a_stale_lease_holder_is_fenced_out(backend: Backend) {
         .renew_leases("n1", &[(id, old.generation)], NOW + 3 * TTL, NOW)
         .await
         .unwrap();
-    assert_eq!(lost, vec![id]);
+    assert_eq!(lost.lost, vec![id]);
     let item = &store.items(id, None, None, 1).await.unwrap()[0];
     assert_eq!(
         item.status,
@@ -379,7 +408,7 @@ async fn a_stale_lease_holder_is_fenced_out(backend: Backend) {
         .renew_leases("n2", &[(id, new.generation)], NOW + 3 * TTL, NOW)
         .await
         .unwrap();
-    assert!(lost.is_empty());
+    assert!(lost.lost.is_empty() && lost.cancelling.is_empty());
 }
 
 async fn a_restarted_node_takes_back_its_own_jobs_at_once(backend: Backend) {
@@ -473,6 +502,10 @@ async fn retryable_failures_get_another_round(backend: Backend) {
     assert_eq!(store.requeue_retryable(&lease, NOW).await.unwrap(), 1);
     let job = store.job(id).await.unwrap();
     assert_eq!(job.progress.failed, 1);
+    assert_eq!(
+        job.retry_round, 1,
+        "the round survives a restart of the JobActor"
+    );
     let again = store.claim_items(&lease, 5, NOW).await.unwrap();
     assert_eq!(
         again
@@ -498,6 +531,7 @@ crate::on_both_backends!(
     database_enforces_the_job_invariants,
     claims_commits_and_progress_follow_the_items,
     a_commit_claims_the_next_items_in_the_same_transaction,
+    nul_characters_are_dropped_alike_on_both_backends,
     a_stale_lease_holder_is_fenced_out,
     a_restarted_node_takes_back_its_own_jobs_at_once,
     cancel_ends_pending_jobs_and_winds_down_running_ones,

@@ -201,6 +201,8 @@ pub struct Job {
     pub resumed_from: Option<JobId>,
     pub lease_owner: Option<String>,
     pub lease_generation: i64,
+    /// The auto retry round the job is in (0: its first pass).
+    pub retry_round: u32,
     pub lease_expires_at: Option<i64>,
     pub heartbeat_at: Option<i64>,
     pub cancel_requested_at: Option<i64>,

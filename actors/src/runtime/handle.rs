@@ -7,10 +7,10 @@ use tokio::sync::broadcast;
 
 use super::RuntimeConfig;
 use super::blocking_pool::BlockingPool;
-use super::heartbeat::Heartbeat;
+use super::heartbeat::{Heartbeat, recover_own_jobs};
 use super::job_actor::Pools;
 use super::remote_pool::RemotePool;
-use super::supervisor::{Cancel, Submit, Supervisor};
+use super::supervisor::{Adopt, Cancel, Submit, Supervisor};
 use crate::error::StoreError;
 use crate::model::{ItemStatus, Job, JobId, JobKind, NewJob};
 use crate::ports::{Clock, ItemWork, JobStore};
@@ -66,13 +66,15 @@ pub struct RuntimeHandle {
 }
 
 impl RuntimeHandle {
-    /// Starts the actor tree on the current actix `System`.
-    pub fn start(
+    /// Starts the actor tree on the current actix `System`. First, before it accepts any
+    /// job, it takes back the jobs this node held when it last went down.
+    pub async fn start(
         cfg: RuntimeConfig,
         store: Arc<dyn JobStore>,
         kinds: KindRegistry,
         clock: Arc<dyn Clock>,
-    ) -> RuntimeHandle {
+    ) -> Result<RuntimeHandle, StoreError> {
+        let interrupted = recover_own_jobs(&*store, &*clock, &cfg).await?;
         let cfg = Arc::new(cfg);
         let (events, _) = broadcast::channel(1024);
         let stats = Arc::new(RuntimeStats::default());
@@ -90,14 +92,17 @@ impl RuntimeHandle {
             events.clone(),
         )
         .start();
+        if !interrupted.is_empty() {
+            supervisor.do_send(Adopt(interrupted));
+        }
         Heartbeat::new(store.clone(), clock.clone(), cfg, supervisor.clone()).start();
-        RuntimeHandle {
+        Ok(RuntimeHandle {
             supervisor,
             store,
             clock,
             events,
             stats,
-        }
+        })
     }
 
     /// Creates a job (taking the book's JobLock) and starts driving it on this node.

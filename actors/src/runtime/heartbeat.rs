@@ -2,7 +2,7 @@ use std::sync::Arc;
 
 use actix::prelude::*;
 
-use super::supervisor::{Adopt, LeasesLost, LiveLeases, Supervisor, fail_job};
+use super::supervisor::{Adopt, CancelsRecorded, LeasesLost, LiveLeases, Supervisor, fail_job};
 use super::{Recovery, RuntimeConfig};
 use crate::error::StoreError;
 use crate::model::{JobError, Lease};
@@ -10,16 +10,14 @@ use crate::ports::{Clock, JobStore};
 
 /// Keeps this node's leases alive and takes over the jobs of nodes that stopped renewing.
 ///
-/// Each beat: renew the leases of the jobs the Supervisor runs (dropping the ones lost), then
-/// take over active jobs whose lease expired. The first beat, at boot, also takes back every
-/// job still leased to this node's name: the process that held them is gone. The next beat
-/// is armed when a beat's work ends, so a slow store never causes a burst of beats.
+/// Each beat: renew the leases of the jobs the Supervisor runs (dropping the ones lost and
+/// relaying cancels recorded elsewhere), then take over active jobs whose lease expired. The
+/// next beat is armed when a beat's work ends, so a slow store never causes a burst of beats.
 pub struct Heartbeat {
     store: Arc<dyn JobStore>,
     clock: Arc<dyn Clock>,
     cfg: Arc<RuntimeConfig>,
     supervisor: Addr<Supervisor>,
-    booted: bool,
 }
 
 impl Heartbeat {
@@ -34,7 +32,6 @@ impl Heartbeat {
             clock,
             cfg,
             supervisor,
-            booted: false,
         }
     }
 
@@ -43,20 +40,24 @@ impl Heartbeat {
         let clock = self.clock.clone();
         let cfg = self.cfg.clone();
         let supervisor = self.supervisor.clone();
-        let boot = !self.booted;
         async move {
-            if boot {
-                recover_own_jobs(&*store, &*clock, &cfg, &supervisor).await?;
-            }
             let live = supervisor.send(LiveLeases).await.unwrap_or_default();
             let now = clock.now_ms();
-            let expires = now + cfg.lease_ttl_ms();
+            let expires = now.saturating_add(cfg.lease_ttl_ms());
             if !live.is_empty() {
-                let lost = store
+                let renewal = store
                     .renew_leases(&cfg.node_id, &live, expires, now)
                     .await?;
-                if !lost.is_empty() {
+                if !renewal.lost.is_empty() {
+                    let lost = live
+                        .iter()
+                        .filter(|(id, _)| renewal.lost.contains(id))
+                        .copied()
+                        .collect();
                     supervisor.do_send(LeasesLost(lost));
+                }
+                if !renewal.cancelling.is_empty() {
+                    supervisor.do_send(CancelsRecorded(renewal.cancelling));
                 }
             }
             let taken = store
@@ -70,11 +71,8 @@ impl Heartbeat {
         }
         .into_actor(self)
         .map(|res, act, ctx| {
-            match res {
-                Ok(()) => act.booted = true,
-                Err(error) => {
-                    tracing::error!(%error, "heartbeat failed; retrying at the next beat")
-                }
+            if let Err(error) = res {
+                tracing::error!(%error, "heartbeat failed; retrying at the next beat");
             }
             ctx.run_later(act.cfg.heartbeat_interval, Self::beat);
         })
@@ -82,30 +80,31 @@ impl Heartbeat {
     }
 }
 
-async fn recover_own_jobs(
+/// At boot, before this node accepts any job: takes back every active job still leased to
+/// this node's name (the process that held them is gone) and resumes or fails them.
+pub(crate) async fn recover_own_jobs(
     store: &dyn JobStore,
     clock: &dyn Clock,
     cfg: &RuntimeConfig,
-    supervisor: &Addr<Supervisor>,
-) -> Result<(), StoreError> {
+) -> Result<Vec<Lease>, StoreError> {
     let now = clock.now_ms();
-    let expires = now + cfg.lease_ttl_ms();
+    let expires = now.saturating_add(cfg.lease_ttl_ms());
     let own = store
         .take_over(&cfg.node_id, Some(&cfg.node_id), now, expires, u32::MAX)
         .await?;
     if own.is_empty() {
-        return Ok(());
+        return Ok(own);
     }
     tracing::info!(jobs = own.len(), recovery = ?cfg.recovery, "found jobs interrupted by a restart");
     match cfg.recovery {
-        Recovery::Resume => supervisor.do_send(Adopt(own)),
+        Recovery::Resume => Ok(own),
         Recovery::Fail => {
             for lease in own {
                 fail_interrupted(store, &lease, clock.now_ms()).await?;
             }
+            Ok(Vec::new())
         }
     }
-    Ok(())
 }
 
 async fn fail_interrupted(store: &dyn JobStore, lease: &Lease, now: i64) -> Result<(), StoreError> {

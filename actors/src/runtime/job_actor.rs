@@ -101,6 +101,10 @@ pub struct JobActor {
     sleeping: bool,
     /// A fatal item error: the job fails once in-flight items settle.
     fatal: Option<JobError>,
+    /// A fatal error was just seen: wind down at the next chance.
+    wind_down_pending: bool,
+    /// The grace timer after a cancel or fatal error runs.
+    grace_armed: bool,
     /// Auto retry rounds done.
     round: u32,
     stop: StopSwitch,
@@ -128,6 +132,8 @@ impl JobActor {
             cancelling: false,
             sleeping: false,
             fatal: None,
+            wind_down_pending: false,
+            grace_armed: false,
             round: 0,
             stop,
             signal,
@@ -290,11 +296,13 @@ impl JobActor {
             }
             // The item stays pending (a resume runs it again); the job fails.
             ErrorClass::Fatal => {
-                self.fatal.get_or_insert(JobError {
-                    code: error.code().to_owned(),
-                    message: error.to_string(),
-                });
-                self.stop.raise(StopLevel::NoNewWork);
+                if self.fatal.is_none() {
+                    self.fatal = Some(JobError {
+                        code: error.code().to_owned(),
+                        message: error.to_string(),
+                    });
+                    self.wind_down_pending = true;
+                }
             }
         }
         out
@@ -327,7 +335,7 @@ impl JobActor {
             self.claim_size()
         };
         let (store, lease, now) = (self.env.store.clone(), self.lease.clone(), self.now());
-        let lease_expires_at = now + self.cfg().lease_ttl_ms();
+        let lease_expires_at = now.saturating_add(self.cfg().lease_ttl_ms());
         let written = next.clone();
         async move {
             let commit = Commit {
@@ -389,6 +397,7 @@ impl JobActor {
         .map(|res, act, ctx| {
             act.busy = false;
             match res {
+                Ok((Some(_), _)) if act.winding_down() => act.pump(ctx),
                 Ok((Some(due), _)) => {
                     // Wake at the deadline, or at the heartbeat to notice a remote cancel.
                     let until_due = Duration::from_millis((due - act.now()).max(0) as u64);
@@ -470,6 +479,16 @@ impl JobActor {
             return;
         }
         self.cancelling = true;
+        self.wind_down(ctx);
+    }
+
+    /// After a cancel or a fatal error: start no new item, let in-flight items finish
+    /// within the grace, then drop the rest (released, to run again on resume).
+    fn wind_down(&mut self, ctx: &mut Context<Self>) {
+        if self.grace_armed {
+            return;
+        }
+        self.grace_armed = true;
         self.stop.raise(StopLevel::NoNewWork);
         let grace = self.cfg().cancel_grace;
         ctx.run_later(grace, |act, ctx| {
@@ -538,6 +557,7 @@ impl Actor for JobActor {
                         tracing::info!(job_id = %job.id, book_id = %job.book_id, kind = %job.kind,
                             generation = act.lease.generation, "job entered");
                         act.params = Arc::new(job.params.clone());
+                        act.round = job.retry_round;
                         act.progress = job.progress.clone();
                         let status = job.status;
                         act.job = Some(job);
@@ -561,6 +581,8 @@ impl Actor for JobActor {
 /// becomes a typed exit the Supervisor can act on.
 impl Drop for JobActor {
     fn drop(&mut self) {
+        // Items still queued in a pool must not start for an actor that is gone.
+        self.stop.raise(StopLevel::Abort);
         if !self.exited {
             self.env.supervisor.do_send(JobExited {
                 lease: self.lease.clone(),
@@ -581,6 +603,9 @@ impl Handler<ItemDone> for JobActor {
         self.in_flight.remove(&done.item_no);
         let outcome = self.decide(done.item_no, done.attempt, done.outcome);
         self.push_outcome(outcome);
+        if std::mem::take(&mut self.wind_down_pending) {
+            self.wind_down(ctx);
+        }
         self.pump(ctx);
     }
 }

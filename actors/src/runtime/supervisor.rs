@@ -80,11 +80,7 @@ impl Supervisor {
     /// Adopts jobs this node now leases (takeover, boot): reads each job's kind, then runs it.
     fn adopt(&mut self, leases: Vec<Lease>, ctx: &mut Context<Self>) {
         for lease in leases {
-            if self
-                .jobs
-                .get(&lease.job_id)
-                .is_some_and(|r| r.lease.generation >= lease.generation)
-            {
+            if self.holds_newer(&lease) {
                 continue;
             }
             self.stats.takeovers.fetch_add(1, Ordering::Relaxed);
@@ -93,11 +89,20 @@ impl Supervisor {
             async move { store.job(job_id).await }
                 .into_actor(self)
                 .map(move |res, act, _| match res {
+                    // Another adoption or restart may have won while the job was read.
+                    _ if act.holds_newer(&lease) => {}
                     Ok(job) => act.spawn_job(lease, job.kind, VecDeque::new()),
                     Err(error) => tracing::error!(%job_id, %error, "cannot adopt job"),
                 })
                 .spawn(ctx);
         }
+    }
+
+    /// Whether this node already drives the job under this lease or a newer one.
+    fn holds_newer(&self, lease: &Lease) -> bool {
+        self.jobs
+            .get(&lease.job_id)
+            .is_some_and(|r| r.lease.generation >= lease.generation)
     }
 
     /// Restarts a crashed JobActor after a backoff, or fails its job past the restart limit.
@@ -141,32 +146,40 @@ impl Supervisor {
     }
 
     fn restart(&mut self, lease: Lease, ctx: &mut Context<Self>) {
-        let waiting = self
-            .jobs
-            .get(&lease.job_id)
-            .is_some_and(|r| r.lease == lease && r.addr.is_none());
-        if !waiting {
+        if !self.waiting_for_restart(&lease) {
             return; // The lease was lost meanwhile.
         }
         let store = self.store.clone();
         let job_id = lease.job_id;
         async move { store.job(job_id).await }
             .into_actor(self)
-            .map(move |res, act, ctx| match res {
-                Ok(job) if job.status.is_active() => {
-                    let crashes = act
-                        .jobs
-                        .remove(&job_id)
-                        .map(|r| r.crashes)
-                        .unwrap_or_default();
-                    act.spawn_job(lease, job.kind, crashes);
+            .map(move |res, act, ctx| {
+                // The lease may have been lost or taken again while the job was read.
+                if !act.waiting_for_restart(&lease) {
+                    return;
                 }
-                Ok(_) => {
-                    act.jobs.remove(&job_id);
+                match res {
+                    Ok(job) if job.status.is_active() => {
+                        let crashes = act
+                            .jobs
+                            .remove(&job_id)
+                            .map(|r| r.crashes)
+                            .unwrap_or_default();
+                        act.spawn_job(lease, job.kind, crashes);
+                    }
+                    Ok(_) => {
+                        act.jobs.remove(&job_id);
+                    }
+                    Err(error) => act.on_crash(lease, JobExit::StoreFailed(error.to_string()), ctx),
                 }
-                Err(error) => act.on_crash(lease, JobExit::StoreFailed(error.to_string()), ctx),
             })
             .spawn(ctx);
+    }
+
+    fn waiting_for_restart(&self, lease: &Lease) -> bool {
+        self.jobs
+            .get(&lease.job_id)
+            .is_some_and(|r| r.lease == *lease && r.addr.is_none())
     }
 }
 
@@ -215,7 +228,7 @@ impl Handler<Submit> for Supervisor {
         }
         let (store, now) = (self.store.clone(), self.clock.now_ms());
         let owner = self.cfg.node_id.clone();
-        let expires = now + self.cfg.lease_ttl_ms();
+        let expires = now.saturating_add(self.cfg.lease_ttl_ms());
         let id = JobId::new();
         Box::pin(
             async move { store.create_job(id, &new, &owner, expires, now).await }
@@ -303,22 +316,47 @@ impl Handler<LiveLeases> for Supervisor {
     }
 }
 
-/// The Heartbeat found these leases gone.
+/// The Heartbeat found these leases (job, generation) gone.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct LeasesLost(pub Vec<JobId>);
+pub struct LeasesLost(pub Vec<(JobId, i64)>);
 
 impl Handler<LeasesLost> for Supervisor {
     type Result = ();
 
-    fn handle(&mut self, LeasesLost(ids): LeasesLost, _: &mut Context<Self>) {
-        for id in ids {
+    fn handle(&mut self, LeasesLost(lost): LeasesLost, _: &mut Context<Self>) {
+        for (id, generation) in lost {
+            // A newer lease taken since the renewal is not lost.
+            if self
+                .jobs
+                .get(&id)
+                .is_none_or(|r| r.lease.generation != generation)
+            {
+                continue;
+            }
             if let Some(running) = self.jobs.remove(&id) {
                 tracing::warn!(job_id = %id, "lease lost; abandoning the job here");
                 self.stats.fenced.fetch_add(1, Ordering::Relaxed);
                 if let Some(addr) = running.addr {
                     addr.do_send(Abandon);
                 }
+            }
+        }
+    }
+}
+
+/// The Heartbeat found cancels recorded for these jobs, possibly by another node.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct CancelsRecorded(pub Vec<JobId>);
+
+impl Handler<CancelsRecorded> for Supervisor {
+    type Result = ();
+
+    fn handle(&mut self, CancelsRecorded(ids): CancelsRecorded, _: &mut Context<Self>) {
+        for id in ids {
+            if let Some(addr) = self.jobs.get(&id).and_then(|r| r.addr.as_ref()) {
+                addr.do_send(CancelRequested);
             }
         }
     }

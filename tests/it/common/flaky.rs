@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 use async_trait::async_trait;
 use quire_actors::model::{ClaimedItem, Item, JobError, JobEvent, Lease, NewJob, Progress};
-use quire_actors::ports::{Commit, Committed, ItemCounts, JobStore};
+use quire_actors::ports::{Commit, Committed, ItemCounts, JobStore, LeaseRenewal};
 use quire_actors::{BookId, ItemStatus, Job, JobId, JobKind, StoreError};
 
 pub struct FlakyStore {
@@ -111,7 +111,7 @@ impl JobStore for FlakyStore {
         leases: &[(JobId, i64)],
         exp: i64,
         now: i64,
-    ) -> Result<Vec<JobId>, StoreError> {
+    ) -> Result<LeaseRenewal, StoreError> {
         self.inner.renew_leases(owner, leases, exp, now).await
     }
     async fn take_over(

@@ -106,13 +106,15 @@ pub fn kinds(node: &str, scripted: &Arc<Scripted>) -> KindRegistry {
     kinds
 }
 
-pub fn start(
+pub async fn start(
     store: Arc<dyn JobStore>,
     cfg: RuntimeConfig,
     scripted: &Arc<Scripted>,
 ) -> RuntimeHandle {
     let kinds = kinds(&cfg.node_id, scripted);
     RuntimeHandle::start(cfg, store, kinds, Arc::new(SystemClock))
+        .await
+        .expect("runtime starts")
 }
 
 pub async fn new_book(store: &Arc<dyn Store>) -> BookId {

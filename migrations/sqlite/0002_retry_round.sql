@@ -1,0 +1,2 @@
+-- The auto retry round a job is in, so a restarted JobActor neither repeats nor skips rounds.
+ALTER TABLE jobs ADD COLUMN retry_round INTEGER NOT NULL DEFAULT 0 CHECK (retry_round >= 0);
