@@ -11,14 +11,16 @@ use quire_actors::ports::{Clock, ItemWork, JobStore, SystemClock};
 use quire_actors::runtime::KindRegistry;
 use quire_actors::{JobKind, RuntimeHandle};
 
-use crate::config::Settings;
+use crate::config::{Settings, StorageBackend, StorageSettings};
 use crate::http::{self, ApiState};
+use crate::objects::{FolderStore, ObjectStore, S3Settings, S3Store};
 use crate::store::{self, OpenError, Store};
 use crate::synthetic::SyntheticHandler;
 
 pub struct App {
     pub settings: Settings,
     pub store: Arc<dyn Store>,
+    pub objects: Arc<dyn ObjectStore>,
     pub runtime: RuntimeHandle,
     pub clock: Arc<dyn Clock>,
 }
@@ -29,6 +31,8 @@ pub enum StartError {
     Store(#[from] OpenError),
     #[error("cannot take back the jobs this node held: {0}")]
     Recovery(#[source] quire_actors::StoreError),
+    #[error("storage.backend is s3 but {0} is not set in the environment")]
+    S3Credentials(&'static str),
     #[error("cannot create storage.path {path}: {source}")]
     Storage {
         path: String,
@@ -50,11 +54,7 @@ impl App {
     /// Opens the store (applying migrations) and starts the runtime. Call it inside the actix
     /// `System` (e.g. under `#[actix_web::main]`).
     pub async fn start(settings: Settings) -> Result<App, StartError> {
-        let objects = &settings.storage.path;
-        std::fs::create_dir_all(objects).map_err(|source| StartError::Storage {
-            path: objects.display().to_string(),
-            source,
-        })?;
+        let objects = open_objects(&settings.storage)?;
         let store = store::open(&settings.database.url, settings.database.max_connections).await?;
         let mut kinds = KindRegistry::new();
         if settings.synthetic.enabled {
@@ -75,6 +75,7 @@ impl App {
         Ok(App {
             settings,
             store,
+            objects,
             runtime,
             clock,
         })
@@ -85,6 +86,7 @@ impl App {
     pub fn serve(&self) -> Result<(Server, SocketAddr), StartError> {
         let state = web::Data::new(ApiState {
             store: self.store.clone(),
+            objects: self.objects.clone(),
             runtime: self.runtime.clone(),
             clock: self.clock.clone(),
             synthetic_enabled: self.settings.synthetic.enabled,
@@ -101,5 +103,34 @@ impl App {
         .map_err(|source| StartError::Bind { addr, source })?;
         let bound = server.addrs().first().copied().unwrap_or(addr);
         Ok((server.run(), bound))
+    }
+}
+
+/// The object store the settings name. S3 credentials come from the environment only.
+fn open_objects(s: &StorageSettings) -> Result<Arc<dyn ObjectStore>, StartError> {
+    match s.backend {
+        StorageBackend::Folder => {
+            std::fs::create_dir_all(&s.path).map_err(|source| StartError::Storage {
+                path: s.path.display().to_string(),
+                source,
+            })?;
+            Ok(Arc::new(FolderStore::new(&s.path)))
+        }
+        StorageBackend::S3 => {
+            let env = |name: &'static str| {
+                std::env::var(name).map_err(|_| StartError::S3Credentials(name))
+            };
+            Ok(Arc::new(S3Store::new(&S3Settings {
+                bucket: s.s3_bucket.clone(),
+                endpoint: s.s3_endpoint.clone(),
+                region: s.s3_region.clone(),
+                prefix: s.s3_prefix.clone(),
+                force_path_style: s.s3_force_path_style,
+                checksum_when_required: s.s3_checksum_when_required,
+                access_key_id: env("AWS_ACCESS_KEY_ID")?,
+                secret_access_key: env("AWS_SECRET_ACCESS_KEY")?,
+                timeout: std::time::Duration::from_millis(s.s3_timeout_ms),
+            })))
+        }
     }
 }

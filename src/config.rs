@@ -49,8 +49,28 @@ pub struct DatabaseSettings {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StorageSettings {
+    /// `folder` (the embedded default) or `s3`.
+    pub backend: StorageBackend,
     /// Folder of the local object store (page images, exports).
     pub path: PathBuf,
+    /// S3: the bucket; credentials come from `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY`.
+    pub s3_bucket: String,
+    /// S3: empty for AWS, or the URL of an S3-compatible store.
+    pub s3_endpoint: String,
+    pub s3_region: String,
+    /// S3: prepended to every key.
+    pub s3_prefix: String,
+    pub s3_force_path_style: bool,
+    /// S3: send checksums only where required (for stores that reject aws-chunked CRCs).
+    pub s3_checksum_when_required: bool,
+    pub s3_timeout_ms: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StorageBackend {
+    Folder,
+    S3,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -113,7 +133,15 @@ impl Default for DatabaseSettings {
 impl Default for StorageSettings {
     fn default() -> Self {
         Self {
+            backend: StorageBackend::Folder,
             path: PathBuf::from("./quire-data/objects"),
+            s3_bucket: String::new(),
+            s3_endpoint: String::new(),
+            s3_region: "us-east-1".to_owned(),
+            s3_prefix: String::new(),
+            s3_force_path_style: true,
+            s3_checksum_when_required: false,
+            s3_timeout_ms: 30_000,
         }
     }
 }
@@ -261,6 +289,12 @@ impl Settings {
                 "an in-memory database loses every job; give a file path",
             );
         }
+        if self.storage.backend == StorageBackend::S3 && self.storage.s3_bucket.trim().is_empty() {
+            return bad(
+                "storage.s3_bucket",
+                "must name a bucket when storage.backend is s3",
+            );
+        }
         if self.database.max_connections == 0 {
             return bad("database.max_connections", "must be at least 1");
         }
@@ -273,6 +307,7 @@ impl Settings {
             ("runtime.cancel_grace_ms", r.cancel_grace_ms),
             ("runtime.backoff_max_ms", r.backoff_max_ms),
             ("runtime.restart_window_ms", r.restart_window_ms),
+            ("storage.s3_timeout_ms", self.storage.s3_timeout_ms),
         ] {
             if value > DAY_MS {
                 return bad(setting, "must be at most a day (86400000)");

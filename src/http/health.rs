@@ -21,13 +21,24 @@ async fn health() -> HttpResponse {
     HttpResponse::Ok().json(json!({ "status": "ok" }))
 }
 
-/// Readiness: the database answers.
+/// Readiness: the database and the object store answer.
 async fn ready(state: web::Data<ApiState>) -> HttpResponse {
-    match state.store.books(None, 1).await {
-        Ok(_) => HttpResponse::Ok().json(json!({ "status": "ready", "database": "ok" })),
-        Err(e) => HttpResponse::ServiceUnavailable().json(json!({
-            "status": "unavailable",
-            "database": e.to_string(),
-        })),
+    let database = state
+        .store
+        .books(None, 1)
+        .await
+        .err()
+        .map(|e| e.to_string());
+    let objects = state.objects.check().await.err().map(|e| e.to_string());
+    let status = |e: &Option<String>| e.clone().unwrap_or_else(|| "ok".to_owned());
+    let body = json!({
+        "status": if database.is_none() && objects.is_none() { "ready" } else { "unavailable" },
+        "database": status(&database),
+        "objects": status(&objects),
+    });
+    if database.is_none() && objects.is_none() {
+        HttpResponse::Ok().json(body)
+    } else {
+        HttpResponse::ServiceUnavailable().json(body)
     }
 }

@@ -19,6 +19,7 @@ use error::ApiError;
 /// What every handler may use. Built once, shared by all workers.
 pub struct ApiState {
     pub store: Arc<dyn Store>,
+    pub objects: Arc<dyn crate::objects::ObjectStore>,
     pub runtime: RuntimeHandle,
     pub clock: Arc<dyn Clock>,
     /// Whether `synthetic` jobs may be submitted.

@@ -128,7 +128,12 @@ async fn a_job_is_started_watched_and_listed(backend: Backend) {
         (status, health["status"].clone()),
         (StatusCode::OK, json!("ok"))
     );
-    assert_eq!(api.get("/ready").await.0, StatusCode::OK);
+    let (status, ready) = api.get("/ready").await;
+    assert_eq!(status, StatusCode::OK, "{ready}");
+    assert_eq!(
+        (ready["database"].as_str(), ready["objects"].as_str()),
+        (Some("ok"), Some("ok"))
+    );
 
     let book = api.book().await;
     let params = json!({ "latency_ms": 20, "fail": { "3": "terminal" } });

@@ -3,5 +3,6 @@
 mod api;
 mod common;
 mod crash;
+mod objects;
 mod runtime;
 mod store;
