@@ -57,6 +57,14 @@ pub struct Committed {
     pub claimed: Vec<ClaimedItem>,
 }
 
+/// Which jobs a listing returns; `None` matches any.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct JobFilter {
+    pub book: Option<BookId>,
+    pub kind: Option<JobKind>,
+    pub status: Option<JobStatus>,
+}
+
 /// What a lease renewal found.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct LeaseRenewal {
@@ -86,6 +94,14 @@ pub trait JobStore: Send + Sync + 'static {
 
     /// The job holding the book's JobLock, if any.
     async fn active_job(&self, book: BookId) -> Result<Option<Job>, StoreError>;
+
+    /// Jobs newest first, filtered, after the cursor `before` (a job id), at most `limit`.
+    async fn jobs(
+        &self,
+        filter: &JobFilter,
+        before: Option<JobId>,
+        limit: u32,
+    ) -> Result<Vec<Job>, StoreError>;
 
     /// The newest job of the book, optionally of one kind.
     async fn latest_job(

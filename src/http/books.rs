@@ -1,5 +1,6 @@
 use actix_web::{HttpResponse, web};
 use quire_actors::model::NewJob;
+use quire_actors::ports::JobFilter;
 use quire_actors::{BookId, JobKind};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -20,6 +21,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(
         web::resource("/books/{book_id}")
             .route(web::get().to(show_book))
+            .default_service(web::to(method_not_allowed)),
+    )
+    .service(
+        web::resource("/books/{book_id}/jobs")
+            .route(web::get().to(book_jobs))
             .default_service(web::to(method_not_allowed)),
     )
     .service(
@@ -121,6 +127,35 @@ async fn show_book(
         })?;
     let latest = state.runtime.store().latest_job(id, None).await?;
     Ok(HttpResponse::Ok().json(BookView::new(book, latest.as_ref(), state.now())))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HistoryQuery {
+    kind: Option<JobKind>,
+    before: Option<quire_actors::JobId>,
+    limit: Option<u32>,
+}
+
+/// The book's job history, newest first.
+async fn book_jobs(
+    state: web::Data<ApiState>,
+    path: web::Path<BookId>,
+    query: web::Query<HistoryQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path.into_inner();
+    if state.store.book(id).await?.is_none() {
+        return Err(ApiError::not_found(
+            "BOOK_NOT_FOUND",
+            format!("no book has the id {id}"),
+        ));
+    }
+    let filter = JobFilter {
+        book: Some(id),
+        kind: query.kind,
+        status: None,
+    };
+    super::jobs::job_page(&state, filter, query.before, query.limit).await
 }
 
 #[derive(Deserialize)]

@@ -3,8 +3,9 @@ use std::time::Duration;
 use actix_web::web::Bytes;
 use actix_web::{HttpResponse, web};
 use futures_util::stream;
+use quire_actors::ports::JobFilter;
 use quire_actors::runtime::ResumeMode;
-use quire_actors::{ItemStatus, Job, JobId};
+use quire_actors::{BookId, ItemStatus, Job, JobId, JobKind, JobStatus};
 use serde::Deserialize;
 use tokio::sync::broadcast;
 
@@ -14,6 +15,11 @@ use super::{ApiState, method_not_allowed, page_limit};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
+        web::resource("/jobs")
+            .route(web::get().to(list_jobs))
+            .default_service(web::to(method_not_allowed)),
+    )
+    .service(
         web::resource("/jobs/{job_id}")
             .route(web::get().to(show_job))
             .route(web::delete().to(cancel_job))
@@ -34,6 +40,47 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::get().to(job_events))
             .default_service(web::to(method_not_allowed)),
     );
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct JobsQuery {
+    book_id: Option<BookId>,
+    kind: Option<JobKind>,
+    status: Option<JobStatus>,
+    /// The `next` of the previous page.
+    before: Option<JobId>,
+    limit: Option<u32>,
+}
+
+/// Jobs newest first, like a task list: filter by book, kind and status; page with `before`.
+async fn list_jobs(
+    state: web::Data<ApiState>,
+    query: web::Query<JobsQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let filter = JobFilter {
+        book: query.book_id,
+        kind: query.kind,
+        status: query.status,
+    };
+    job_page(&state, filter, query.before, query.limit).await
+}
+
+/// One page of jobs with the cursor of the next.
+pub(super) async fn job_page(
+    state: &ApiState,
+    filter: JobFilter,
+    before: Option<JobId>,
+    limit: Option<u32>,
+) -> Result<HttpResponse, ApiError> {
+    let limit = page_limit(limit)?;
+    let jobs = state.runtime.store().jobs(&filter, before, limit).await?;
+    let next = (jobs.len() as u32 == limit)
+        .then(|| jobs.last().map(|j| j.id))
+        .flatten();
+    let now = state.now();
+    let items: Vec<JobView> = jobs.iter().map(|j| JobView::new(j, now)).collect();
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "items": items, "next": next })))
 }
 
 async fn show_job(

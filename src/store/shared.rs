@@ -85,7 +85,7 @@ macro_rules! impl_stores {
             ClaimedItem, Item, ItemStatus, Job, JobError, JobEvent, JobStatus, Lease,
             NewJob, Progress,
         };
-        use quire_actors::ports::{Commit, Committed, ItemCounts, JobStore, LeaseRenewal};
+        use quire_actors::ports::{Commit, Committed, ItemCounts, JobFilter, JobStore, LeaseRenewal};
         use quire_actors::{BookId, JobId, JobKind, StoreError};
         use sqlx::types::Json;
         use $crate::store::rows::{classify, item_columns, job_columns, BookRow, ItemRow, JobRow};
@@ -280,6 +280,29 @@ macro_rules! impl_stores {
                 .await
                 .map_err(classify)?;
                 row.map(Job::try_from).transpose()
+            }
+
+            async fn jobs(
+                &self,
+                filter: &JobFilter,
+                before: Option<JobId>,
+                limit: u32,
+            ) -> Result<Vec<Job>, StoreError> {
+                let rows: Vec<JobRow> = sqlx::query_as(concat!(
+                    "SELECT ", job_columns!(), " FROM jobs \
+                     WHERE ($1 IS NULL OR book_id = $1) AND ($2 IS NULL OR kind = $2) \
+                       AND ($3 IS NULL OR status = $3) AND ($4 IS NULL OR id < $4) \
+                     ORDER BY id DESC LIMIT $5"
+                ))
+                .bind(filter.book.map(|b| b.0))
+                .bind(filter.kind.map(JobKind::as_str))
+                .bind(filter.status.map(JobStatus::as_str))
+                .bind(before.map(|j| j.0))
+                .bind(i64::from(limit))
+                .fetch_all(self.reader())
+                .await
+                .map_err(classify)?;
+                rows.into_iter().map(Job::try_from).collect()
             }
 
             async fn latest_job(

@@ -225,6 +225,36 @@ async fn a_job_is_started_watched_and_listed(backend: Backend) {
     let resumed_id = restarted["id"].as_str().unwrap();
     api.wait_status(resumed_id, "completed").await;
 
+    // History, newest first, with filters and a cursor.
+    let (_, history) = api.get(&format!("/api/v1/books/{book}/jobs")).await;
+    let ids: Vec<&str> = history["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        vec![resumed_id, failed["id"].as_str().unwrap(), id.as_str()]
+    );
+    let (_, page) = api
+        .get(&format!("/api/v1/jobs?book_id={book}&limit=2"))
+        .await;
+    assert_eq!(page["items"].as_array().unwrap().len(), 2);
+    let next = page["next"].as_str().unwrap();
+    let (_, rest) = api
+        .get(&format!("/api/v1/jobs?book_id={book}&before={next}"))
+        .await;
+    assert_eq!(rest["items"][0]["id"], json!(id));
+    assert!(rest["next"].is_null());
+    let (_, failed_only) = api.get("/api/v1/jobs?status=failed&kind=synthetic").await;
+    assert_eq!(failed_only["items"].as_array().unwrap().len(), 1);
+    assert_error(
+        &api.get("/api/v1/jobs?status=sleeping").await,
+        StatusCode::BAD_REQUEST,
+        "INVALID_QUERY",
+    );
+
     let (_, books) = api.get("/api/v1/books?limit=10").await;
     assert_eq!(books["items"][0]["id"], json!(book));
     assert_eq!(books["items"][0]["latest_job"]["id"], json!(resumed_id));

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 use async_trait::async_trait;
 use quire_actors::model::{ClaimedItem, Item, JobError, JobEvent, Lease, NewJob, Progress};
-use quire_actors::ports::{Commit, Committed, ItemCounts, JobStore, LeaseRenewal};
+use quire_actors::ports::{Commit, Committed, ItemCounts, JobFilter, JobStore, LeaseRenewal};
 use quire_actors::{BookId, ItemStatus, Job, JobId, JobKind, StoreError};
 
 pub struct FlakyStore {
@@ -51,6 +51,14 @@ impl JobStore for FlakyStore {
         kind: Option<JobKind>,
     ) -> Result<Option<Job>, StoreError> {
         self.inner.latest_job(book, kind).await
+    }
+    async fn jobs(
+        &self,
+        filter: &JobFilter,
+        before: Option<JobId>,
+        limit: u32,
+    ) -> Result<Vec<Job>, StoreError> {
+        self.inner.jobs(filter, before, limit).await
     }
     async fn item_counts(&self, id: JobId) -> Result<ItemCounts, StoreError> {
         self.inner.item_counts(id).await
