@@ -70,7 +70,12 @@ async fn serve(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
     tracing::info!(%addr, node = %app.settings.runtime.node_id,
         database = %redact(&app.settings.database.url), "quire is listening");
     println!("quire listening on http://{addr}");
+    // The server stops on SIGTERM or Ctrl-C; then the runtime hands its jobs back.
     server.await?;
+    tracing::info!("draining running jobs");
+    app.runtime
+        .shutdown(std::time::Duration::from_secs(15))
+        .await;
     Ok(())
 }
 

@@ -24,6 +24,10 @@ struct Node {
 }
 
 fn spawn_node(db: &TestDb, dir: &Path) -> Node {
+    spawn_named_node(db, dir, "crash-node", "2000")
+}
+
+fn spawn_named_node(db: &TestDb, dir: &Path, node_id: &str, lease_ttl_ms: &str) -> Node {
     let mut child = Command::new(env!("CARGO_BIN_EXE_quire"))
         .arg("serve")
         .env_clear()
@@ -32,9 +36,9 @@ fn spawn_node(db: &TestDb, dir: &Path) -> Node {
         .env("QUIRE_DATABASE_URL", &db.url)
         .env("QUIRE_STORAGE_PATH", dir.join("objects"))
         .env("QUIRE_SERVER_BIND", "127.0.0.1:0")
-        .env("QUIRE_RUNTIME_NODE_ID", "crash-node")
+        .env("QUIRE_RUNTIME_NODE_ID", node_id)
         .env("QUIRE_RUNTIME_HEARTBEAT_INTERVAL_MS", "200")
-        .env("QUIRE_RUNTIME_LEASE_TTL_MS", "2000")
+        .env("QUIRE_RUNTIME_LEASE_TTL_MS", lease_ttl_ms)
         .env("QUIRE_RUNTIME_ITEM_CONCURRENCY", CONCURRENCY.to_string())
         .env("QUIRE_SYNTHETIC_ENABLED", "true")
         .env("QUIRE_SYNTHETIC_TRACE_FILE", dir.join("trace"))
@@ -204,4 +208,90 @@ async fn sigkill_at_random_moments_loses_nothing_and_reruns_only_in_flight_items
     );
 }
 
-crate::on_both_backends!(sigkill_at_random_moments_loses_nothing_and_reruns_only_in_flight_items);
+async fn sigterm_drains_the_node_and_another_takes_over_at_once(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let dir = tempfile::tempdir().unwrap();
+    let http = reqwest::Client::new();
+    // A ten-minute lease: only the drain can make the job move on quickly.
+    let mut first = spawn_named_node(&db, dir.path(), "node-a", "600000");
+    let book: Value = http
+        .post(format!("{}/api/v1/books", first.base))
+        .json(&json!({ "title": "Drain" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let job: Value = http
+        .post(format!(
+            "{}/api/v1/books/{}/jobs/synthetic",
+            first.base,
+            book["id"].as_str().unwrap()
+        ))
+        .json(&json!({ "items": ITEMS, "params": { "latency_ms": 25 } }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let job_id: JobId = job["id"].as_str().unwrap().parse().unwrap();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+
+    let pid = first.child.id().to_string();
+    let killed = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(killed.success());
+    let stopped_at = Instant::now();
+    let status = loop {
+        if let Some(status) = first.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            stopped_at.elapsed() < Duration::from_secs(30),
+            "quire did not stop on SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(
+        status.success(),
+        "quire exits cleanly on SIGTERM: {status:?}"
+    );
+
+    let store = db.store().await;
+    let drained = store.job(job_id).await.unwrap();
+    assert_eq!(drained.status, JobStatus::Running);
+    let counts = store.item_counts(job_id).await.unwrap();
+    assert_eq!(counts.processing, 0, "in-flight items were released");
+    assert!(
+        counts.completed > 0 && counts.completed < ITEMS as u64,
+        "{counts:?}"
+    );
+
+    let started = Instant::now();
+    let second = spawn_named_node(&db, dir.path(), "node-b", "600000");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let job = store.job(job_id).await.unwrap();
+        if job.status.is_terminal() {
+            assert_eq!(job.status, JobStatus::Completed);
+            assert_eq!(job.lease_owner.as_deref(), Some("node-b"));
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "node-b never finished the job: {job:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    eprintln!(
+        "drain ({backend:?}): node-b finished the job {:?} after taking it over",
+        started.elapsed()
+    );
+    drop(second);
+}
+
+crate::on_both_backends!(
+    sigkill_at_random_moments_loses_nothing_and_reruns_only_in_flight_items,
+    sigterm_drains_the_node_and_another_takes_over_at_once,
+);

@@ -315,6 +315,60 @@ async fn a_fatal_error_ends_the_job_even_with_an_item_hung(backend: Backend) {
     );
 }
 
+async fn a_draining_node_hands_its_jobs_over_at_once(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
+    let mut cfg = fast_config("n1");
+    cfg.lease_ttl = Duration::from_secs(600); // only a drain can hand the job over quickly
+    let n1 = start(store.clone(), cfg, &Arc::default()).await;
+    let book = new_book(&store).await;
+    let params = json!({ "latency_ms": 20 });
+    let submitted = n1
+        .submit(job(book, JobKind::Synthetic, 1000, params))
+        .await
+        .unwrap();
+    wait_until(&store, submitted.id, LIMIT, |j| j.progress.completed >= 50).await;
+
+    n1.shutdown(Duration::from_secs(10)).await;
+    let drained = store.job(submitted.id).await.unwrap();
+    assert_eq!(
+        drained.status,
+        JobStatus::Running,
+        "a drain does not end the job"
+    );
+    assert!(
+        drained.lease_expires_at.unwrap() <= now(),
+        "the lease was let go"
+    );
+    let counts = store.item_counts(submitted.id).await.unwrap();
+    assert_eq!(counts.processing, 0, "in-flight items were released");
+    assert_eq!(
+        counts.completed, drained.progress.completed,
+        "progress matches the rows"
+    );
+    assert!(
+        n1.submit(job(
+            new_book(&store).await,
+            JobKind::Synthetic,
+            1,
+            json!({})
+        ))
+        .await
+        .is_err()
+    );
+
+    // Another node takes it over at its next heartbeat, not after the 10-minute lease.
+    let taken_at = Instant::now();
+    let n2 = start(store.clone(), fast_config("n2"), &Arc::default()).await;
+    let done = wait_terminal(&store, submitted.id, LIMIT).await;
+    assert_eq!(done.status, JobStatus::Completed);
+    assert_eq!(done.lease_owner.as_deref(), Some("n2"));
+    assert!(taken_at.elapsed() < Duration::from_secs(60));
+    let items = store.items(done.id, None, None, 2000).await.unwrap();
+    assert!(items.iter().all(|i| i.status == ItemStatus::Completed));
+    drop(n2);
+}
+
 async fn a_panicking_item_is_contained(backend: Backend) {
     let db = TestDb::new(backend).await;
     let store = db.store().await;
@@ -593,6 +647,7 @@ crate::on_both_backends!(
     a_fatal_error_fails_the_job_and_resume_runs_only_what_is_left,
     cancel_stops_new_items_and_ends_within_the_grace,
     a_panicking_item_is_contained,
+    a_draining_node_hands_its_jobs_over_at_once,
     a_cancel_recorded_by_another_node_is_obeyed,
     a_fatal_error_ends_the_job_even_with_an_item_hung,
     blocking_items_run_on_the_thread_pool,

@@ -10,7 +10,7 @@ use super::blocking_pool::BlockingPool;
 use super::heartbeat::{Heartbeat, recover_own_jobs};
 use super::job_actor::Pools;
 use super::remote_pool::RemotePool;
-use super::supervisor::{Adopt, Cancel, Submit, Supervisor};
+use super::supervisor::{Adopt, Cancel, Shutdown, Submit, Supervisor};
 use crate::error::StoreError;
 use crate::model::{ItemStatus, Job, JobId, JobKind, NewJob};
 use crate::ports::{Clock, ItemWork, JobStore};
@@ -44,6 +44,8 @@ pub struct RuntimeStats {
     pub takeovers: AtomicU64,
     /// JobActors stopped because their lease was taken over.
     pub fenced: AtomicU64,
+    /// The node is shutting down: it takes over no job.
+    pub draining: std::sync::atomic::AtomicBool,
 }
 
 /// How a new job relates to an old one.
@@ -95,7 +97,14 @@ impl RuntimeHandle {
         if !interrupted.is_empty() {
             supervisor.do_send(Adopt(interrupted));
         }
-        Heartbeat::new(store.clone(), clock.clone(), cfg, supervisor.clone()).start();
+        Heartbeat::new(
+            store.clone(),
+            clock.clone(),
+            cfg,
+            supervisor.clone(),
+            stats.clone(),
+        )
+        .start();
         Ok(RuntimeHandle {
             supervisor,
             store,
@@ -156,6 +165,15 @@ impl RuntimeHandle {
             Ok(res) => res,
             Err(_) => self.store.request_cancel(id, self.clock.now_ms()).await,
         }
+    }
+
+    /// Drains this node: running jobs persist their outcomes, release their in-flight items
+    /// and let their leases expire, so they go on elsewhere at once. Waits at most `limit`.
+    pub async fn shutdown(&self, limit: std::time::Duration) {
+        self.stats
+            .draining
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        let _ = tokio::time::timeout(limit, self.supervisor.send(Shutdown)).await;
     }
 
     pub async fn status(&self, id: JobId) -> Result<Job, StoreError> {

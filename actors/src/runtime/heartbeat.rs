@@ -3,7 +3,7 @@ use std::sync::Arc;
 use actix::prelude::*;
 
 use super::supervisor::{Adopt, CancelsRecorded, LeasesLost, LiveLeases, Supervisor, fail_job};
-use super::{Recovery, RuntimeConfig};
+use super::{Recovery, RuntimeConfig, RuntimeStats};
 use crate::error::StoreError;
 use crate::model::{JobError, Lease};
 use crate::ports::{Clock, JobStore};
@@ -18,6 +18,7 @@ pub struct Heartbeat {
     clock: Arc<dyn Clock>,
     cfg: Arc<RuntimeConfig>,
     supervisor: Addr<Supervisor>,
+    stats: Arc<RuntimeStats>,
 }
 
 impl Heartbeat {
@@ -26,12 +27,14 @@ impl Heartbeat {
         clock: Arc<dyn Clock>,
         cfg: Arc<RuntimeConfig>,
         supervisor: Addr<Supervisor>,
+        stats: Arc<RuntimeStats>,
     ) -> Self {
         Self {
             store,
             clock,
             cfg,
             supervisor,
+            stats,
         }
     }
 
@@ -40,6 +43,7 @@ impl Heartbeat {
         let clock = self.clock.clone();
         let cfg = self.cfg.clone();
         let supervisor = self.supervisor.clone();
+        let draining = self.stats.clone();
         async move {
             let live = supervisor.send(LiveLeases).await.unwrap_or_default();
             let now = clock.now_ms();
@@ -59,6 +63,9 @@ impl Heartbeat {
                 if !renewal.cancelling.is_empty() {
                     supervisor.do_send(CancelsRecorded(renewal.cancelling));
                 }
+            }
+            if draining.draining.load(std::sync::atomic::Ordering::SeqCst) {
+                return Ok(());
             }
             let taken = store
                 .take_over(&cfg.node_id, None, now, expires, cfg.takeover_batch)

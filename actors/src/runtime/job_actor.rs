@@ -28,6 +28,9 @@ pub enum JobExit {
     StoreFailed(String),
     /// The actor died without saying why (a panic in its own code).
     Panicked,
+    /// The node is shutting down: outcomes written, in-flight items released, lease expired
+    /// so that any node takes the job up at once.
+    Shutdown,
 }
 
 impl JobExit {
@@ -47,6 +50,12 @@ pub struct JobExited {
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct CancelRequested;
+
+/// The node is shutting down: persist what is done, release the rest, let the lease go.
+/// Answers once the actor has exited.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Drain;
 
 /// The lease is gone: stop at once and write nothing.
 #[derive(Message)]
@@ -110,6 +119,10 @@ pub struct JobActor {
     stop: StopSwitch,
     signal: StopSignal,
     reply_to: Option<Recipient<ItemDone>>,
+    /// Set by [`Drain`]: the next step is the last write.
+    draining: bool,
+    /// Fired on exit, for whoever asked the actor to drain.
+    on_exit: Vec<tokio::sync::oneshot::Sender<()>>,
     flush_timer: Option<SpawnHandle>,
     exited: bool,
 }
@@ -138,6 +151,8 @@ impl JobActor {
             stop,
             signal,
             reply_to: None,
+            draining: false,
+            on_exit: Vec::new(),
             flush_timer: None,
             exited: false,
         }
@@ -148,7 +163,7 @@ impl JobActor {
     }
 
     fn winding_down(&self) -> bool {
-        self.cancelling || self.fatal.is_some()
+        self.cancelling || self.fatal.is_some() || self.draining
     }
 
     fn cfg(&self) -> &RuntimeConfig {
@@ -157,7 +172,13 @@ impl JobActor {
 
     /// Decides the next step. Called after every event; does nothing while a store call runs.
     fn pump(&mut self, ctx: &mut Context<Self>) {
-        if self.busy || self.exited || self.job.is_none() {
+        if self.busy || self.exited {
+            return;
+        }
+        if self.draining {
+            return self.last_write(ctx);
+        }
+        if self.job.is_none() {
             return;
         }
         if self.flush_due() {
@@ -527,11 +548,61 @@ impl JobActor {
         }
     }
 
+    /// The drain's one write: outcomes so far, in-flight items released, and the lease set
+    /// to expire now.
+    fn last_write(&mut self, ctx: &mut Context<Self>) {
+        if self.job.is_none() {
+            return self.exit(JobExit::Shutdown, ctx);
+        }
+        // Items a claim answered with after the drain began are released too.
+        let dropped: Vec<i64> = self.in_flight.drain().map(|(item_no, _)| item_no).collect();
+        for item_no in dropped {
+            self.push_outcome(ItemOutcome::released(item_no));
+        }
+        self.busy = true;
+        let batch = std::mem::take(&mut self.outcomes);
+        let mut progress = self.progress.clone();
+        for o in &batch {
+            match o.status {
+                ItemStatus::Completed => {
+                    progress.completed += 1;
+                    progress.last_completed_item =
+                        progress.last_completed_item.max(Some(o.item_no));
+                }
+                ItemStatus::Failed => progress.failed += 1,
+                ItemStatus::Pending | ItemStatus::Processing => {}
+            }
+        }
+        let (store, lease, now) = (self.env.store.clone(), self.lease.clone(), self.now());
+        async move {
+            let commit = Commit {
+                outcomes: &batch,
+                progress: &progress,
+                claim: 0,
+                lease_expires_at: now,
+                now,
+            };
+            store.commit(&lease, commit).await
+        }
+        .into_actor(self)
+        .map(|res, act, ctx| {
+            act.busy = false;
+            match res {
+                Ok(_) => act.exit(JobExit::Shutdown, ctx),
+                Err(e) => act.store_failed(e, ctx),
+            }
+        })
+        .spawn(ctx);
+    }
+
     fn exit(&mut self, exit: JobExit, ctx: &mut Context<Self>) {
         if self.exited {
             return;
         }
         self.exited = true;
+        for waiter in self.on_exit.drain(..) {
+            let _ = waiter.send(());
+        }
         self.stop.raise(StopLevel::Abort);
         self.env.supervisor.do_send(JobExited {
             lease: self.lease.clone(),
@@ -616,6 +687,36 @@ impl Handler<CancelRequested> for JobActor {
     fn handle(&mut self, _: CancelRequested, ctx: &mut Context<Self>) {
         self.begin_cancel(ctx);
         self.pump(ctx);
+    }
+}
+
+impl Handler<Drain> for JobActor {
+    type Result = ResponseFuture<()>;
+
+    fn handle(&mut self, _: Drain, ctx: &mut Context<Self>) -> Self::Result {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        if self.exited {
+            let _ = tx.send(());
+        } else {
+            self.on_exit.push(tx);
+            if !self.draining {
+                self.draining = true;
+                self.stop.raise(StopLevel::Abort);
+                let dropped: Vec<i64> =
+                    self.in_flight.drain().map(|(item_no, _)| item_no).collect();
+                for item_no in dropped {
+                    self.push_outcome(ItemOutcome::released(item_no));
+                }
+                if let Some(timer) = self.flush_timer.take() {
+                    ctx.cancel_future(timer);
+                }
+                self.pump(ctx);
+            }
+        }
+        // A dropped sender (the actor died) resolves the wait too.
+        Box::pin(async move {
+            let _ = rx.await;
+        })
     }
 }
 

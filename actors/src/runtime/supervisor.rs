@@ -23,6 +23,8 @@ pub struct Supervisor {
     pools: super::job_actor::Pools,
     events: tokio::sync::broadcast::Sender<Job>,
     jobs: HashMap<JobId, Running>,
+    /// Set once the node shuts down: no new job, no restart.
+    shutting_down: bool,
 }
 
 /// A job this node drives.
@@ -55,6 +57,7 @@ impl Supervisor {
             pools,
             events,
             jobs: HashMap::new(),
+            shutting_down: false,
         }
     }
 
@@ -223,6 +226,9 @@ impl Handler<Submit> for Supervisor {
     type Result = ResponseActFuture<Self, Result<Job, SubmitError>>;
 
     fn handle(&mut self, Submit(new): Submit, _: &mut Context<Self>) -> Self::Result {
+        if self.shutting_down {
+            return Box::pin(fut::ready(Err(SubmitError::Stopped)));
+        }
         if !self.kinds.contains_key(&new.kind) {
             return Box::pin(fut::ready(Err(SubmitError::UnknownKind(new.kind))));
         }
@@ -288,13 +294,36 @@ impl Handler<JobExited> for Supervisor {
         if !current {
             return;
         }
-        if exit.wants_restart() {
+        if exit.wants_restart() && !self.shutting_down {
             return self.on_crash(lease, exit, ctx);
         }
         if exit == JobExit::Fenced {
             self.stats.fenced.fetch_add(1, Ordering::Relaxed);
         }
         self.jobs.remove(&lease.job_id);
+    }
+}
+
+/// The node shuts down: every JobActor writes what it has, releases its in-flight items
+/// and lets its lease expire, so the jobs go on at once on another node or after a restart.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Shutdown;
+
+impl Handler<Shutdown> for Supervisor {
+    type Result = ResponseFuture<()>;
+
+    fn handle(&mut self, _: Shutdown, _: &mut Context<Self>) -> Self::Result {
+        self.shutting_down = true;
+        let drains: Vec<_> = self
+            .jobs
+            .values()
+            .filter_map(|r| r.addr.clone())
+            .map(|addr| addr.send(super::job_actor::Drain))
+            .collect();
+        Box::pin(async move {
+            futures_util::future::join_all(drains).await;
+        })
     }
 }
 
