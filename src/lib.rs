@@ -17,5 +17,6 @@ pub mod app;
 pub mod config;
 pub mod http;
 pub mod objects;
+pub mod ocr;
 pub mod store;
 pub mod synthetic;

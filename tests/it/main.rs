@@ -4,5 +4,6 @@ mod api;
 mod common;
 mod crash;
 mod objects;
+mod ocr;
 mod runtime;
 mod store;

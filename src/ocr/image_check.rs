@@ -1,0 +1,228 @@
+//! Uploaded images: what they are (by their bytes, never their name), and their
+//! normalization for OCR (decode, EXIF orientation, grayscale, PNG) within a pixel budget.
+
+use std::io::Cursor;
+
+use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader};
+use quire_actors::ItemError;
+
+/// The image types an upload may carry, told apart by their magic bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ImageKind {
+    Png,
+    Jpeg,
+    Tiff,
+    WebP,
+}
+
+impl ImageKind {
+    pub fn extension(self) -> &'static str {
+        match self {
+            Self::Png => "png",
+            Self::Jpeg => "jpg",
+            Self::Tiff => "tif",
+            Self::WebP => "webp",
+        }
+    }
+
+    pub fn mime(self) -> &'static str {
+        match self {
+            Self::Png => "image/png",
+            Self::Jpeg => "image/jpeg",
+            Self::Tiff => "image/tiff",
+            Self::WebP => "image/webp",
+        }
+    }
+
+    fn format(self) -> ImageFormat {
+        match self {
+            Self::Png => ImageFormat::Png,
+            Self::Jpeg => ImageFormat::Jpeg,
+            Self::Tiff => ImageFormat::Tiff,
+            Self::WebP => ImageFormat::WebP,
+        }
+    }
+}
+
+/// The type of an image by its first bytes; `None` for anything else.
+pub fn sniff(bytes: &[u8]) -> Option<ImageKind> {
+    match bytes {
+        [0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A, ..] => Some(ImageKind::Png),
+        [0xFF, 0xD8, 0xFF, ..] => Some(ImageKind::Jpeg),
+        [b'I', b'I', 0x2A, 0x00, ..] | [b'M', b'M', 0x00, 0x2A, ..] => Some(ImageKind::Tiff),
+        [
+            b'R',
+            b'I',
+            b'F',
+            b'F',
+            _,
+            _,
+            _,
+            _,
+            b'W',
+            b'E',
+            b'B',
+            b'P',
+            ..,
+        ] => Some(ImageKind::WebP),
+        _ => None,
+    }
+}
+
+/// The most pixels a page may have: a guard against decompression bombs.
+#[derive(Clone, Copy, Debug)]
+pub struct PixelLimit(pub u64);
+
+impl Default for PixelLimit {
+    /// 60 megapixels: an A3 page at 600 dpi fits, a 30-inch square at 300 dpi does not.
+    fn default() -> Self {
+        Self(60_000_000)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ImageProblem {
+    #[error("not a PNG, JPEG, TIFF or WebP image")]
+    Unsupported,
+    #[error("the image is {width}×{height} pixels, more than the {limit} allowed")]
+    TooLarge { width: u32, height: u32, limit: u64 },
+    #[error("the image is corrupt or truncated: {0}")]
+    Corrupt(String),
+}
+
+impl From<ImageProblem> for ItemError {
+    fn from(p: ImageProblem) -> Self {
+        let code = match p {
+            ImageProblem::Unsupported => "UNSUPPORTED_IMAGE",
+            ImageProblem::TooLarge { .. } => "IMAGE_TOO_LARGE",
+            ImageProblem::Corrupt(_) => "CORRUPT_IMAGE",
+        };
+        ItemError::terminal(code, p.to_string())
+    }
+}
+
+/// A page ready for OCR.
+#[derive(Clone, Debug)]
+pub struct NormalizedPage {
+    /// Grayscale PNG, upright.
+    pub png: Vec<u8>,
+    pub width: u32,
+    pub height: u32,
+}
+
+/// Decodes, turns upright by its EXIF orientation, converts to grayscale and encodes as
+/// PNG. The size is checked from the header, before any pixel is decoded.
+pub fn normalize(bytes: &[u8], limit: PixelLimit) -> Result<NormalizedPage, ImageProblem> {
+    let kind = sniff(bytes).ok_or(ImageProblem::Unsupported)?;
+    let corrupt = |e: image::ImageError| ImageProblem::Corrupt(e.to_string());
+    let mut reader = ImageReader::with_format(Cursor::new(bytes), kind.format());
+    let mut limits = image::Limits::default();
+    // Bounds every allocation the decoder makes, whatever the header claims.
+    limits.max_alloc = Some(limit.0.saturating_mul(4).max(64 << 20));
+    reader.limits(limits);
+    let mut decoder = reader.into_decoder().map_err(corrupt)?;
+    let (width, height) = decoder.dimensions();
+    if u64::from(width) * u64::from(height) > limit.0 {
+        return Err(ImageProblem::TooLarge {
+            width,
+            height,
+            limit: limit.0,
+        });
+    }
+    let orientation = decoder.orientation().map_err(corrupt)?;
+    let mut image = DynamicImage::from_decoder(decoder).map_err(corrupt)?;
+    image.apply_orientation(orientation);
+    let gray = DynamicImage::ImageLuma8(image.into_luma8());
+    let mut png = Vec::new();
+    gray.write_to(&mut Cursor::new(&mut png), ImageFormat::Png)
+        .map_err(corrupt)?;
+    Ok(NormalizedPage {
+        png,
+        width: gray.width(),
+        height: gray.height(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn types_come_from_magic_bytes() {
+        assert_eq!(sniff(b"\x89PNG\r\n\x1a\n...."), Some(ImageKind::Png));
+        assert_eq!(sniff(b"\xff\xd8\xff\xe0"), Some(ImageKind::Jpeg));
+        assert_eq!(sniff(b"II*\0"), Some(ImageKind::Tiff));
+        assert_eq!(sniff(b"MM\0*"), Some(ImageKind::Tiff));
+        assert_eq!(sniff(b"RIFF\0\0\0\0WEBPVP8 "), Some(ImageKind::WebP));
+        assert_eq!(sniff(b"root:x:0:0:root:/root:/bin/bash"), None);
+        assert_eq!(sniff(b""), None);
+    }
+
+    /// A PNG whose header claims 100000×100000 pixels and has no pixel data.
+    fn png_bomb() -> Vec<u8> {
+        let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+        let mut ihdr = b"IHDR".to_vec();
+        ihdr.extend_from_slice(&100_000u32.to_be_bytes());
+        ihdr.extend_from_slice(&100_000u32.to_be_bytes());
+        ihdr.extend_from_slice(&[8, 0, 0, 0, 0]);
+        png.extend_from_slice(&13u32.to_be_bytes());
+        png.extend_from_slice(&ihdr);
+        png.extend_from_slice(&crc32(&ihdr).to_be_bytes());
+        for chunk in [&b"IDAT"[..], &b"IEND"[..]] {
+            png.extend_from_slice(&0u32.to_be_bytes());
+            png.extend_from_slice(chunk);
+            png.extend_from_slice(&crc32(chunk).to_be_bytes());
+        }
+        png
+    }
+
+    fn crc32(bytes: &[u8]) -> u32 {
+        let mut crc = 0xFFFF_FFFFu32;
+        for &b in bytes {
+            crc ^= u32::from(b);
+            for _ in 0..8 {
+                crc = if crc & 1 == 1 {
+                    (crc >> 1) ^ 0xEDB8_8320
+                } else {
+                    crc >> 1
+                };
+            }
+        }
+        !crc
+    }
+
+    #[test]
+    fn bombs_truncations_and_impostors_are_refused() {
+        let err = normalize(&png_bomb(), PixelLimit::default()).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ImageProblem::TooLarge {
+                    width: 100_000,
+                    height: 100_000,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        assert_eq!(ItemError::from(err).code(), "IMAGE_TOO_LARGE");
+
+        let mut small = Vec::new();
+        DynamicImage::new_rgb8(64, 48)
+            .write_to(&mut Cursor::new(&mut small), ImageFormat::Png)
+            .unwrap();
+        let truncated = &small[..small.len() / 2];
+        assert!(matches!(
+            normalize(truncated, PixelLimit::default()),
+            Err(ImageProblem::Corrupt(_))
+        ));
+        assert!(matches!(
+            normalize(b"hello, I am text", PixelLimit::default()),
+            Err(ImageProblem::Unsupported)
+        ));
+
+        let page = normalize(&small, PixelLimit::default()).unwrap();
+        assert_eq!((page.width, page.height), (64, 48));
+        assert_eq!(sniff(&page.png), Some(ImageKind::Png));
+    }
+}

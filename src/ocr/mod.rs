@@ -1,0 +1,28 @@
+//! Page images and OCR: normalization of uploaded images, and OCR engines behind one port.
+//!
+//! Failures are the runtime's [`ItemError`]s, classified here once: a corrupt or oversized
+//! image or an empty page is terminal for that page; a timeout or an engine crash is
+//! retryable; a missing engine is fatal for the job and names the setting to fix.
+
+mod image_check;
+mod tesseract;
+
+use async_trait::async_trait;
+use quire_actors::ItemError;
+
+pub use image_check::{ImageKind, ImageProblem, NormalizedPage, PixelLimit, normalize, sniff};
+pub use tesseract::Tesseract;
+
+/// What an engine read on a page.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OcrText {
+    pub text: String,
+    /// Mean word confidence in [0, 1], where the engine gives one.
+    pub confidence: Option<f32>,
+}
+
+#[async_trait]
+pub trait OcrEngine: Send + Sync + 'static {
+    /// Reads one normalized page (grayscale PNG).
+    async fn recognize(&self, png: &[u8]) -> Result<OcrText, ItemError>;
+}

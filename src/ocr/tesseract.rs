@@ -1,0 +1,148 @@
+//! Tesseract, run as one `tesseract` process per page: the pool can kill a page that runs
+//! past its timeout (in-process timeouts do not reliably stop it: tesseract #2910), and a
+//! crash takes down one page, not the service. Each process is single-threaded
+//! (`OMP_THREAD_LIMIT=1`; Tesseract's own threading is 2–3× slower on small machines), and at
+//! most one runs per core.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use quire_actors::ItemError;
+use tokio::sync::Semaphore;
+
+use super::{OcrEngine, OcrText};
+
+pub struct Tesseract {
+    binary: PathBuf,
+    language: String,
+    timeout: Duration,
+    slots: Semaphore,
+}
+
+impl Tesseract {
+    /// `processes` pages at once (one per core is right), each stopped after `timeout`.
+    pub fn new(
+        binary: impl Into<PathBuf>,
+        language: &str,
+        timeout: Duration,
+        processes: usize,
+    ) -> Self {
+        Self {
+            binary: binary.into(),
+            language: language.to_owned(),
+            timeout,
+            slots: Semaphore::new(processes.max(1)),
+        }
+    }
+}
+
+/// The mean confidence of the recognized words in Tesseract's TSV output, in [0, 1].
+fn mean_confidence(tsv: &str) -> Option<f32> {
+    let confs: Vec<f32> = tsv
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let cols: Vec<&str> = line.split('\t').collect();
+            let (conf, text) = (cols.get(10)?, cols.get(11)?);
+            let conf: f32 = conf.parse().ok()?;
+            (conf >= 0.0 && !text.trim().is_empty()).then_some(conf)
+        })
+        .collect();
+    (!confs.is_empty()).then(|| confs.iter().sum::<f32>() / confs.len() as f32 / 100.0)
+}
+
+#[async_trait]
+impl OcrEngine for Tesseract {
+    async fn recognize(&self, png: &[u8]) -> Result<OcrText, ItemError> {
+        let _slot = self
+            .slots
+            .acquire()
+            .await
+            .map_err(|_| ItemError::retryable("SHUTTING_DOWN", "the OCR pool is closed"))?;
+        let io =
+            |e: std::io::Error| ItemError::retryable("OCR_IO", format!("OCR scratch files: {e}"));
+        let dir = tempfile::tempdir().map_err(io)?;
+        let input = dir.path().join("page.png");
+        let output = dir.path().join("out");
+        tokio::fs::write(&input, png).await.map_err(io)?;
+        let child = tokio::process::Command::new(&self.binary)
+            .arg(&input)
+            .arg(&output)
+            .args(["-l", &self.language, "txt", "tsv"])
+            .env("OMP_THREAD_LIMIT", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn();
+        let child = match child {
+            Ok(child) => child,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(ItemError::fatal(
+                    "OCR_ENGINE_MISSING",
+                    format!(
+                        "`{}` was not found; install tesseract-ocr or set ocr.tesseract_binary",
+                        self.binary.display()
+                    ),
+                ));
+            }
+            Err(e) => return Err(ItemError::retryable("OCR_ENGINE_FAILED", e.to_string())),
+        };
+        // On timeout the child is dropped, and with it killed.
+        let finished = tokio::time::timeout(self.timeout, child.wait_with_output()).await;
+        let out = match finished {
+            Err(_) => {
+                return Err(ItemError::retryable(
+                    "TIMEOUT",
+                    format!(
+                        "OCR took longer than {:?}; the page was stopped",
+                        self.timeout
+                    ),
+                ));
+            }
+            Ok(Err(e)) => return Err(ItemError::retryable("OCR_ENGINE_FAILED", e.to_string())),
+            Ok(Ok(out)) => out,
+        };
+        if !out.status.success() {
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            let tail: String = stderr.lines().rev().take(3).collect::<Vec<_>>().join(" / ");
+            return Err(ItemError::retryable(
+                "OCR_ENGINE_FAILED",
+                format!("tesseract exited with {}: {tail}", out.status),
+            ));
+        }
+        let text = tokio::fs::read_to_string(output.with_extension("txt"))
+            .await
+            .map_err(io)?;
+        let tsv = tokio::fs::read_to_string(output.with_extension("tsv"))
+            .await
+            .unwrap_or_default();
+        if text.trim().is_empty() {
+            return Err(ItemError::terminal(
+                "EMPTY_OCR",
+                "no text was found on the page",
+            ));
+        }
+        Ok(OcrText {
+            text,
+            confidence: mean_confidence(&tsv),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn confidence_is_the_mean_of_the_words() {
+        let tsv = "level\tpage_num\tblock_num\tpar_num\tline_num\tword_num\tleft\ttop\twidth\theight\tconf\ttext\n\
+                   1\t1\t0\t0\t0\t0\t0\t0\t10\t10\t-1\t\n\
+                   5\t1\t1\t1\t1\t1\t0\t0\t5\t5\t90\tHello\n\
+                   5\t1\t1\t1\t1\t2\t0\t0\t5\t5\t70\tworld\n";
+        assert_eq!(mean_confidence(tsv), Some(0.8));
+        assert_eq!(mean_confidence("header\n"), None);
+    }
+}
