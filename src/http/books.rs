@@ -40,6 +40,15 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     );
 }
 
+/// The book, or the 404 every route answers for an unknown one.
+async fn require_book(state: &ApiState, id: BookId) -> Result<crate::store::Book, ApiError> {
+    state
+        .store
+        .book(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("BOOK_NOT_FOUND", format!("no book has the id {id}")))
+}
+
 const MAX_TITLE_CHARS: usize = 500;
 const MAX_OWNER_CHARS: usize = 200;
 
@@ -121,10 +130,7 @@ async fn show_book(
     path: web::Path<BookId>,
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
-    let book =
-        state.store.book(id).await?.ok_or_else(|| {
-            ApiError::not_found("BOOK_NOT_FOUND", format!("no book has the id {id}"))
-        })?;
+    let book = require_book(&state, id).await?;
     let latest = state.runtime.store().latest_job(id, None).await?;
     Ok(HttpResponse::Ok().json(BookView::new(book, latest.as_ref(), state.now())))
 }
@@ -144,12 +150,7 @@ async fn book_jobs(
     query: web::Query<HistoryQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
-    if state.store.book(id).await?.is_none() {
-        return Err(ApiError::not_found(
-            "BOOK_NOT_FOUND",
-            format!("no book has the id {id}"),
-        ));
-    }
+    require_book(&state, id).await?;
     let filter = JobFilter {
         book: Some(id),
         kind: query.kind,
@@ -170,12 +171,7 @@ async fn latest_job(
     query: web::Query<LatestQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
-    if state.store.book(id).await?.is_none() {
-        return Err(ApiError::not_found(
-            "BOOK_NOT_FOUND",
-            format!("no book has the id {id}"),
-        ));
-    }
+    require_book(&state, id).await?;
     match state.runtime.store().latest_job(id, query.kind).await? {
         Some(job) => Ok(HttpResponse::Ok().json(JobView::new(&job, state.now()))),
         None => Err(ApiError::not_found(

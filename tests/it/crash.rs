@@ -65,6 +65,32 @@ impl Drop for Node {
     }
 }
 
+/// Creates a book and a synthetic job of `ITEMS` items through the node's API.
+async fn start_job(http: &reqwest::Client, base: &str, title: &str) -> JobId {
+    let book: Value = http
+        .post(format!("{base}/api/v1/books"))
+        .json(&json!({ "title": title }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let job: Value = http
+        .post(format!(
+            "{base}/api/v1/books/{}/jobs/synthetic",
+            book["id"].as_str().unwrap()
+        ))
+        .json(&json!({ "items": ITEMS, "params": { "latency_ms": 25 } }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    job["id"].as_str().unwrap().parse().unwrap()
+}
+
 /// Item starts, as the synthetic handler appended them to the trace file.
 fn starts(dir: &Path) -> Vec<i64> {
     std::fs::read_to_string(dir.join("trace"))
@@ -91,29 +117,7 @@ async fn sigkill_at_random_moments_loses_nothing_and_reruns_only_in_flight_items
     let http = reqwest::Client::new();
 
     let node = spawn_node(&db, dir.path());
-    let book: Value = http
-        .post(format!("{}/api/v1/books", node.base))
-        .json(&json!({ "title": "Crash drill" }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let job: Value = http
-        .post(format!(
-            "{}/api/v1/books/{}/jobs/synthetic",
-            node.base,
-            book["id"].as_str().unwrap()
-        ))
-        .json(&json!({ "items": ITEMS, "params": { "latency_ms": 25 } }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let job_id: JobId = job["id"].as_str().unwrap().parse().unwrap();
+    let job_id = start_job(&http, &node.base, "Crash drill").await;
 
     let mut node = Some(node);
     let mut completed_at_kill: Vec<HashSet<i64>> = Vec::new();
@@ -214,29 +218,7 @@ async fn sigterm_drains_the_node_and_another_takes_over_at_once(backend: Backend
     let http = reqwest::Client::new();
     // A ten-minute lease: only the drain can make the job move on quickly.
     let mut first = spawn_named_node(&db, dir.path(), "node-a", "600000");
-    let book: Value = http
-        .post(format!("{}/api/v1/books", first.base))
-        .json(&json!({ "title": "Drain" }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let job: Value = http
-        .post(format!(
-            "{}/api/v1/books/{}/jobs/synthetic",
-            first.base,
-            book["id"].as_str().unwrap()
-        ))
-        .json(&json!({ "items": ITEMS, "params": { "latency_ms": 25 } }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let job_id: JobId = job["id"].as_str().unwrap().parse().unwrap();
+    let job_id = start_job(&http, &first.base, "Drain").await;
     tokio::time::sleep(Duration::from_millis(400)).await;
 
     let pid = first.child.id().to_string();
