@@ -88,6 +88,7 @@ async fn throughput(backend: Backend, items: i64) {
         params: json!({}),
         items: (1..=items).collect(),
         resumed_from: None,
+        held: false,
     };
     // Both sides are timed from the job's creation (its item rows included) to its end.
     let started = Instant::now();
@@ -189,6 +190,7 @@ async fn io(backend: Backend, items: i64) {
             params: json!({ "latency_ms": LATENCY_MS }),
             items: (1..=items).collect(),
             resumed_from: None,
+            held: false,
         })
         .await
         .unwrap();
@@ -227,6 +229,7 @@ async fn latency(backend: Backend, jobs: usize) {
                 params: json!({}),
                 items: vec![1],
                 resumed_from: None,
+                held: false,
             })
             .await
             .unwrap();

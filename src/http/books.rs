@@ -224,6 +224,7 @@ async fn start_synthetic(
             params,
             items: (1..=i64::from(body.items)).collect(),
             resumed_from: None,
+            held: false,
         })
         .await?;
     Ok(HttpResponse::Accepted().json(JobView::new(&job, state.now())))

@@ -121,6 +121,11 @@ impl From<SubmitError> for ApiError {
                 "NOT_RESUMABLE",
                 format!("job {job_id} cannot be resumed: {reason}"),
             ),
+            SubmitError::NotHeld { job_id } => ApiError::new(
+                StatusCode::CONFLICT,
+                "JOB_NOT_HELD",
+                format!("job {job_id} is not waiting for its items on this server"),
+            ),
             SubmitError::Store(e) => e.into(),
             SubmitError::Stopped => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,

@@ -14,7 +14,7 @@ macro_rules! job_columns {
         "id, book_id, kind, status, params, stage, stage_started_at, total_items, \
          completed_items, failed_items, current_item, last_completed_item, error_code, error, \
          resumed_from, lease_owner, lease_generation, lease_expires_at, heartbeat_at, \
-         cancel_requested_at, created_at, started_at, finished_at, retry_round"
+         cancel_requested_at, created_at, started_at, finished_at, retry_round, held"
     };
 }
 pub(crate) use job_columns;
@@ -53,6 +53,7 @@ pub struct JobRow {
     started_at: Option<i64>,
     finished_at: Option<i64>,
     retry_round: i64,
+    held: bool,
 }
 
 fn corrupt(e: impl std::fmt::Display) -> StoreError {
@@ -87,6 +88,7 @@ impl TryFrom<JobRow> for Job {
             lease_owner: r.lease_owner,
             lease_generation: r.lease_generation,
             retry_round: u32::try_from(r.retry_round).map_err(corrupt)?,
+            held: r.held,
             lease_expires_at: r.lease_expires_at,
             heartbeat_at: r.heartbeat_at,
             cancel_requested_at: r.cancel_requested_at,

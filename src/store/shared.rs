@@ -221,8 +221,8 @@ macro_rules! impl_stores {
                     let mut tx = self.begin().await?;
                     let inserted = sqlx::query(
                         "INSERT INTO jobs (id, book_id, kind, status, params, total_items, resumed_from, \
-                           lease_owner, lease_generation, lease_expires_at, heartbeat_at, created_at) \
-                         VALUES ($1, $2, $3, 'pending', $4, $5, $6, $7, 1, $8, $9, $9)",
+                           lease_owner, lease_generation, lease_expires_at, heartbeat_at, created_at, held) \
+                         VALUES ($1, $2, $3, 'pending', $4, $5, $6, $7, 1, $8, $9, $9, $10)",
                     )
                     .bind(id.0)
                     .bind(new.book_id.0)
@@ -233,6 +233,7 @@ macro_rules! impl_stores {
                     .bind(owner)
                     .bind(lease_expires_at)
                     .bind(now)
+                    .bind(new.held)
                     .execute(&mut *tx)
                     .await;
                     match inserted {
@@ -262,6 +263,32 @@ macro_rules! impl_stores {
                     .await
                     .map_err(classify)?;
                 let job = Self::job_in(&mut *tx, id).await?;
+                tx.commit().await.map_err(classify)?;
+                Ok(job)
+            }
+
+            async fn release_job(&self, lease: &Lease, items: &[i64], now: i64) -> Result<Job, StoreError> {
+                let mut tx = self.begin().await?;
+                let status = Self::fence(&mut tx, lease, now).await?;
+                let released = sqlx::query(
+                    "UPDATE jobs SET held = FALSE, total_items = $2 WHERE id = $1 AND held AND status = 'pending'",
+                )
+                .bind(lease.job_id.0)
+                .bind(items.len() as i64)
+                .execute(&mut *tx)
+                .await
+                .map_err(classify)?
+                .rows_affected();
+                if released != 1 {
+                    return Err(wrong_status(lease.job_id, status));
+                }
+                sqlx::query($dialect::INSERT_ITEMS)
+                    .bind(lease.job_id.0)
+                    .bind(Json(items))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(classify)?;
+                let job = Self::job_in(&mut *tx, lease.job_id).await?;
                 tx.commit().await.map_err(classify)?;
                 Ok(job)
             }
@@ -352,6 +379,13 @@ macro_rules! impl_stores {
             async fn enter_job(&self, lease: &Lease, now: i64) -> Result<Job, StoreError> {
                 let mut tx = self.begin().await?;
                 let status = Self::fence(&mut tx, lease, now).await?;
+                // A held job has no items to run: it is returned as it is, for its new holder
+                // to fail (the node that held it for an upload is gone).
+                let held = Self::job_in(&mut *tx, lease.job_id).await?;
+                if held.held {
+                    tx.commit().await.map_err(classify)?;
+                    return Ok(held);
+                }
                 if status == JobStatus::Pending {
                     let next = status
                         .apply(JobEvent::Start)

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use quire_actors::model::{ItemStatus, JobStatus, NewJob};
-use quire_actors::runtime::{Recovery, ResumeMode};
+use quire_actors::model::{ItemStatus, JobError, JobStatus, NewJob};
+use quire_actors::runtime::{Recovery, ResumeMode, SubmitError};
 use quire_actors::{ErrorClass, JobId, JobKind};
 use serde_json::{Value, json};
 
@@ -24,6 +24,7 @@ fn job(book: quire_actors::BookId, kind: JobKind, items: i64, params: Value) -> 
         params,
         items: (1..=items).collect(),
         resumed_from: None,
+        held: false,
     }
 }
 
@@ -369,6 +370,77 @@ async fn a_draining_node_hands_its_jobs_over_at_once(backend: Backend) {
     drop(n2);
 }
 
+async fn a_held_job_takes_the_lock_first_and_runs_once_released(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
+    let rt = start(store.clone(), fast_config("n1"), &Arc::default()).await;
+    let book = new_book(&store).await;
+    let held = rt.hold(book, JobKind::Synthetic, json!({})).await.unwrap();
+    assert!(held.held && held.status == JobStatus::Pending && held.progress.total == 0);
+    let busy = rt.submit(job(book, JobKind::Synthetic, 1, json!({}))).await;
+    assert!(matches!(busy, Err(SubmitError::BookBusy { holder }) if holder == held.id));
+    // Nothing runs while it is held, however long that takes.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(store.job(held.id).await.unwrap().status, JobStatus::Pending);
+
+    let released = rt.release(held.id, vec![3, 1, 2, 2]).await.unwrap();
+    assert!(!released.held);
+    assert_eq!(released.progress.total, 3);
+    let done = wait_terminal(&store, held.id, LIMIT).await;
+    assert_eq!(
+        (done.status, done.progress.completed),
+        (JobStatus::Completed, 3)
+    );
+    assert!(matches!(
+        rt.release(held.id, vec![4]).await,
+        Err(SubmitError::NotHeld { .. })
+    ));
+}
+
+async fn a_broken_upload_fails_its_held_job(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
+    let rt = start(store.clone(), fast_config("n1"), &Arc::default()).await;
+    let book = new_book(&store).await;
+    let held = rt.hold(book, JobKind::Synthetic, json!({})).await.unwrap();
+    let error = JobError {
+        code: "UPLOAD_INCOMPLETE".into(),
+        message: "pages 1-3 stored".into(),
+    };
+    let failed = rt.abort_held(held.id, error.clone()).await.unwrap();
+    assert_eq!(
+        (failed.status, failed.error),
+        (JobStatus::Failed, Some(error))
+    );
+    assert!(
+        store.active_job(book).await.unwrap().is_none(),
+        "the JobLock is released"
+    );
+
+    // A cancel while held ends it too, and a late release is refused.
+    let held = rt.hold(book, JobKind::Synthetic, json!({})).await.unwrap();
+    assert_eq!(
+        rt.cancel(held.id).await.unwrap().status,
+        JobStatus::Cancelled
+    );
+    assert!(rt.release(held.id, vec![1]).await.is_err());
+}
+
+async fn a_held_job_whose_node_died_fails_as_interrupted(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
+    let book = new_book(&store).await;
+    let id = JobId::new();
+    let mut new = job(book, JobKind::Synthetic, 0, json!({}));
+    new.held = true;
+    let t = now();
+    store.create_job(id, &new, "dead-node", t, t).await.unwrap();
+    let _rt = start(store.clone(), fast_config("n2"), &Arc::default()).await;
+    let done = wait_terminal(&store, id, LIMIT).await;
+    assert_eq!(done.status, JobStatus::Failed);
+    assert_eq!(done.error.unwrap().code, "UPLOAD_INTERRUPTED");
+}
+
 async fn a_panicking_item_is_contained(backend: Backend) {
     let db = TestDb::new(backend).await;
     let store = db.store().await;
@@ -647,6 +719,9 @@ crate::on_both_backends!(
     a_fatal_error_fails_the_job_and_resume_runs_only_what_is_left,
     cancel_stops_new_items_and_ends_within_the_grace,
     a_panicking_item_is_contained,
+    a_held_job_takes_the_lock_first_and_runs_once_released,
+    a_broken_upload_fails_its_held_job,
+    a_held_job_whose_node_died_fails_as_interrupted,
     a_draining_node_hands_its_jobs_over_at_once,
     a_cancel_recorded_by_another_node_is_obeyed,
     a_fatal_error_ends_the_job_even_with_an_item_hung,

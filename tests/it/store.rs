@@ -37,6 +37,7 @@ fn new_job(book: BookId, items: i64) -> NewJob {
         params: json!({}),
         items: (1..=items).collect(),
         resumed_from: None,
+        held: false,
     }
 }
 

@@ -203,6 +203,8 @@ pub struct Job {
     pub lease_generation: i64,
     /// The auto retry round the job is in (0: its first pass).
     pub retry_round: u32,
+    /// Holding the JobLock while its items are still arriving.
+    pub held: bool,
     pub lease_expires_at: Option<i64>,
     pub heartbeat_at: Option<i64>,
     pub cancel_requested_at: Option<i64>,
@@ -228,6 +230,8 @@ pub struct NewJob {
     /// Item numbers (page numbers, chunk indexes), each run once.
     pub items: Vec<i64>,
     pub resumed_from: Option<JobId>,
+    /// Take the JobLock now, get the items later (see [`crate::RuntimeHandle::hold`]).
+    pub held: bool,
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use super::blocking_pool::BlockingPool;
 use super::heartbeat::{Heartbeat, recover_own_jobs};
 use super::job_actor::Pools;
 use super::remote_pool::RemotePool;
-use super::supervisor::{Adopt, Cancel, Shutdown, Submit, Supervisor};
+use super::supervisor::{AbortHeld, Adopt, Cancel, Release, Shutdown, Submit, Supervisor};
 use crate::error::StoreError;
 use crate::model::{ItemStatus, Job, JobId, JobKind, NewJob};
 use crate::ports::{Clock, ItemWork, JobStore};
@@ -33,6 +33,9 @@ pub enum SubmitError {
     Store(#[from] StoreError),
     #[error("the runtime is shutting down")]
     Stopped,
+    /// Release or abort asked of a job this node does not hold for an upload.
+    #[error("job {job_id} is not held by this node")]
+    NotHeld { job_id: JobId },
 }
 
 /// Counters for metrics and tests.
@@ -122,6 +125,49 @@ impl RuntimeHandle {
             .map_err(|_| SubmitError::Stopped)?
     }
 
+    /// Takes the book's JobLock for a job whose items are still arriving (an upload): the
+    /// job is created pending and held, and runs once [`Self::release`]d with its items. If
+    /// this node dies first, the node that takes the job over fails it (`UPLOAD_INTERRUPTED`).
+    pub async fn hold(
+        &self,
+        book_id: crate::model::BookId,
+        kind: JobKind,
+        params: serde_json::Value,
+    ) -> Result<Job, SubmitError> {
+        let new = NewJob {
+            book_id,
+            kind,
+            params,
+            items: Vec::new(),
+            resumed_from: None,
+            held: true,
+        };
+        self.submit(new).await
+    }
+
+    /// Gives a held job its items and starts it.
+    pub async fn release(&self, id: JobId, items: Vec<i64>) -> Result<Job, SubmitError> {
+        let mut items = items;
+        items.sort_unstable();
+        items.dedup();
+        self.supervisor
+            .send(Release { job_id: id, items })
+            .await
+            .map_err(|_| SubmitError::Stopped)?
+    }
+
+    /// Fails a held job whose items will not come, releasing the JobLock.
+    pub async fn abort_held(
+        &self,
+        id: JobId,
+        error: crate::model::JobError,
+    ) -> Result<Job, SubmitError> {
+        self.supervisor
+            .send(AbortHeld { job_id: id, error })
+            .await
+            .map_err(|_| SubmitError::Stopped)?
+    }
+
     /// A new job for the items of `old` that did not complete (or all of them), linked to it.
     pub async fn resume(&self, old: JobId, mode: ResumeMode) -> Result<Job, SubmitError> {
         let job = self.store.job(old).await?;
@@ -155,6 +201,7 @@ impl RuntimeHandle {
             params: job.params,
             items,
             resumed_from: Some(old),
+            held: false,
         })
         .await
     }

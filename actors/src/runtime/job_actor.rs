@@ -624,6 +624,15 @@ impl Actor for JobActor {
             .map(|res, act, ctx| {
                 act.busy = false;
                 match res {
+                    Ok(job) if job.held => {
+                        tracing::warn!(job_id = %job.id, "held job taken over: its upload was interrupted");
+                        act.fatal = Some(JobError {
+                            code: "UPLOAD_INTERRUPTED".to_owned(),
+                            message: "the server receiving this job's upload stopped before the upload ended; upload the files again".to_owned(),
+                        });
+                        act.job = Some(job);
+                        act.finish(ctx);
+                    }
                     Ok(job) => {
                         tracing::info!(job_id = %job.id, book_id = %job.book_id, kind = %job.kind,
                             generation = act.lease.generation, "job entered");

@@ -34,6 +34,8 @@ struct Running {
     addr: Option<Addr<JobActor>>,
     /// When its JobActor crashed, within the restart window.
     crashes: VecDeque<Instant>,
+    /// Held: the JobLock is taken, the items have not arrived; no JobActor yet.
+    held: bool,
 }
 
 impl Supervisor {
@@ -76,6 +78,7 @@ impl Supervisor {
                 lease,
                 addr: Some(addr),
                 crashes,
+                held: false,
             },
         );
     }
@@ -182,7 +185,15 @@ impl Supervisor {
     fn waiting_for_restart(&self, lease: &Lease) -> bool {
         self.jobs
             .get(&lease.job_id)
-            .is_some_and(|r| r.lease == *lease && r.addr.is_none())
+            .is_some_and(|r| r.lease == *lease && r.addr.is_none() && !r.held)
+    }
+
+    /// The lease of a job this node holds for an upload, if it does.
+    fn held_lease(&self, id: JobId) -> Option<Lease> {
+        self.jobs
+            .get(&id)
+            .filter(|r| r.held)
+            .map(|r| r.lease.clone())
     }
 }
 
@@ -250,7 +261,17 @@ impl Handler<Submit> for Supervisor {
                         generation: job.lease_generation,
                     };
                     let _ = act.events.send(job.clone());
-                    act.spawn_job(lease, job.kind, VecDeque::new());
+                    if job.held {
+                        let running = Running {
+                            lease,
+                            addr: None,
+                            crashes: VecDeque::new(),
+                            held: true,
+                        };
+                        act.jobs.insert(job.id, running);
+                    } else {
+                        act.spawn_job(lease, job.kind, VecDeque::new());
+                    }
                     Ok(job)
                 }),
         )
@@ -324,6 +345,79 @@ impl Handler<Shutdown> for Supervisor {
         Box::pin(async move {
             futures_util::future::join_all(drains).await;
         })
+    }
+}
+
+/// A held job gets its items and starts.
+#[derive(Message)]
+#[rtype(result = "Result<Job, SubmitError>")]
+pub struct Release {
+    pub job_id: JobId,
+    pub items: Vec<i64>,
+}
+
+impl Handler<Release> for Supervisor {
+    type Result = ResponseActFuture<Self, Result<Job, SubmitError>>;
+
+    fn handle(
+        &mut self,
+        Release { job_id, items }: Release,
+        _: &mut Context<Self>,
+    ) -> Self::Result {
+        let Some(lease) = self.held_lease(job_id) else {
+            return Box::pin(fut::ready(Err(SubmitError::NotHeld { job_id })));
+        };
+        let (store, now) = (self.store.clone(), self.clock.now_ms());
+        Box::pin(
+            async move {
+                store
+                    .release_job(&lease, &items, now)
+                    .await
+                    .map(|job| (job, lease))
+            }
+            .into_actor(self)
+            .map(|res, act, _| {
+                let (job, lease) = res?;
+                if act.held_lease(job.id).as_ref() == Some(&lease) {
+                    act.spawn_job(lease, job.kind, VecDeque::new());
+                }
+                let _ = act.events.send(job.clone());
+                Ok(job)
+            }),
+        )
+    }
+}
+
+/// A held job whose items will never come (a broken upload) fails with this error.
+#[derive(Message)]
+#[rtype(result = "Result<Job, SubmitError>")]
+pub struct AbortHeld {
+    pub job_id: JobId,
+    pub error: JobError,
+}
+
+impl Handler<AbortHeld> for Supervisor {
+    type Result = ResponseActFuture<Self, Result<Job, SubmitError>>;
+
+    fn handle(
+        &mut self,
+        AbortHeld { job_id, error }: AbortHeld,
+        _: &mut Context<Self>,
+    ) -> Self::Result {
+        let Some(lease) = self.held_lease(job_id) else {
+            return Box::pin(fut::ready(Err(SubmitError::NotHeld { job_id })));
+        };
+        let (store, now) = (self.store.clone(), self.clock.now_ms());
+        Box::pin(
+            async move { fail_job(&*store, &lease, error, now).await }
+                .into_actor(self)
+                .map(move |res, act, _| {
+                    act.jobs.remove(&job_id);
+                    let job = res?;
+                    let _ = act.events.send(job.clone());
+                    Ok(job)
+                }),
+        )
     }
 }
 

@@ -39,6 +39,9 @@ impl JobStore for FlakyStore {
     ) -> Result<Job, StoreError> {
         self.inner.create_job(id, new, owner, exp, now).await
     }
+    async fn release_job(&self, lease: &Lease, items: &[i64], now: i64) -> Result<Job, StoreError> {
+        self.inner.release_job(lease, items, now).await
+    }
     async fn job(&self, id: JobId) -> Result<Job, StoreError> {
         self.inner.job(id).await
     }
