@@ -164,9 +164,10 @@ pub trait JobStore: Send + Sync + 'static {
     /// A pending job ends cancelled at once; a running one moves to cancelling.
     async fn request_cancel(&self, id: JobId, now: i64) -> Result<Job, StoreError>;
 
-    /// Extends the leases `owner` still holds at these generations. Reports the jobs whose
-    /// lease it has lost (taken over, or the job ended) and the ones a cancel was recorded
-    /// for, possibly by another node.
+    /// Extends the leases `owner` still holds at these generations (`expires_at = now` lets
+    /// them go). A lease that has already expired is not renewed but reported lost, like one
+    /// taken over or of a job that ended: its job may be taken by any node. Also reports the
+    /// jobs a cancel was recorded for, possibly by another node.
     async fn renew_leases(
         &self,
         owner: &str,

@@ -59,10 +59,15 @@ impl ObjectStore for FolderStore {
                 .map_err(|e| classify(e, key))?;
         }
         let tmp = path.with_extension(format!("tmp-{}", uuid::Uuid::new_v4().simple()));
-        tokio::fs::write(&tmp, &bytes)
-            .await
-            .map_err(|e| classify(e, key))?;
-        if let Err(e) = tokio::fs::rename(&tmp, &path).await {
+        let written = async {
+            let mut file = tokio::fs::File::create(&tmp).await?;
+            tokio::io::AsyncWriteExt::write_all(&mut file, &bytes).await?;
+            // On disk before it is visible: the database may call it done right after.
+            file.sync_all().await?;
+            tokio::fs::rename(&tmp, &path).await
+        }
+        .await;
+        if let Err(e) = written {
             let _ = tokio::fs::remove_file(&tmp).await;
             return Err(classify(e, key));
         }

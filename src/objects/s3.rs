@@ -100,10 +100,13 @@ where
         _ => None,
     };
     match (&e, status) {
-        (
-            SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_),
-            _,
-        ) => ObjectError::Unavailable(Box::new(e)),
+        (SdkError::TimeoutError(_) | SdkError::ResponseError(_), _) => {
+            ObjectError::Unavailable(Box::new(e))
+        }
+        // A bad endpoint or TLS setup never gets better by trying again.
+        (SdkError::DispatchFailure(d), _) if d.is_io() || d.is_timeout() => {
+            ObjectError::Unavailable(Box::new(e))
+        }
         (_, Some(Some(s))) if s == 429 || s >= 500 => ObjectError::Unavailable(Box::new(e)),
         _ => ObjectError::Other(Box::new(e)),
     }

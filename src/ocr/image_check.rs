@@ -114,13 +114,12 @@ pub struct NormalizedPage {
 /// PNG. The size is checked from the header, before any pixel is decoded.
 pub fn normalize(bytes: &[u8], limit: PixelLimit) -> Result<NormalizedPage, ImageProblem> {
     let kind = sniff(bytes).ok_or(ImageProblem::Unsupported)?;
-    let corrupt = |e: image::ImageError| ImageProblem::Corrupt(e.to_string());
     let mut reader = ImageReader::with_format(Cursor::new(bytes), kind.format());
     let mut limits = image::Limits::default();
-    // Bounds every allocation the decoder makes, whatever the header claims.
-    limits.max_alloc = Some(limit.0.saturating_mul(4).max(64 << 20));
-    reader.limits(limits);
-    let mut decoder = reader.into_decoder().map_err(corrupt)?;
+    // Bounds the decoders' own allocations; the pixel buffer is checked below.
+    limits.max_alloc = Some(limit.0.saturating_mul(8).max(64 << 20));
+    reader.limits(limits.clone());
+    let mut decoder = reader.into_decoder().map_err(|e| problem(e, 0, 0, limit))?;
     let (width, height) = decoder.dimensions();
     if u64::from(width) * u64::from(height) > limit.0 {
         return Err(ImageProblem::TooLarge {
@@ -129,17 +128,50 @@ pub fn normalize(bytes: &[u8], limit: PixelLimit) -> Result<NormalizedPage, Imag
             limit: limit.0,
         });
     }
-    let orientation = decoder.orientation().map_err(corrupt)?;
-    let mut image = DynamicImage::from_decoder(decoder).map_err(corrupt)?;
-    image.apply_orientation(orientation);
-    let gray = DynamicImage::ImageLuma8(image.into_luma8());
+    // The decoded buffer counts against the same budget (16-bit RGBA is 8 bytes a pixel).
+    limits
+        .reserve(decoder.total_bytes())
+        .map_err(|e| problem(e, width, height, limit))?;
+    let orientation = decoder
+        .orientation()
+        .map_err(|e| problem(e, width, height, limit))?;
+    let image =
+        DynamicImage::from_decoder(decoder).map_err(|e| problem(e, width, height, limit))?;
+    // Gray first (a quarter of the memory), then upright.
+    let mut gray = DynamicImage::ImageLuma8(on_white(image));
+    gray.apply_orientation(orientation);
     let mut png = Vec::new();
     gray.write_to(&mut Cursor::new(&mut png), ImageFormat::Png)
-        .map_err(corrupt)?;
+        .map_err(|e| ImageProblem::Corrupt(e.to_string()))?;
     Ok(NormalizedPage {
         png,
         width: gray.width(),
         height: gray.height(),
+    })
+}
+
+fn problem(e: image::ImageError, width: u32, height: u32, limit: PixelLimit) -> ImageProblem {
+    match e {
+        image::ImageError::Limits(_) => ImageProblem::TooLarge {
+            width,
+            height,
+            limit: limit.0,
+        },
+        e => ImageProblem::Corrupt(e.to_string()),
+    }
+}
+
+/// Grayscale with transparency laid on white paper: transparent pixels often hide black.
+fn on_white(image: DynamicImage) -> image::GrayImage {
+    if !image.color().has_alpha() {
+        return image.into_luma8();
+    }
+    let rgba = image.into_rgba8();
+    image::GrayImage::from_fn(rgba.width(), rgba.height(), |x, y| {
+        let [r, g, b, a] = rgba.get_pixel(x, y).0;
+        let luma = (299 * u32::from(r) + 587 * u32::from(g) + 114 * u32::from(b)) / 1000;
+        let alpha = u32::from(a);
+        image::Luma([((luma * alpha + 255 * (255 - alpha)) / 255) as u8])
     })
 }
 
@@ -189,6 +221,21 @@ mod tests {
             }
         }
         !crc
+    }
+
+    #[test]
+    fn transparency_becomes_white_paper() {
+        // Black under full transparency, and one opaque black pixel of text.
+        let mut img = image::RgbaImage::from_pixel(4, 4, image::Rgba([0, 0, 0, 0]));
+        img.put_pixel(1, 1, image::Rgba([0, 0, 0, 255]));
+        let mut png = Vec::new();
+        DynamicImage::ImageRgba8(img)
+            .write_to(&mut Cursor::new(&mut png), ImageFormat::Png)
+            .unwrap();
+        let page = normalize(&png, PixelLimit::default()).unwrap();
+        let gray = image::load_from_memory(&page.png).unwrap().into_luma8();
+        assert_eq!(gray.get_pixel(0, 0).0, [255]);
+        assert_eq!(gray.get_pixel(1, 1).0, [0]);
     }
 
     #[test]

@@ -79,11 +79,16 @@ impl OcrEngine for Tesseract {
             .spawn();
         let child = match child {
             Ok(child) => child,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied
+                ) =>
+            {
                 return Err(ItemError::fatal(
                     "OCR_ENGINE_MISSING",
                     format!(
-                        "`{}` was not found; install tesseract-ocr or set ocr.tesseract_binary",
+                        "`{}` cannot be run ({e}); install tesseract-ocr or point the OCR settings at it",
                         self.binary.display()
                     ),
                 ));

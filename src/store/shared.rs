@@ -600,6 +600,7 @@ macro_rules! impl_stores {
                         "UPDATE jobs SET lease_expires_at = $4, heartbeat_at = $5 \
                          WHERE id = $1 AND lease_owner = $2 AND lease_generation = $3 \
                            AND status IN ('pending', 'running', 'cancelling') \
+                           AND lease_expires_at > $5 \
                          RETURNING status",
                     )
                     .bind(job_id.0)

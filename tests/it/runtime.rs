@@ -441,6 +441,44 @@ async fn a_held_job_whose_node_died_fails_as_interrupted(backend: Backend) {
     assert_eq!(done.error.unwrap().code, "UPLOAD_INTERRUPTED");
 }
 
+async fn a_drain_lets_go_of_jobs_it_cannot_write(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
+    let flaky = Arc::new(FlakyStore::new(store.clone()));
+    let mut cfg = fast_config("n1");
+    cfg.lease_ttl = Duration::from_secs(600);
+    cfg.restart_limit = 1000;
+    let rt = start(flaky.clone(), cfg, &Arc::default()).await;
+    let book = new_book(&store).await;
+    flaky.failing_commits.store(u32::MAX, Ordering::SeqCst);
+    let params = json!({ "latency_ms": 5 });
+    let submitted = rt
+        .submit(job(book, JobKind::Synthetic, 100, params))
+        .await
+        .unwrap();
+    wait_until(&store, submitted.id, LIMIT, |_| {
+        rt.stats().restarts.load(Ordering::Relaxed) >= 2
+    })
+    .await;
+    rt.shutdown(Duration::from_secs(10)).await;
+    let restarts = rt.stats().restarts.load(Ordering::Relaxed);
+    let job = wait_until(&store, submitted.id, LIMIT, |j| {
+        j.lease_expires_at.is_some_and(|t| t <= now())
+    })
+    .await;
+    assert_eq!(
+        job.status,
+        JobStatus::Running,
+        "the job waits for another node"
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        rt.stats().restarts.load(Ordering::Relaxed),
+        restarts,
+        "no restart after the drain"
+    );
+}
+
 async fn a_panicking_item_is_contained(backend: Backend) {
     let db = TestDb::new(backend).await;
     let store = db.store().await;
@@ -719,6 +757,7 @@ crate::on_both_backends!(
     a_fatal_error_fails_the_job_and_resume_runs_only_what_is_left,
     cancel_stops_new_items_and_ends_within_the_grace,
     a_panicking_item_is_contained,
+    a_drain_lets_go_of_jobs_it_cannot_write,
     a_held_job_takes_the_lock_first_and_runs_once_released,
     a_broken_upload_fails_its_held_job,
     a_held_job_whose_node_died_fails_as_interrupted,

@@ -64,6 +64,12 @@ impl Supervisor {
     }
 
     fn spawn_job(&mut self, lease: Lease, kind: crate::model::JobKind, crashes: VecDeque<Instant>) {
+        if self.shutting_down {
+            // A restart or an adoption that lands after the drain began: let the lease go.
+            self.jobs.remove(&lease.job_id);
+            self.let_go(vec![lease]);
+            return;
+        }
         let (Some(env), Some(work)) = (self.env.clone(), self.kinds.get(&kind).cloned()) else {
             tracing::error!(job_id = %lease.job_id, %kind, "no handler registered for this kind");
             return;
@@ -102,6 +108,26 @@ impl Supervisor {
                 })
                 .spawn(ctx);
         }
+    }
+
+    /// Lets leases expire now, so any node takes their jobs up at its next heartbeat.
+    fn let_go(&self, leases: Vec<Lease>) -> tokio::task::JoinHandle<()> {
+        let (store, clock, owner) = (
+            self.store.clone(),
+            self.clock.clone(),
+            self.cfg.node_id.clone(),
+        );
+        actix::spawn(async move {
+            let pairs: Vec<(JobId, i64)> =
+                leases.iter().map(|l| (l.job_id, l.generation)).collect();
+            if pairs.is_empty() {
+                return;
+            }
+            let now = clock.now_ms();
+            if let Err(error) = store.renew_leases(&owner, &pairs, now, now).await {
+                tracing::warn!(%error, "could not let leases go; they will expire");
+            }
+        })
     }
 
     /// Whether this node already drives the job under this lease or a newer one.
@@ -322,6 +348,10 @@ impl Handler<JobExited> for Supervisor {
             self.stats.fenced.fetch_add(1, Ordering::Relaxed);
         }
         self.jobs.remove(&lease.job_id);
+        if exit.wants_restart() {
+            // Crashed during the drain: no restart here, but no waiting for the lease either.
+            self.let_go(vec![lease]);
+        }
     }
 }
 
@@ -342,8 +372,22 @@ impl Handler<Shutdown> for Supervisor {
             .filter_map(|r| r.addr.clone())
             .map(|addr| addr.send(super::job_actor::Drain))
             .collect();
+        // Held jobs and jobs waiting for a restart have no actor to drain them.
+        let idle: Vec<JobId> = self
+            .jobs
+            .iter()
+            .filter(|(_, r)| r.addr.is_none())
+            .map(|(id, _)| *id)
+            .collect();
+        let leases = idle
+            .iter()
+            .filter_map(|id| self.jobs.remove(id))
+            .map(|r| r.lease)
+            .collect();
+        let released = self.let_go(leases);
         Box::pin(async move {
             futures_util::future::join_all(drains).await;
+            let _ = released.await;
         })
     }
 }
