@@ -50,6 +50,13 @@ pub struct Commit<'a> {
     pub now: i64,
 }
 
+/// A job as its new lease holder finds it, with its first claimed items.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Entered {
+    pub job: Job,
+    pub claimed: Vec<ClaimedItem>,
+}
+
 /// What a commit found and claimed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Committed {
@@ -127,8 +134,9 @@ pub trait JobStore: Send + Sync + 'static {
 
     /// Enters a job under `lease`: a pending job starts running; items left processing by an
     /// older generation go back to pending (their attempt stays counted); the returned job's
-    /// progress is derived from its item rows.
-    async fn enter_job(&self, lease: &Lease, now: i64) -> Result<Job, StoreError>;
+    /// progress is derived from its item rows; and up to `claim` due items are claimed in the
+    /// same transaction if the job runs. A held job is returned untouched.
+    async fn enter_job(&self, lease: &Lease, claim: u32, now: i64) -> Result<Entered, StoreError>;
 
     /// Claims up to `limit` due pending items in item order (pending -> processing); none
     /// unless the job is running (a cancel may have been recorded elsewhere).

@@ -103,17 +103,14 @@ async fn throughput(backend: Backend, items: i64) {
         owner: "bench".into(),
         generation: created.lease_generation,
     };
-    let mut progress = store
-        .enter_job(&lease, clock.now_ms())
-        .await
-        .unwrap()
-        .progress;
-    // Claim a window, write its outcomes and claim the next window in one transaction, as
-    // the JobActor does when no item takes any time.
-    let mut claimed = store
-        .claim_items(&lease, WINDOW, clock.now_ms())
+    // Enter the job claiming the first window, then write each window's outcomes and claim
+    // the next in one transaction, as the JobActor does when no item takes any time.
+    let entered = store
+        .enter_job(&lease, WINDOW, clock.now_ms())
         .await
         .unwrap();
+    let mut progress = entered.job.progress;
+    let mut claimed = entered.claimed;
     while !claimed.is_empty() {
         let now = clock.now_ms();
         let outcomes: Vec<ItemOutcome> = claimed

@@ -70,6 +70,11 @@ pub const FENCE: &str = "UPDATE jobs SET heartbeat_at = $4 \
      WHERE id = $1 AND lease_owner = $2 AND lease_generation = $3 \
        AND status IN ('pending', 'running', 'cancelling') RETURNING status";
 
+/// The fence of a new lease holder, which also needs to know whether the job is held.
+pub const ENTER_FENCE: &str = "UPDATE jobs SET heartbeat_at = $4 \
+     WHERE id = $1 AND lease_owner = $2 AND lease_generation = $3 \
+       AND status IN ('pending', 'running', 'cancelling') RETURNING status, held";
+
 pub const COMMIT_PROGRESS: &str = "UPDATE jobs SET heartbeat_at = $4, lease_expires_at = $5, \
        completed_items = $6, failed_items = $7, current_item = $8, last_completed_item = $9, \
        stage = $10, stage_started_at = $11 \
@@ -85,7 +90,7 @@ macro_rules! impl_stores {
             ClaimedItem, Item, ItemStatus, Job, JobError, JobEvent, JobStatus, Lease,
             NewJob, Progress,
         };
-        use quire_actors::ports::{Commit, Committed, ItemCounts, JobFilter, JobStore, LeaseRenewal};
+        use quire_actors::ports::{Commit, Committed, Entered, ItemCounts, JobFilter, JobStore, LeaseRenewal};
         use quire_actors::{BookId, JobId, JobKind, StoreError};
         use sqlx::types::Json;
         use $crate::store::rows::{classify, item_columns, job_columns, BookRow, ItemRow, JobRow};
@@ -376,15 +381,26 @@ macro_rules! impl_stores {
                 rows.into_iter().map(Item::try_from).collect()
             }
 
-            async fn enter_job(&self, lease: &Lease, now: i64) -> Result<Job, StoreError> {
+            async fn enter_job(&self, lease: &Lease, claim: u32, now: i64) -> Result<Entered, StoreError> {
                 let mut tx = self.begin().await?;
-                let status = Self::fence(&mut tx, lease, now).await?;
+                let row: Option<(String, bool)> = sqlx::query_as(shared::ENTER_FENCE)
+                    .bind(lease.job_id.0)
+                    .bind(&lease.owner)
+                    .bind(lease.generation)
+                    .bind(now)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(classify)?;
+                let (status, held) = match row {
+                    Some((status, held)) => (parse_status(&status)?, held),
+                    None => return Err(Self::why_fenced(&mut tx, lease).await),
+                };
                 // A held job has no items to run: it is returned as it is, for its new holder
                 // to fail (the node that held it for an upload is gone).
-                let held = Self::job_in(&mut *tx, lease.job_id).await?;
-                if held.held {
+                if held {
+                    let job = Self::job_in(&mut *tx, lease.job_id).await?;
                     tx.commit().await.map_err(classify)?;
-                    return Ok(held);
+                    return Ok(Entered { job, claimed: Vec::new() });
                 }
                 if status == JobStatus::Pending {
                     let next = status
@@ -413,8 +429,13 @@ macro_rules! impl_stores {
                 .await
                 .map_err(classify)?;
                 let job = Self::job_in(&mut *tx, lease.job_id).await?;
+                let claimed = if job.status == JobStatus::Running && claim > 0 {
+                    Self::claim_in(&mut tx, lease, claim, now).await?
+                } else {
+                    Vec::new()
+                };
                 tx.commit().await.map_err(classify)?;
-                Ok(job)
+                Ok(Entered { job, claimed })
             }
 
             async fn claim_items(

@@ -75,7 +75,7 @@ async fn job_lock_admits_one_active_job_per_book(backend: Backend) {
     create(&store, other, 1, "n1").await;
 
     // Once the holder ends, the lock is free.
-    store.enter_job(&lease, NOW).await.unwrap();
+    store.enter_job(&lease, 0, NOW).await.unwrap();
     let p = store.job(first).await.unwrap().progress;
     let done = store
         .finish_job(&lease, JobEvent::Fail, Some(&err("X")), &p, NOW)
@@ -154,7 +154,7 @@ async fn database_enforces_the_job_invariants(backend: Backend) {
         assert!(db.exec(&bad).await.is_err(), "the database accepted: {bad}");
     }
     // A terminal job never changes again, not even by hand.
-    store.enter_job(&lease, NOW).await.unwrap();
+    store.enter_job(&lease, 0, NOW).await.unwrap();
     let p = store.job(id).await.unwrap().progress;
     store
         .finish_job(&lease, JobEvent::Fail, Some(&err("X")), &p, NOW)
@@ -181,7 +181,7 @@ async fn claims_commits_and_progress_follow_the_items(backend: Backend) {
     let store = db.store().await;
     let b = book(&store).await;
     let (id, lease) = create(&store, b, 5, "n1").await;
-    let job = store.enter_job(&lease, NOW).await.unwrap();
+    let job = store.enter_job(&lease, 0, NOW).await.unwrap().job;
     assert_eq!(job.status, JobStatus::Running);
     assert_eq!(job.started_at, Some(NOW));
 
@@ -271,13 +271,18 @@ async fn claims_commits_and_progress_follow_the_items(backend: Backend) {
     assert_eq!(page.iter().map(|i| i.item_no).collect::<Vec<_>>(), vec![4]);
 }
 
-async fn a_commit_claims_the_next_items_in_the_same_transaction(backend: Backend) {
+async fn entering_and_committing_claim_the_next_items_in_the_same_transaction(backend: Backend) {
     let db = TestDb::new(backend).await;
     let store = db.store().await;
     let b = book(&store).await;
     let (id, lease) = create(&store, b, 6, "n1").await;
-    let job = store.enter_job(&lease, NOW).await.unwrap();
-    let first = store.claim_items(&lease, 2, NOW).await.unwrap();
+    // Entering claims the first items in the same transaction too.
+    let entered = store.enter_job(&lease, 2, NOW).await.unwrap();
+    let (job, first) = (entered.job, entered.claimed);
+    assert_eq!(
+        first.iter().map(|c| c.item_no).collect::<Vec<_>>(),
+        vec![1, 2]
+    );
     let outcomes: Vec<_> = first
         .iter()
         .map(|c| ItemOutcome::completed(c.item_no, json!(c.item_no), NOW))
@@ -303,7 +308,7 @@ async fn nul_characters_are_dropped_alike_on_both_backends(backend: Backend) {
     let store = db.store().await;
     let b = book(&store).await;
     let (id, lease) = create(&store, b, 2, "n1").await;
-    let job = store.enter_job(&lease, NOW).await.unwrap();
+    let job = store.enter_job(&lease, 0, NOW).await.unwrap().job;
     store.claim_items(&lease, 2, NOW).await.unwrap();
     let mut failed = ItemOutcome::released(2);
     failed.status = ItemStatus::Failed;
@@ -332,7 +337,7 @@ async fn a_stale_lease_holder_is_fenced_out(backend: Backend) {
     let store = db.store().await;
     let b = book(&store).await;
     let (id, old) = create(&store, b, 4, "n1").await;
-    store.enter_job(&old, NOW).await.unwrap();
+    store.enter_job(&old, 0, NOW).await.unwrap();
     let claimed = store.claim_items(&old, 2, NOW).await.unwrap();
     assert_eq!(claimed.len(), 2);
 
@@ -357,7 +362,7 @@ async fn a_stale_lease_holder_is_fenced_out(backend: Backend) {
     );
 
     // The new holder releases what the old one had in flight (attempts stay counted).
-    let job = store.enter_job(&new, NOW + TTL + 2).await.unwrap();
+    let job = store.enter_job(&new, 0, NOW + TTL + 2).await.unwrap().job;
     assert_eq!(job.lease_owner.as_deref(), Some("n2"));
     let items = store
         .items(id, Some(ItemStatus::Pending), None, 10)
@@ -440,7 +445,7 @@ async fn cancel_ends_pending_jobs_and_winds_down_running_ones(backend: Backend) 
     );
 
     let (running, lease) = create(&store, b2, 2, "n1").await;
-    store.enter_job(&lease, NOW).await.unwrap();
+    store.enter_job(&lease, 0, NOW).await.unwrap();
     let job = store.request_cancel(running, NOW + 1).await.unwrap();
     assert_eq!(job.status, JobStatus::Cancelling);
     // A cancelling job's commit claims nothing, even when asked to.
@@ -479,7 +484,7 @@ async fn retryable_failures_get_another_round(backend: Backend) {
     let store = db.store().await;
     let b = book(&store).await;
     let (id, lease) = create(&store, b, 2, "n1").await;
-    store.enter_job(&lease, NOW).await.unwrap();
+    store.enter_job(&lease, 0, NOW).await.unwrap();
     store.claim_items(&lease, 2, NOW).await.unwrap();
     let fail = |n: i64, class| {
         let mut o = ItemOutcome::released(n);
@@ -531,7 +536,7 @@ crate::on_both_backends!(
     concurrent_starts_from_separate_connections_admit_exactly_one,
     database_enforces_the_job_invariants,
     claims_commits_and_progress_follow_the_items,
-    a_commit_claims_the_next_items_in_the_same_transaction,
+    entering_and_committing_claim_the_next_items_in_the_same_transaction,
     nul_characters_are_dropped_alike_on_both_backends,
     a_stale_lease_holder_is_fenced_out,
     a_restarted_node_takes_back_its_own_jobs_at_once,

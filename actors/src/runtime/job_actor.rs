@@ -15,7 +15,7 @@ use crate::error::{ErrorClass, ItemError, StoreError};
 use crate::model::{
     ClaimedItem, ItemOutcome, ItemStatus, Job, JobError, JobEvent, JobStatus, Lease, Progress,
 };
-use crate::ports::{Clock, Commit, Committed, ItemContext, ItemWork, JobStore};
+use crate::ports::{Clock, Commit, Committed, Entered, ItemContext, ItemWork, JobStore};
 
 /// Why a JobActor stopped: what its Supervisor reads to decide on a restart.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -619,12 +619,14 @@ impl Actor for JobActor {
         self.reply_to = Some(ctx.address().recipient());
         self.busy = true;
         let (store, lease, now) = (self.env.store.clone(), self.lease.clone(), self.now());
-        async move { store.enter_job(&lease, now).await }
+        // The first window is claimed as the job is entered: one transaction, not two.
+        let claim = self.window() as u32;
+        async move { store.enter_job(&lease, claim, now).await }
             .into_actor(self)
-            .map(|res, act, ctx| {
+            .map(move |res, act, ctx| {
                 act.busy = false;
                 match res {
-                    Ok(job) if job.held => {
+                    Ok(Entered { job, .. }) if job.held => {
                         tracing::warn!(job_id = %job.id, "held job taken over: its upload was interrupted");
                         act.fatal = Some(JobError {
                             code: "UPLOAD_INTERRUPTED".to_owned(),
@@ -633,7 +635,7 @@ impl Actor for JobActor {
                         act.job = Some(job);
                         act.finish(ctx);
                     }
-                    Ok(job) => {
+                    Ok(Entered { job, claimed }) => {
                         tracing::info!(job_id = %job.id, book_id = %job.book_id, kind = %job.kind,
                             generation = act.lease.generation, "job entered");
                         act.params = Arc::new(job.params.clone());
@@ -641,6 +643,12 @@ impl Actor for JobActor {
                         act.progress = job.progress.clone();
                         let status = job.status;
                         act.job = Some(job);
+                        if status == JobStatus::Running {
+                            act.exhausted = (claimed.len() as u32) < claim;
+                        }
+                        for item in claimed {
+                            act.dispatch(item);
+                        }
                         act.publish(status);
                         if status == JobStatus::Cancelling {
                             act.begin_cancel(ctx);

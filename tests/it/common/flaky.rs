@@ -6,7 +6,9 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 use async_trait::async_trait;
 use quire_actors::model::{ClaimedItem, Item, JobError, JobEvent, Lease, NewJob, Progress};
-use quire_actors::ports::{Commit, Committed, ItemCounts, JobFilter, JobStore, LeaseRenewal};
+use quire_actors::ports::{
+    Commit, Committed, Entered, ItemCounts, JobFilter, JobStore, LeaseRenewal,
+};
 use quire_actors::{BookId, ItemStatus, Job, JobId, JobKind, StoreError};
 
 pub struct FlakyStore {
@@ -75,8 +77,8 @@ impl JobStore for FlakyStore {
     ) -> Result<Vec<Item>, StoreError> {
         self.inner.items(id, s, after, limit).await
     }
-    async fn enter_job(&self, lease: &Lease, now: i64) -> Result<Job, StoreError> {
-        self.inner.enter_job(lease, now).await
+    async fn enter_job(&self, lease: &Lease, claim: u32, now: i64) -> Result<Entered, StoreError> {
+        self.inner.enter_job(lease, claim, now).await
     }
     async fn claim_items(
         &self,
