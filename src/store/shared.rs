@@ -3,63 +3,8 @@
 //! that differ come from each backend's `dialect` module. The macro expands the same code
 //! once per backend, so the two stores cannot drift apart.
 
-use std::borrow::Cow;
-
 use quire_actors::StoreError;
-use quire_actors::model::{ItemOutcome, JobStatus};
-use serde_json::Value;
-
-/// PostgreSQL's `text` and `jsonb` cannot hold NUL characters; they are dropped from item
-/// outcomes on both backends alike, so a result stores the same everywhere.
-pub fn without_nul(outcomes: &[ItemOutcome]) -> Cow<'_, [ItemOutcome]> {
-    fn has_nul(v: &Value) -> bool {
-        match v {
-            Value::String(s) => s.contains('\0'),
-            Value::Array(a) => a.iter().any(has_nul),
-            Value::Object(o) => o.iter().any(|(k, v)| k.contains('\0') || has_nul(v)),
-            _ => false,
-        }
-    }
-    fn strip(v: &mut Value) {
-        match v {
-            Value::String(s) => s.retain(|c| c != '\0'),
-            Value::Array(a) => a.iter_mut().for_each(strip),
-            Value::Object(o) => {
-                let entries = std::mem::take(o);
-                for (mut k, mut v) in entries {
-                    k.retain(|c| c != '\0');
-                    strip(&mut v);
-                    o.insert(k, v);
-                }
-            }
-            _ => {}
-        }
-    }
-    let text_has_nul = |t: &Option<String>| t.as_deref().is_some_and(|t| t.contains('\0'));
-    let dirty = |o: &ItemOutcome| {
-        o.result.as_ref().is_some_and(has_nul)
-            || text_has_nul(&o.error)
-            || text_has_nul(&o.error_code)
-    };
-    if !outcomes.iter().any(dirty) {
-        return Cow::Borrowed(outcomes);
-    }
-    Cow::Owned(
-        outcomes
-            .iter()
-            .map(|o| {
-                let mut o = o.clone();
-                if let Some(result) = &mut o.result {
-                    strip(result);
-                }
-                for text in [&mut o.error, &mut o.error_code].into_iter().flatten() {
-                    text.retain(|c| c != '\0');
-                }
-                o
-            })
-            .collect(),
-    )
-}
+use quire_actors::model::JobStatus;
 
 pub fn parse_status(s: &str) -> Result<JobStatus, StoreError> {
     s.parse()
@@ -489,7 +434,7 @@ macro_rules! impl_stores {
                     None => return Err(Self::why_fenced(&mut tx, lease).await),
                 };
                 if !outcomes.is_empty() {
-                    let outcomes = shared::without_nul(outcomes);
+                    let outcomes = $crate::store::rows::without_nul(outcomes);
                     let written = $dialect::write_outcomes(&mut tx, lease, &outcomes)
                         .await
                         .map_err(classify)?;

@@ -5,5 +5,6 @@ mod common;
 mod crash;
 mod objects;
 mod ocr;
+mod recovery;
 mod runtime;
 mod store;

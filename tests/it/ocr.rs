@@ -8,7 +8,8 @@ use quire::ocr::{OcrEngine, PixelLimit, Tesseract, normalize, sniff};
 use quire_actors::ErrorClass;
 
 fn data(name: &str) -> PathBuf {
-    let root = std::env::var("QUIRE_TEST_DATA").unwrap_or_else(|_| "../shared/data".to_owned());
+    let root = std::env::var("QUIRE_TEST_DATA")
+        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data").to_owned());
     PathBuf::from(root).join(name)
 }
 

@@ -15,6 +15,7 @@ mod config;
 mod handle;
 mod heartbeat;
 mod job_actor;
+mod outcome;
 mod remote_pool;
 mod stop;
 mod supervisor;

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use quire::store::{NewBook, Store};
 use quire::synthetic::SyntheticHandler;
+use quire_actors::model::NewJob;
 use quire_actors::ports::{
     BlockingItemHandler, ItemContext, ItemWork, JobStore, RemoteItemHandler, SystemClock,
 };
@@ -14,6 +15,21 @@ use quire_actors::retry::RetryPolicy;
 use quire_actors::runtime::KindRegistry;
 use quire_actors::{BookId, ItemError, Job, JobId, JobKind, RuntimeConfig, RuntimeHandle};
 use serde_json::{Value, json};
+
+/// How long any test waits for a job to get somewhere.
+pub const LIMIT: Duration = Duration::from_secs(30);
+
+/// A job of `items` items numbered from 1.
+pub fn job(book: quire_actors::BookId, kind: JobKind, items: i64, params: Value) -> NewJob {
+    NewJob {
+        book_id: book,
+        kind,
+        params,
+        items: (1..=items).collect(),
+        resumed_from: None,
+        held: false,
+    }
+}
 
 /// Settings short enough for tests: fast heartbeats and backoffs.
 pub fn fast_config(node: &str) -> RuntimeConfig {

@@ -8,14 +8,17 @@ use tokio::sync::broadcast;
 
 use super::RuntimeConfig;
 use super::blocking_pool::BlockingPool;
+use super::outcome::decide;
 use super::remote_pool::RemotePool;
 use super::stop::{StopLevel, StopSignal, StopSwitch};
-use super::work::{Attempt, ItemDone, RunBlocking, RunItem, RunRemote};
-use crate::error::{ErrorClass, ItemError, StoreError};
+use super::work::{ItemDone, RunBlocking, RunItem, RunRemote};
+use crate::error::StoreError;
 use crate::model::{
     ClaimedItem, ItemOutcome, ItemStatus, Job, JobError, JobEvent, JobStatus, Lease, Progress,
 };
 use crate::ports::{Clock, Commit, Committed, Entered, ItemContext, ItemWork, JobStore};
+
+mod drain;
 
 /// Why a JobActor stopped: what its Supervisor reads to decide on a restart.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -110,8 +113,6 @@ pub struct JobActor {
     sleeping: bool,
     /// A fatal item error: the job fails once in-flight items settle.
     fatal: Option<JobError>,
-    /// A fatal error was just seen: wind down at the next chance.
-    wind_down_pending: bool,
     /// The grace timer after a cancel or fatal error runs.
     grace_armed: bool,
     /// Auto retry rounds done.
@@ -145,7 +146,6 @@ impl JobActor {
             cancelling: false,
             sleeping: false,
             fatal: None,
-            wind_down_pending: false,
             grace_armed: false,
             round: 0,
             stop,
@@ -288,45 +288,13 @@ impl JobActor {
         }
     }
 
-    /// Turns an attempt into the outcome to persist, by the error's class alone.
-    fn decide(&mut self, item_no: i64, attempt: i64, outcome: Attempt) -> ItemOutcome {
-        let now = self.now();
-        let error = match outcome {
-            Attempt::Finished(Ok(result)) => return ItemOutcome::completed(item_no, result, now),
-            Attempt::Dropped => return ItemOutcome::released(item_no),
-            Attempt::Finished(Err(error)) => error,
-        };
-        let mut out = ItemOutcome::released(item_no);
-        out.error_class = Some(error.class());
-        out.error_code = Some(error.code().to_owned());
-        out.error = Some(error.to_string());
-        let retry = &self.env.cfg.retry;
-        match error.class() {
-            ErrorClass::Retryable if retry.may_retry(attempt, self.round) => {
-                let retry_after = match error {
-                    ItemError::RateLimited { retry_after } => retry_after,
-                    _ => None,
-                };
-                let in_round = attempt - i64::from(retry.max_attempts) * i64::from(self.round);
-                let wait = retry.backoff(in_round.max(1) as u32, retry_after);
-                out.not_before = Some(now + wait.as_millis() as i64);
-            }
-            ErrorClass::Retryable | ErrorClass::Terminal => {
-                out.status = ItemStatus::Failed;
-                out.finished_at = Some(now);
-            }
-            // The item stays pending (a resume runs it again); the job fails.
-            ErrorClass::Fatal => {
-                if self.fatal.is_none() {
-                    self.fatal = Some(JobError {
-                        code: error.code().to_owned(),
-                        message: error.to_string(),
-                    });
-                    self.wind_down_pending = true;
-                }
-            }
+    /// Returns every item in flight as released (to run again later), for a cancel's end of
+    /// grace or a drain.
+    fn release_in_flight(&mut self) {
+        let dropped: Vec<i64> = self.in_flight.drain().map(|(item_no, _)| item_no).collect();
+        for item_no in dropped {
+            self.push_outcome(ItemOutcome::released(item_no));
         }
-        out
     }
 
     /// Writes the buffered outcomes with the progress, and claims the next items in the
@@ -514,10 +482,7 @@ impl JobActor {
         let grace = self.cfg().cancel_grace;
         ctx.run_later(grace, |act, ctx| {
             act.stop.raise(StopLevel::Abort);
-            let dropped: Vec<i64> = act.in_flight.drain().map(|(item_no, _)| item_no).collect();
-            for item_no in dropped {
-                act.push_outcome(ItemOutcome::released(item_no));
-            }
+            act.release_in_flight();
             act.pump(ctx);
         });
     }
@@ -546,53 +511,6 @@ impl JobActor {
                 self.exit(JobExit::StoreFailed(error.to_string()), ctx)
             }
         }
-    }
-
-    /// The drain's one write: outcomes so far, in-flight items released, and the lease set
-    /// to expire now.
-    fn last_write(&mut self, ctx: &mut Context<Self>) {
-        if self.job.is_none() {
-            return self.exit(JobExit::Shutdown, ctx);
-        }
-        // Items a claim answered with after the drain began are released too.
-        let dropped: Vec<i64> = self.in_flight.drain().map(|(item_no, _)| item_no).collect();
-        for item_no in dropped {
-            self.push_outcome(ItemOutcome::released(item_no));
-        }
-        self.busy = true;
-        let batch = std::mem::take(&mut self.outcomes);
-        let mut progress = self.progress.clone();
-        for o in &batch {
-            match o.status {
-                ItemStatus::Completed => {
-                    progress.completed += 1;
-                    progress.last_completed_item =
-                        progress.last_completed_item.max(Some(o.item_no));
-                }
-                ItemStatus::Failed => progress.failed += 1,
-                ItemStatus::Pending | ItemStatus::Processing => {}
-            }
-        }
-        let (store, lease, now) = (self.env.store.clone(), self.lease.clone(), self.now());
-        async move {
-            let commit = Commit {
-                outcomes: &batch,
-                progress: &progress,
-                claim: 0,
-                lease_expires_at: now,
-                now,
-            };
-            store.commit(&lease, commit).await
-        }
-        .into_actor(self)
-        .map(|res, act, ctx| {
-            act.busy = false;
-            match res {
-                Ok(_) => act.exit(JobExit::Shutdown, ctx),
-                Err(e) => act.store_failed(e, ctx),
-            }
-        })
-        .spawn(ctx);
     }
 
     fn exit(&mut self, exit: JobExit, ctx: &mut Context<Self>) {
@@ -689,9 +607,20 @@ impl Handler<ItemDone> for JobActor {
             return;
         }
         self.in_flight.remove(&done.item_no);
-        let outcome = self.decide(done.item_no, done.attempt, done.outcome);
+        let (outcome, fatal) = decide(
+            done.item_no,
+            done.attempt,
+            done.outcome,
+            &self.env.cfg.retry,
+            self.round,
+            self.now(),
+        );
         self.push_outcome(outcome);
-        if std::mem::take(&mut self.wind_down_pending) {
+        // The first fatal error fails the job once in-flight items settle.
+        if let Some(error) = fatal
+            && self.fatal.is_none()
+        {
+            self.fatal = Some(error);
             self.wind_down(ctx);
         }
         self.pump(ctx);
@@ -704,36 +633,6 @@ impl Handler<CancelRequested> for JobActor {
     fn handle(&mut self, _: CancelRequested, ctx: &mut Context<Self>) {
         self.begin_cancel(ctx);
         self.pump(ctx);
-    }
-}
-
-impl Handler<Drain> for JobActor {
-    type Result = ResponseFuture<()>;
-
-    fn handle(&mut self, _: Drain, ctx: &mut Context<Self>) -> Self::Result {
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        if self.exited {
-            let _ = tx.send(());
-        } else {
-            self.on_exit.push(tx);
-            if !self.draining {
-                self.draining = true;
-                self.stop.raise(StopLevel::Abort);
-                let dropped: Vec<i64> =
-                    self.in_flight.drain().map(|(item_no, _)| item_no).collect();
-                for item_no in dropped {
-                    self.push_outcome(ItemOutcome::released(item_no));
-                }
-                if let Some(timer) = self.flush_timer.take() {
-                    ctx.cancel_future(timer);
-                }
-                self.pump(ctx);
-            }
-        }
-        // A dropped sender (the actor died) resolves the wait too.
-        Box::pin(async move {
-            let _ = rx.await;
-        })
     }
 }
 
