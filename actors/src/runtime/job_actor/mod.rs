@@ -342,25 +342,38 @@ impl JobActor {
             match res {
                 Ok(Committed { status, claimed }) => {
                     act.progress = next;
-                    if claim > 0 && status == JobStatus::Running {
-                        act.exhausted = (claimed.len() as u32) < claim;
-                    }
-                    if requeued {
-                        act.exhausted = false;
-                    }
-                    for item in claimed {
-                        act.dispatch(item);
-                    }
-                    act.publish(status);
-                    if status == JobStatus::Cancelling {
-                        act.begin_cancel(ctx);
-                    }
-                    act.pump(ctx);
+                    act.carry_on(status, claim, claimed, requeued, ctx);
                 }
                 Err(e) => act.store_failed(e, ctx),
             }
         })
         .spawn(ctx);
+    }
+
+    /// After a write that may have claimed items: start them, report, and go on. `requeued`
+    /// says the write put items back to pending, so claims must look again.
+    fn carry_on(
+        &mut self,
+        status: JobStatus,
+        claim: u32,
+        claimed: Vec<ClaimedItem>,
+        requeued: bool,
+        ctx: &mut Context<Self>,
+    ) {
+        if claim > 0 && status == JobStatus::Running {
+            self.exhausted = (claimed.len() as u32) < claim;
+        }
+        if requeued {
+            self.exhausted = false;
+        }
+        for item in claimed {
+            self.dispatch(item);
+        }
+        self.publish(status);
+        if status == JobStatus::Cancelling {
+            self.begin_cancel(ctx);
+        }
+        self.pump(ctx);
     }
 
     /// Nothing in flight, nothing to write, nothing due: wait for a backoff, start another
@@ -561,17 +574,7 @@ impl Actor for JobActor {
                         act.progress = job.progress.clone();
                         let status = job.status;
                         act.job = Some(job);
-                        if status == JobStatus::Running {
-                            act.exhausted = (claimed.len() as u32) < claim;
-                        }
-                        for item in claimed {
-                            act.dispatch(item);
-                        }
-                        act.publish(status);
-                        if status == JobStatus::Cancelling {
-                            act.begin_cancel(ctx);
-                        }
-                        act.pump(ctx);
+                        act.carry_on(status, claim, claimed, false, ctx);
                     }
                     Err(StoreError::WrongStatus { status, .. }) if status.is_terminal() => {
                         act.exit(JobExit::Finished(status), ctx)
