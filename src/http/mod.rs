@@ -5,6 +5,7 @@ mod books;
 pub mod error;
 mod health;
 mod jobs;
+mod metrics;
 pub mod views;
 
 use std::sync::Arc;
@@ -38,6 +39,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .app_data(error::extract::path_config())
         .app_data(error::extract::query_config())
         .configure(health::configure)
+        .configure(metrics::configure)
         .service(
             web::scope("/api/v1")
                 .configure(books::configure)

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use quire_actors::ports::JobStore;
-use quire_actors::{BookId, StoreError};
+use quire_actors::{BookId, JobKind, JobStatus, StoreError};
 use serde::Serialize;
 
 pub use postgres::PgStore;
@@ -24,6 +24,17 @@ pub struct Book {
     pub title: String,
     pub owner: Option<String>,
     pub created_at: i64,
+}
+
+/// Jobs of one kind and status, and their items.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JobTotals {
+    pub kind: JobKind,
+    pub status: JobStatus,
+    pub jobs: u64,
+    pub items: u64,
+    pub completed_items: u64,
+    pub failed_items: u64,
 }
 
 #[derive(Clone, Debug)]
@@ -39,6 +50,9 @@ pub trait Catalog: Send + Sync + 'static {
     async fn book(&self, id: BookId) -> Result<Option<Book>, StoreError>;
     /// Books in creation order after `after`, at most `limit`.
     async fn books(&self, after: Option<BookId>, limit: u32) -> Result<Vec<Book>, StoreError>;
+
+    /// Jobs counted by kind and status, with their items by outcome, for metrics.
+    async fn job_totals(&self) -> Result<Vec<JobTotals>, StoreError>;
 }
 
 /// Everything the application stores, on one backend.

@@ -40,7 +40,7 @@ macro_rules! impl_stores {
         use sqlx::types::Json;
         use $crate::store::rows::{classify, item_columns, job_columns, BookRow, ItemRow, JobRow};
         use $crate::store::shared::{self, parse_status};
-        use $crate::store::{Book, Catalog, NewBook};
+        use $crate::store::{Book, Catalog, JobTotals, NewBook};
 
         type Tx = sqlx::Transaction<'static, $db>;
 
@@ -644,6 +644,31 @@ macro_rules! impl_stores {
                         .await
                         .map_err(classify)?;
                 Ok(row.map(Book::from))
+            }
+
+            async fn job_totals(&self) -> Result<Vec<JobTotals>, StoreError> {
+                let rows: Vec<(String, String, i64, i64, i64, i64)> = sqlx::query_as(
+                    "SELECT kind, status, COUNT(*), CAST(COALESCE(SUM(total_items), 0) AS BIGINT), \
+                       CAST(COALESCE(SUM(completed_items), 0) AS BIGINT), \
+                       CAST(COALESCE(SUM(failed_items), 0) AS BIGINT) \
+                     FROM jobs GROUP BY kind, status ORDER BY kind, status",
+                )
+                .fetch_all(self.reader())
+                .await
+                .map_err(classify)?;
+                let corrupt = |e: quire_actors::model::UnknownName| StoreError::Corrupt(e.to_string());
+                rows.into_iter()
+                    .map(|(kind, status, jobs, items, completed, failed)| {
+                        Ok(JobTotals {
+                            kind: kind.parse().map_err(corrupt)?,
+                            status: status.parse().map_err(corrupt)?,
+                            jobs: jobs as u64,
+                            items: items as u64,
+                            completed_items: completed as u64,
+                            failed_items: failed as u64,
+                        })
+                    })
+                    .collect()
             }
 
             async fn books(&self, after: Option<BookId>, limit: u32) -> Result<Vec<Book>, StoreError> {

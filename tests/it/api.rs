@@ -255,6 +255,39 @@ async fn a_job_is_started_watched_and_listed(backend: Backend) {
         "INVALID_QUERY",
     );
 
+    // Metrics, in the Prometheus text format.
+    let metrics = api
+        .http
+        .get(format!("{}/metrics", api.base))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        metrics.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
+    let metrics = metrics.text().await.unwrap();
+    assert!(
+        metrics.contains("quire_jobs{kind=\"synthetic\",status=\"completed\"} 2"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("quire_jobs{kind=\"synthetic\",status=\"failed\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("quire_job_items_completed{kind=\"synthetic\",status=\"completed\"} 78"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(
+            "# TYPE quire_runtime_restarts_total counter\nquire_runtime_restarts_total 0"
+        ),
+        "{metrics}"
+    );
+
     let (_, books) = api.get("/api/v1/books?limit=10").await;
     assert_eq!(books["items"][0]["id"], json!(book));
     assert_eq!(books["items"][0]["latest_job"]["id"], json!(resumed_id));

@@ -47,6 +47,8 @@ pub struct RuntimeStats {
     pub takeovers: AtomicU64,
     /// JobActors stopped because their lease was taken over.
     pub fenced: AtomicU64,
+    /// Calls a provider answered with 429 (each paused the remote pool).
+    pub rate_limited: AtomicU64,
     /// The node is shutting down: it takes over no job.
     pub draining: std::sync::atomic::AtomicBool,
 }
@@ -85,7 +87,7 @@ impl RuntimeHandle {
         let stats = Arc::new(RuntimeStats::default());
         let pools = Pools {
             blocking: BlockingPool::start(cfg.blocking_threads),
-            remote: RemotePool::start(cfg.remote_concurrency),
+            remote: RemotePool::start(cfg.remote_concurrency, stats.clone()),
         };
         let supervisor = Supervisor::new(
             store.clone(),

@@ -1,6 +1,6 @@
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use actix::{Actor, Addr, Context, Handler};
@@ -8,6 +8,7 @@ use futures_util::FutureExt;
 use tokio::sync::{Mutex, Semaphore};
 use tokio::time::Instant;
 
+use super::RuntimeStats;
 use super::stop::StopLevel;
 use super::work::{Attempt, RunRemote, panic_message};
 use crate::error::ItemError;
@@ -29,16 +30,16 @@ struct Shared {
     permits: Semaphore,
     /// No call starts before this instant.
     paused_until: Mutex<Instant>,
-    rate_limited: AtomicU64,
+    stats: Arc<RuntimeStats>,
 }
 
 impl RemotePool {
-    pub fn start(concurrency: usize) -> Addr<RemotePool> {
+    pub fn start(concurrency: usize, stats: Arc<RuntimeStats>) -> Addr<RemotePool> {
         RemotePool {
             shared: Arc::new(Shared {
                 permits: Semaphore::new(concurrency.max(1)),
                 paused_until: Mutex::new(Instant::now()),
-                rate_limited: AtomicU64::new(0),
+                stats,
             }),
         }
         .start()
@@ -94,7 +95,7 @@ impl Handler<RunRemote> for RemotePool {
                         if waits < MAX_RATE_LIMITED_WAITS =>
                     {
                         waits += 1;
-                        shared.rate_limited.fetch_add(1, Ordering::Relaxed);
+                        shared.stats.rate_limited.fetch_add(1, Ordering::Relaxed);
                         shared
                             .pause(retry_after.unwrap_or(DEFAULT_RATE_LIMIT_PAUSE))
                             .await;
