@@ -88,6 +88,8 @@ pub struct RuntimeSettings {
     pub commit_interval_ms: u64,
     /// How long in-flight items may run after a cancel.
     pub cancel_grace_ms: u64,
+    /// Longest wait for one database call before it counts as a failure.
+    pub store_timeout_ms: u64,
     pub max_attempts: u32,
     pub backoff_base_ms: u64,
     pub backoff_max_ms: u64,
@@ -158,6 +160,7 @@ impl Default for RuntimeSettings {
             commit_batch: rt.commit_batch as u32,
             commit_interval_ms: ms(rt.commit_interval),
             cancel_grace_ms: ms(rt.cancel_grace),
+            store_timeout_ms: ms(rt.store_timeout),
             max_attempts: rt.retry.max_attempts,
             backoff_base_ms: ms(rt.retry.base),
             backoff_max_ms: ms(rt.retry.max),
@@ -305,6 +308,7 @@ impl Settings {
             ("runtime.heartbeat_interval_ms", r.heartbeat_interval_ms),
             ("runtime.commit_interval_ms", r.commit_interval_ms),
             ("runtime.cancel_grace_ms", r.cancel_grace_ms),
+            ("runtime.store_timeout_ms", r.store_timeout_ms),
             ("runtime.backoff_max_ms", r.backoff_max_ms),
             ("runtime.restart_window_ms", r.restart_window_ms),
             ("storage.s3_timeout_ms", self.storage.s3_timeout_ms),
@@ -315,6 +319,9 @@ impl Settings {
         }
         if r.node_id.trim().is_empty() {
             return bad("runtime.node_id", "must not be empty");
+        }
+        if r.store_timeout_ms == 0 {
+            return bad("runtime.store_timeout_ms", "must be above 0");
         }
         if r.heartbeat_interval_ms == 0 {
             return bad("runtime.heartbeat_interval_ms", "must be above 0");
@@ -363,6 +370,7 @@ impl Settings {
             commit_batch: r.commit_batch as usize,
             commit_interval: ms(r.commit_interval_ms),
             cancel_grace: ms(r.cancel_grace_ms),
+            store_timeout: ms(r.store_timeout_ms),
             retry: RetryPolicy {
                 max_attempts: r.max_attempts,
                 base: ms(r.backoff_base_ms),

@@ -160,6 +160,32 @@ async fn a_crashed_job_actor_is_restarted_and_resumes(backend: Backend) {
     );
 }
 
+async fn a_hung_store_call_times_out_and_the_job_goes_on(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
+    let flaky = Arc::new(FlakyStore::new(store.clone()));
+    let mut cfg = fast_config("n1");
+    cfg.store_timeout = Duration::from_millis(300);
+    let rt = start(flaky.clone(), cfg, &Arc::default()).await;
+    let book = new_book(&store).await;
+    flaky.hang_next_commit.store(true, Ordering::SeqCst);
+    let submitted = rt
+        .submit(job(
+            book,
+            JobKind::Synthetic,
+            50,
+            json!({ "latency_ms": 1 }),
+        ))
+        .await
+        .unwrap();
+    let done = wait_terminal(&store, submitted.id, LIMIT).await;
+    assert_eq!(done.status, JobStatus::Completed);
+    assert!(
+        rt.stats().restarts.load(Ordering::Relaxed) >= 1,
+        "the hung call was given up"
+    );
+}
+
 async fn past_the_restart_limit_the_job_fails_resumably(backend: Backend) {
     let db = TestDb::new(backend).await;
     let store = db.store().await;
@@ -404,6 +430,7 @@ crate::on_both_backends!(
     boot_recovery_resumes_or_fails_interrupted_jobs,
     a_crashed_job_actor_is_restarted_and_resumes,
     past_the_restart_limit_the_job_fails_resumably,
+    a_hung_store_call_times_out_and_the_job_goes_on,
     a_worker_whose_lease_was_taken_over_stops_writing,
     a_draining_node_hands_its_jobs_over_at_once,
     a_drain_lets_go_of_jobs_it_cannot_write,

@@ -29,6 +29,8 @@ pub struct RuntimeConfig {
     pub commit_batch: usize,
     /// How long an outcome may wait for its batch before it is written anyway.
     pub commit_interval: Duration,
+    /// Longest wait for one store call before it counts as a failure.
+    pub store_timeout: Duration,
     /// After a cancel, how long in-flight items may run before they are dropped.
     pub cancel_grace: Duration,
     pub retry: RetryPolicy,
@@ -54,6 +56,7 @@ impl Default for RuntimeConfig {
             commit_batch: 512,
             commit_interval: Duration::from_millis(20),
             cancel_grace: Duration::from_secs(10),
+            store_timeout: Duration::from_secs(30),
             retry: RetryPolicy::default(),
             restart_limit: 5,
             restart_window: Duration::from_secs(60),

@@ -3,7 +3,7 @@ use std::sync::Arc;
 use actix::prelude::*;
 
 use super::supervisor::{Adopt, CancelsRecorded, LeasesLost, LiveLeases, Supervisor, fail_job};
-use super::{Recovery, RuntimeConfig, RuntimeStats};
+use super::{Recovery, RuntimeConfig, RuntimeStats, within};
 use crate::error::StoreError;
 use crate::model::{JobError, Lease};
 use crate::ports::{Clock, JobStore};
@@ -44,7 +44,9 @@ impl Heartbeat {
         let cfg = self.cfg.clone();
         let supervisor = self.supervisor.clone();
         let draining = self.stats.clone();
-        async move {
+        // A beat makes a few store calls; a hung one must not stop the beats for good.
+        let limit = self.cfg.store_timeout * 3;
+        within(limit, async move {
             let live = supervisor.send(LiveLeases).await.unwrap_or_default();
             let now = clock.now_ms();
             let expires = now.saturating_add(cfg.lease_ttl_ms());
@@ -75,7 +77,7 @@ impl Heartbeat {
                 supervisor.do_send(Adopt(taken));
             }
             Ok::<_, StoreError>(())
-        }
+        })
         .into_actor(self)
         .map(|res, act, ctx| {
             if let Err(error) = res {

@@ -28,3 +28,21 @@ pub use heartbeat::Heartbeat;
 pub use job_actor::{JobActor, JobExit};
 pub use remote_pool::RemotePool;
 pub use supervisor::Supervisor;
+
+use std::future::Future;
+use std::time::Duration;
+
+use crate::error::StoreError;
+
+/// A store call that does not answer within `limit` counts as the store being unavailable:
+/// its caller exits and is restarted instead of waiting forever on a hung connection.
+pub(crate) async fn within<T>(
+    limit: Duration,
+    call: impl Future<Output = Result<T, StoreError>>,
+) -> Result<T, StoreError> {
+    tokio::time::timeout(limit, call).await.unwrap_or_else(|_| {
+        Err(StoreError::Unavailable(
+            format!("the store did not answer within {limit:?}").into(),
+        ))
+    })
+}

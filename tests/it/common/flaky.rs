@@ -17,6 +17,8 @@ pub struct FlakyStore {
     pub failing_commits: AtomicU32,
     /// The next commit panics instead.
     pub panic_next_commit: AtomicBool,
+    /// The next commit never answers, like a connection that hung.
+    pub hang_next_commit: AtomicBool,
 }
 
 impl FlakyStore {
@@ -25,6 +27,7 @@ impl FlakyStore {
             inner,
             failing_commits: AtomicU32::new(0),
             panic_next_commit: AtomicBool::new(false),
+            hang_next_commit: AtomicBool::new(false),
         }
     }
 }
@@ -94,6 +97,9 @@ impl JobStore for FlakyStore {
     async fn commit(&self, lease: &Lease, commit: Commit<'_>) -> Result<Committed, StoreError> {
         if self.panic_next_commit.swap(false, Ordering::SeqCst) {
             panic!("injected panic in commit");
+        }
+        if self.hang_next_commit.swap(false, Ordering::SeqCst) {
+            std::future::pending::<()>().await;
         }
         let failing = self.failing_commits.load(Ordering::SeqCst);
         if failing > 0 {

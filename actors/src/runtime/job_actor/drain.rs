@@ -6,6 +6,7 @@ use super::{Drain, JobActor, JobExit};
 use crate::model::ItemStatus;
 use crate::ports::Commit;
 use crate::runtime::stop::StopLevel;
+use crate::runtime::within;
 
 impl JobActor {
     /// The drain's one write: outcomes so far, in-flight items released, and the lease set
@@ -31,7 +32,7 @@ impl JobActor {
             }
         }
         let (store, lease, now) = (self.env.store.clone(), self.lease.clone(), self.now());
-        async move {
+        within(self.cfg().store_timeout, async move {
             let commit = Commit {
                 outcomes: &batch,
                 progress: &progress,
@@ -40,7 +41,7 @@ impl JobActor {
                 now,
             };
             store.commit(&lease, commit).await
-        }
+        })
         .into_actor(self)
         .map(|res, act, ctx| {
             act.busy = false;

@@ -11,6 +11,7 @@ use super::blocking_pool::BlockingPool;
 use super::outcome::decide;
 use super::remote_pool::RemotePool;
 use super::stop::{StopLevel, StopSignal, StopSwitch};
+use super::within;
 use super::work::{ItemDone, RunBlocking, RunItem, RunRemote};
 use crate::error::StoreError;
 use crate::model::{
@@ -240,22 +241,24 @@ impl JobActor {
     fn claim(&mut self, ctx: &mut Context<Self>, limit: u32) {
         self.busy = true;
         let (store, lease, now) = (self.env.store.clone(), self.lease.clone(), self.now());
-        async move { store.claim_items(&lease, limit, now).await }
-            .into_actor(self)
-            .map(move |res, act, ctx| {
-                act.busy = false;
-                match res {
-                    Ok(items) => {
-                        act.exhausted = (items.len() as u32) < limit;
-                        for item in items {
-                            act.dispatch(item);
-                        }
-                        act.pump(ctx);
+        within(self.cfg().store_timeout, async move {
+            store.claim_items(&lease, limit, now).await
+        })
+        .into_actor(self)
+        .map(move |res, act, ctx| {
+            act.busy = false;
+            match res {
+                Ok(items) => {
+                    act.exhausted = (items.len() as u32) < limit;
+                    for item in items {
+                        act.dispatch(item);
                     }
-                    Err(e) => act.store_failed(e, ctx),
+                    act.pump(ctx);
                 }
-            })
-            .spawn(ctx);
+                Err(e) => act.store_failed(e, ctx),
+            }
+        })
+        .spawn(ctx);
     }
 
     fn dispatch(&mut self, claimed: ClaimedItem) {
@@ -326,7 +329,7 @@ impl JobActor {
         let (store, lease, now) = (self.env.store.clone(), self.lease.clone(), self.now());
         let lease_expires_at = now.saturating_add(self.cfg().lease_ttl_ms());
         let written = next.clone();
-        async move {
+        within(self.cfg().store_timeout, async move {
             let commit = Commit {
                 outcomes: &batch,
                 progress: &written,
@@ -335,7 +338,7 @@ impl JobActor {
                 now,
             };
             store.commit(&lease, commit).await
-        }
+        })
         .into_actor(self)
         .map(move |res, act, ctx| {
             act.busy = false;
@@ -384,7 +387,7 @@ impl JobActor {
         let lease = self.lease.clone();
         let another_round = self.round < self.cfg().retry.auto_retry_rounds;
         let now = self.now();
-        async move {
+        within(self.cfg().store_timeout, async move {
             if let Some(due) = store.next_due(lease.job_id).await? {
                 return Ok((Some(due), 0));
             }
@@ -394,7 +397,7 @@ impl JobActor {
                 0
             };
             Ok::<_, StoreError>((None, requeued))
-        }
+        })
         .into_actor(self)
         .map(|res, act, ctx| {
             act.busy = false;
@@ -456,11 +459,11 @@ impl JobActor {
         self.busy = true;
         let (store, lease, now) = (self.env.store.clone(), self.lease.clone(), self.now());
         let progress = self.progress.clone();
-        async move {
+        within(self.cfg().store_timeout, async move {
             store
                 .finish_job(&lease, event, error.as_ref(), &progress, now)
                 .await
-        }
+        })
         .into_actor(self)
         .map(|res, act, ctx| {
             act.busy = false;
@@ -552,7 +555,7 @@ impl Actor for JobActor {
         let (store, lease, now) = (self.env.store.clone(), self.lease.clone(), self.now());
         // The first window is claimed as the job is entered: one transaction, not two.
         let claim = self.window() as u32;
-        async move { store.enter_job(&lease, claim, now).await }
+        within(self.cfg().store_timeout, async move { store.enter_job(&lease, claim, now).await })
             .into_actor(self)
             .map(move |res, act, ctx| {
                 act.busy = false;
