@@ -16,24 +16,6 @@ pub enum ImageKind {
 }
 
 impl ImageKind {
-    pub fn extension(self) -> &'static str {
-        match self {
-            Self::Png => "png",
-            Self::Jpeg => "jpg",
-            Self::Tiff => "tif",
-            Self::WebP => "webp",
-        }
-    }
-
-    pub fn mime(self) -> &'static str {
-        match self {
-            Self::Png => "image/png",
-            Self::Jpeg => "image/jpeg",
-            Self::Tiff => "image/tiff",
-            Self::WebP => "image/webp",
-        }
-    }
-
     fn format(self) -> ImageFormat {
         match self {
             Self::Png => ImageFormat::Png,

@@ -4,7 +4,6 @@
 //! `BEGIN IMMEDIATE`, so a transaction that reads and then writes never meets "database is
 //! locked" halfway; reads use a small pool of their own.
 
-use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -139,10 +138,6 @@ impl SqliteStore {
             .await
             .map_err(OpenError::Connect)?;
         Ok(Self { writer, reader })
-    }
-
-    pub fn path_of(url: &str) -> Option<&Path> {
-        url.strip_prefix("sqlite://").map(Path::new)
     }
 
     async fn begin(&self) -> Result<sqlx::Transaction<'static, Sqlite>, quire_actors::StoreError> {

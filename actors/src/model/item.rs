@@ -61,10 +61,6 @@ impl ItemStatus {
             _ => return None,
         })
     }
-
-    pub fn is_done(self) -> bool {
-        matches!(self, Self::Completed | Self::Failed)
-    }
 }
 
 /// An item as stored.
