@@ -13,11 +13,6 @@ pub fn parse_status(s: &str) -> Result<JobStatus, StoreError> {
 
 pub const FENCE: &str = "UPDATE jobs SET heartbeat_at = $4 \
      WHERE id = $1 AND lease_owner = $2 AND lease_generation = $3 \
-       AND status IN ('pending', 'running', 'cancelling') RETURNING status";
-
-/// The fence of a new lease holder, which also needs to know whether the job is held.
-pub const ENTER_FENCE: &str = "UPDATE jobs SET heartbeat_at = $4 \
-     WHERE id = $1 AND lease_owner = $2 AND lease_generation = $3 \
        AND status IN ('pending', 'running', 'cancelling') RETURNING status, held";
 
 pub const COMMIT_PROGRESS: &str = "UPDATE jobs SET heartbeat_at = $4, lease_expires_at = $5, \
@@ -52,7 +47,16 @@ macro_rules! impl_stores {
             /// Checks that `lease` still holds its job, locking the job row for the rest of
             /// the transaction. Returns the job's status.
             async fn fence(tx: &mut Tx, lease: &Lease, now: i64) -> Result<JobStatus, StoreError> {
-                let row: Option<(String,)> = sqlx::query_as(shared::FENCE)
+                Self::fence_held(tx, lease, now).await.map(|(status, _)| status)
+            }
+
+            /// [`Self::fence`], also saying whether the job is held.
+            async fn fence_held(
+                tx: &mut Tx,
+                lease: &Lease,
+                now: i64,
+            ) -> Result<(JobStatus, bool), StoreError> {
+                let row: Option<(String, bool)> = sqlx::query_as(shared::FENCE)
                     .bind(lease.job_id.0)
                     .bind(&lease.owner)
                     .bind(lease.generation)
@@ -61,7 +65,7 @@ macro_rules! impl_stores {
                     .await
                     .map_err(classify)?;
                 match row {
-                    Some((status,)) => parse_status(&status),
+                    Some((status, held)) => Ok((parse_status(&status)?, held)),
                     None => Err(Self::why_fenced(tx, lease).await),
                 }
             }
@@ -328,18 +332,7 @@ macro_rules! impl_stores {
 
             async fn enter_job(&self, lease: &Lease, claim: u32, now: i64) -> Result<Entered, StoreError> {
                 let mut tx = self.begin().await?;
-                let row: Option<(String, bool)> = sqlx::query_as(shared::ENTER_FENCE)
-                    .bind(lease.job_id.0)
-                    .bind(&lease.owner)
-                    .bind(lease.generation)
-                    .bind(now)
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(classify)?;
-                let (status, held) = match row {
-                    Some((status, held)) => (parse_status(&status)?, held),
-                    None => return Err(Self::why_fenced(&mut tx, lease).await),
-                };
+                let (status, held) = Self::fence_held(&mut tx, lease, now).await?;
                 // A held job has no items to run: it is returned as it is, for its new holder
                 // to fail (the node that held it for an upload is gone).
                 if held {
