@@ -65,29 +65,33 @@ impl Drop for Node {
     }
 }
 
+async fn post_json(http: &reqwest::Client, url: String, body: Value) -> Value {
+    http.post(url)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 /// Creates a book and a synthetic job of `ITEMS` items through the node's API.
 async fn start_job(http: &reqwest::Client, base: &str, title: &str) -> JobId {
-    let book: Value = http
-        .post(format!("{base}/api/v1/books"))
-        .json(&json!({ "title": title }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let job: Value = http
-        .post(format!(
-            "{base}/api/v1/books/{}/jobs/synthetic",
-            book["id"].as_str().unwrap()
-        ))
-        .json(&json!({ "items": ITEMS, "params": { "latency_ms": 25 } }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let book = post_json(
+        http,
+        format!("{base}/api/v1/books"),
+        json!({ "title": title }),
+    )
+    .await;
+    let book_id = book["id"].as_str().unwrap();
+    let body = json!({ "items": ITEMS, "params": { "latency_ms": 25 } });
+    let job = post_json(
+        http,
+        format!("{base}/api/v1/books/{book_id}/jobs/synthetic"),
+        body,
+    )
+    .await;
     job["id"].as_str().unwrap().parse().unwrap()
 }
 
