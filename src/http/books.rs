@@ -117,11 +117,15 @@ async fn list_books(
         .then(|| books.last().map(|b| b.id))
         .flatten();
     let now = state.now();
-    let mut items = Vec::with_capacity(books.len());
-    for book in books {
-        let latest = state.runtime.store().latest_job(book.id, None).await?;
-        items.push(BookView::new(book, latest.as_ref(), now));
-    }
+    let ids: Vec<BookId> = books.iter().map(|b| b.id).collect();
+    let latest = state.store.latest_jobs(&ids).await?;
+    let items: Vec<BookView> = books
+        .into_iter()
+        .map(|book| {
+            let job = latest.get(&book.id);
+            BookView::new(book, job, now)
+        })
+        .collect();
     Ok(HttpResponse::Ok().json(json!({ "items": items, "next": next })))
 }
 

@@ -51,6 +51,13 @@ pub trait Catalog: Send + Sync + 'static {
     /// Books in creation order after `after`, at most `limit`.
     async fn books(&self, after: Option<BookId>, limit: u32) -> Result<Vec<Book>, StoreError>;
 
+    /// The newest job of each of these books, in one query (a page of books, not one query
+    /// per book).
+    async fn latest_jobs(
+        &self,
+        books: &[BookId],
+    ) -> Result<std::collections::HashMap<BookId, quire_actors::Job>, StoreError>;
+
     /// Jobs counted by kind and status, with their items by outcome, for metrics.
     async fn job_totals(&self) -> Result<Vec<JobTotals>, StoreError>;
 }

@@ -639,6 +639,30 @@ macro_rules! impl_stores {
                 Ok(row.map(Book::from))
             }
 
+            async fn latest_jobs(
+                &self,
+                books: &[BookId],
+            ) -> Result<std::collections::HashMap<BookId, Job>, StoreError> {
+                if books.is_empty() {
+                    return Ok(Default::default());
+                }
+                let mut query = sqlx::QueryBuilder::<$db>::new(concat!(
+                    "SELECT ", job_columns!(), " FROM (SELECT ", job_columns!(), ", \
+                       ROW_NUMBER() OVER (PARTITION BY book_id ORDER BY created_at DESC, id DESC) AS newest \
+                     FROM jobs WHERE book_id IN ("
+                ));
+                let mut ids = query.separated(", ");
+                for book in books {
+                    ids.push_bind(book.0);
+                }
+                query.push(")) AS ranked WHERE newest = 1");
+                let rows: Vec<JobRow> =
+                    query.build_query_as().fetch_all(self.reader()).await.map_err(classify)?;
+                rows.into_iter()
+                    .map(|row| Job::try_from(row).map(|job| (job.book_id, job)))
+                    .collect()
+            }
+
             async fn job_totals(&self) -> Result<Vec<JobTotals>, StoreError> {
                 let rows: Vec<(String, String, i64, i64, i64, i64)> = sqlx::query_as(
                     "SELECT kind, status, COUNT(*), CAST(COALESCE(SUM(total_items), 0) AS BIGINT), \

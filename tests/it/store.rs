@@ -522,6 +522,25 @@ async fn retryable_failures_get_another_round(backend: Backend) {
     );
 }
 
+async fn the_newest_job_of_each_book_comes_in_one_query(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
+    let (b1, b2, b3) = (book(&store).await, book(&store).await, book(&store).await);
+    let mut newest = Vec::new();
+    for b in [b1, b2] {
+        for _ in 0..2 {
+            let (id, _) = create(&store, b, 1, "n1").await;
+            store.request_cancel(id, NOW).await.unwrap();
+            newest.push(id);
+        }
+    }
+    let latest = store.latest_jobs(&[b1, b2, b3]).await.unwrap();
+    assert_eq!(latest.len(), 2, "a book without jobs has none");
+    assert_eq!(latest[&b1].id, newest[1]);
+    assert_eq!(latest[&b2].id, newest[3]);
+    assert!(store.latest_jobs(&[]).await.unwrap().is_empty());
+}
+
 async fn a_job_for_a_missing_book_is_refused(backend: Backend) {
     let db = TestDb::new(backend).await;
     let store = db.store().await;
@@ -543,4 +562,5 @@ crate::on_both_backends!(
     cancel_ends_pending_jobs_and_winds_down_running_ones,
     retryable_failures_get_another_round,
     a_job_for_a_missing_book_is_refused,
+    the_newest_job_of_each_book_comes_in_one_query,
 );
