@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::model::{BookId, JobId, JobStatus};
 
 /// How an item's failure is treated.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorClass {
     /// Try again after a backoff (timeouts, 429, 5xx, a connection reset).

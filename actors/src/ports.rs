@@ -97,8 +97,8 @@ pub trait JobStore: Send + Sync + 'static {
         now: i64,
     ) -> Result<Job, StoreError>;
 
-    /// Gives a held job its items and lets it run; refused unless it is still pending and
-    /// held under this lease.
+    /// Gives a held job these items (besides any it was given while held) and lets it run;
+    /// refused unless it is still pending and held under this lease.
     async fn release_job(&self, lease: &Lease, items: &[i64], now: i64) -> Result<Job, StoreError>;
 
     async fn job(&self, id: JobId) -> Result<Job, StoreError>;

@@ -15,7 +15,7 @@ pub struct UnknownName {
 macro_rules! named_enum {
     ($(#[$doc:meta])* $name:ident, $what:literal { $($(#[$vdoc:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
         $(#[$doc])*
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
         #[serde(rename_all = "snake_case")]
         pub enum $name { $($(#[$vdoc])* $variant),+ }
 
@@ -214,6 +214,16 @@ pub struct Job {
 }
 
 impl Job {
+    /// The lease the job was read under, for a caller acting for its holder (an upload
+    /// adding pages to the job it holds). Every write with it is fenced.
+    pub fn lease(&self) -> Option<super::Lease> {
+        Some(super::Lease {
+            job_id: self.id,
+            owner: self.lease_owner.clone()?,
+            generation: self.lease_generation,
+        })
+    }
+
     /// Wall time so far (running) or in all (finished), from the start of the first item.
     pub fn elapsed_ms(&self, now: i64) -> Option<i64> {
         self.started_at

@@ -49,6 +49,8 @@ pub struct RuntimeStats {
     pub fenced: AtomicU64,
     /// Calls a provider answered with 429 (each paused the remote pool).
     pub rate_limited: AtomicU64,
+    /// Item attempts by outcome, error class and latency.
+    pub items: super::ItemStats,
     /// The node is shutting down: it takes over no job.
     pub draining: std::sync::atomic::AtomicBool,
 }
@@ -158,7 +160,8 @@ impl RuntimeHandle {
             .map_err(|_| SubmitError::Stopped)?
     }
 
-    /// Fails a held job whose items will not come, releasing the JobLock.
+    /// Fails a held job whose other items will not come, releasing the JobLock. Items it
+    /// already has stay with it, for a resume.
     pub async fn abort_held(
         &self,
         id: JobId,

@@ -251,6 +251,7 @@ impl Actor for Supervisor {
             pools: self.pools.clone(),
             events: self.events.clone(),
             supervisor: ctx.address().recipient(),
+            stats: self.stats.clone(),
         });
     }
 }
@@ -453,14 +454,19 @@ impl Handler<AbortHeld> for Supervisor {
         };
         let (store, now) = (self.store.clone(), self.clock.now_ms());
         Box::pin(
-            async move { fail_job(&*store, &lease, error, now).await }
-                .into_actor(self)
-                .map(move |res, act, _| {
-                    act.jobs.remove(&job_id);
-                    let job = res?;
-                    let _ = act.events.send(job.clone());
-                    Ok(job)
-                }),
+            async move {
+                // Released first, so the items it got before it broke count and a resume
+                // runs them.
+                store.release_job(&lease, &[], now).await?;
+                fail_job(&*store, &lease, error, now).await
+            }
+            .into_actor(self)
+            .map(move |res, act, _| {
+                act.jobs.remove(&job_id);
+                let job = res?;
+                let _ = act.events.send(job.clone());
+                Ok(job)
+            }),
         )
     }
 }

@@ -1,6 +1,7 @@
 //! The messages between a JobActor and the pools that run its items.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use actix::{Message, Recipient};
 use serde_json::Value;
@@ -23,6 +24,8 @@ pub struct ItemDone {
     pub item_no: i64,
     pub attempt: i64,
     pub outcome: Attempt,
+    /// From dispatch to the pool until the answer.
+    pub took: Duration,
 }
 
 /// One item handed to a pool; the pool answers by sending [`ItemDone`] to `reply_to`.
@@ -30,6 +33,7 @@ pub struct RunItem {
     pub item: ItemContext,
     pub stop: StopSignal,
     pub reply_to: Recipient<ItemDone>,
+    pub dispatched: Instant,
 }
 
 impl RunItem {
@@ -38,6 +42,7 @@ impl RunItem {
             item_no: self.item.item_no,
             attempt: self.item.attempt,
             outcome,
+            took: self.dispatched.elapsed(),
         });
     }
 }

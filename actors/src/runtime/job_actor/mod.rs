@@ -12,7 +12,7 @@ use super::outcome::decide;
 use super::remote_pool::RemotePool;
 use super::stop::{StopLevel, StopSignal, StopSwitch};
 use super::within;
-use super::work::{ItemDone, RunBlocking, RunItem, RunRemote};
+use super::work::{Attempt, ItemDone, RunBlocking, RunItem, RunRemote};
 use crate::error::StoreError;
 use crate::model::{
     ClaimedItem, ItemOutcome, ItemStatus, Job, JobError, JobEvent, JobStatus, Lease, Progress,
@@ -82,6 +82,7 @@ pub struct JobEnv {
     pub pools: Pools,
     pub events: broadcast::Sender<Job>,
     pub supervisor: Recipient<JobExited>,
+    pub stats: Arc<super::RuntimeStats>,
 }
 
 /// Drives one job's items under one lease.
@@ -278,6 +279,7 @@ impl JobActor {
             },
             stop: self.signal.clone(),
             reply_to: reply_to.clone(),
+            dispatched: Instant::now(),
         };
         match &self.work {
             ItemWork::Blocking(handler) => self.env.pools.blocking.do_send(RunBlocking {
@@ -613,6 +615,7 @@ impl Handler<ItemDone> for JobActor {
             return;
         }
         self.in_flight.remove(&done.item_no);
+        let ended = !matches!(done.outcome, Attempt::Dropped);
         let (outcome, fatal) = decide(
             done.item_no,
             done.attempt,
@@ -621,6 +624,12 @@ impl Handler<ItemDone> for JobActor {
             self.round,
             self.now(),
         );
+        if let (true, Some(job)) = (ended, &self.job) {
+            self.env
+                .stats
+                .items
+                .record(job.kind, outcome.status, outcome.error_class, done.took);
+        }
         self.push_outcome(outcome);
         // The first fatal error fails the job once in-flight items settle.
         if let Some(error) = fatal
