@@ -1,0 +1,398 @@
+//! The OpenAPI 3 document, generated from the handlers' `#[utoipa::path]` attributes and the
+//! view types, served at `/api/openapi.json`; `/api/docs` is a small page that renders it.
+//!
+//! The runtime's types (`quire-actors`) know nothing of OpenAPI: their schemas are written
+//! here, the enums' values taken from the enums themselves so they cannot drift.
+
+use std::borrow::Cow;
+use std::sync::LazyLock;
+
+use actix_web::http::header;
+use actix_web::{HttpResponse, web};
+use quire_actors::{ErrorClass, ItemStatus, JobKind, JobStatus};
+use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
+use utoipa::openapi::{KnownFormat, RefOr, Required, SchemaFormat};
+use utoipa::{IntoParams, Modify, OpenApi, PartialSchema, ToSchema};
+
+use super::error::ErrorBody;
+use super::method_not_allowed;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Quire",
+        description = "Quire processes books: upload page images, OCR them in background jobs, \
+review the text. Jobs are supervised, resumable and observable (progress, items, server-sent \
+events).\n\nEvery error answers a 4xx or 5xx status with the body \
+`{\"error\": {\"code\", \"message\", \"details\"}}` (the `ErrorBody` schema): the operations \
+list theirs. Any route also answers `404 NOT_FOUND` for a path it does not know and \
+`405 METHOD_NOT_ALLOWED` for a method a path does not take, in the same shape."
+    ),
+    paths(
+        super::health::health,
+        super::health::ready,
+        super::metrics::metrics,
+        openapi_json,
+        docs,
+        super::books::create_book,
+        super::books::list_books,
+        super::books::show_book,
+        super::books::delete_book,
+        super::books::book_jobs,
+        super::books::latest_job,
+        super::books::start_synthetic,
+        super::pages::list_pages,
+        super::pages::upload_one,
+        super::pages::upload_many,
+        super::pages::show_page,
+        super::pages::page_image,
+        super::pages::review_page,
+        super::pages::retry_ocr,
+        super::pages::start_ocr,
+        super::jobs::list_jobs,
+        super::jobs::show_job,
+        super::jobs::cancel_job,
+        super::jobs::list_items,
+        super::jobs::resume_job,
+        super::jobs::job_events,
+    ),
+    components(schemas(
+        ErrorBody,
+        JobKindSchema,
+        JobStatusSchema,
+        ItemStatusSchema,
+        ErrorClassSchema,
+    )),
+    tags(
+        (name = "system", description = "Liveness, readiness, metrics and this document."),
+        (name = "books", description = "Books and their jobs."),
+        (name = "pages", description = "Page images: upload, OCR, review."),
+        (name = "jobs", description = "Jobs: status, items, cancel, resume, events."),
+    ),
+    modifiers(&OptionalBodies)
+)]
+pub struct ApiDoc;
+
+/// A body declared `Option<T>` is one the client may leave out, not one that may be `null`
+/// (the handlers refuse a `null` body): its schema becomes `T`, and it is not required.
+struct OptionalBodies;
+
+impl Modify for OptionalBodies {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        let null = serde_json::json!({ "type": "null" });
+        for item in doc.paths.paths.values_mut() {
+            let operations = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ];
+            for body in operations
+                .into_iter()
+                .flatten()
+                .filter_map(|op| op.request_body.as_mut())
+            {
+                for content in body.content.values_mut() {
+                    let Some(RefOr::T(Schema::OneOf(one_of))) = &content.schema else {
+                        continue;
+                    };
+                    if let [first, schema] = one_of.items.as_slice()
+                        && serde_json::to_value(first).is_ok_and(|v| v == null)
+                    {
+                        content.schema = Some(schema.clone());
+                        body.required = Some(Required::False);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The document, built once.
+static DOCUMENT: LazyLock<String> = LazyLock::new(|| {
+    ApiDoc::openapi()
+        .to_pretty_json()
+        .expect("the OpenAPI document serializes")
+});
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/api/openapi.json")
+            .route(web::get().to(openapi_json))
+            .default_service(web::to(method_not_allowed)),
+    )
+    .service(
+        web::resource("/api/docs")
+            .route(web::get().to(docs))
+            .default_service(web::to(method_not_allowed)),
+    );
+}
+
+/// This OpenAPI document
+#[utoipa::path(
+    get,
+    path = "/api/openapi.json",
+    tag = "system",
+    responses((status = 200, description = "The OpenAPI 3 document of this API.", content_type = "application/json", body = Object))
+)]
+async fn openapi_json() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(DOCUMENT.as_str())
+}
+
+/// A readable page of this document
+///
+/// Self-contained: it loads nothing but `/api/openapi.json`.
+#[utoipa::path(
+    get,
+    path = "/api/docs",
+    tag = "system",
+    responses((status = 200, description = "An HTML page that renders the document.", content_type = "text/html", body = String))
+)]
+async fn docs() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .insert_header((
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'",
+        ))
+        .body(DOCS_PAGE)
+}
+
+const DOCS_PAGE: &str = include_str!("docs.html");
+
+/// A string enum of the runtime, as a named schema whose values come from the enum.
+macro_rules! string_enum_schema {
+    ($(#[$doc:meta])* $local:ident = $name:literal, $description:literal, $values:expr) => {
+        $(#[$doc])*
+        pub struct $local;
+
+        impl PartialSchema for $local {
+            fn schema() -> RefOr<Schema> {
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .description(Some($description))
+                    .enum_values(Some($values))
+                    .into()
+            }
+        }
+
+        impl ToSchema for $local {
+            fn name() -> Cow<'static, str> {
+                Cow::Borrowed($name)
+            }
+        }
+    };
+}
+
+string_enum_schema!(
+    /// The schema of [`JobKind`].
+    JobKindSchema = "JobKind",
+    "What a job does to its book.",
+    JobKind::ALL.iter().map(|k| k.as_str())
+);
+
+string_enum_schema!(
+    /// The schema of [`JobStatus`].
+    JobStatusSchema = "JobStatus",
+    "Where a job is: `pending` and `running` and `cancelling` are active; `completed`, \
+     `failed` and `cancelled` are ends (`failed` and `cancelled` jobs can be resumed).",
+    JobStatus::ALL.iter().map(|s| s.as_str())
+);
+
+string_enum_schema!(
+    /// The schema of [`ItemStatus`].
+    ItemStatusSchema = "ItemStatus",
+    "Where one item (a page) of a job is.",
+    ItemStatus::ALL.iter().map(|s| s.as_str())
+);
+
+/// Every [`ErrorClass`]; the match makes a new one a compile error here.
+const ERROR_CLASSES: [ErrorClass; 3] = {
+    let all = [
+        ErrorClass::Retryable,
+        ErrorClass::Terminal,
+        ErrorClass::Fatal,
+    ];
+    match all[0] {
+        ErrorClass::Retryable | ErrorClass::Terminal | ErrorClass::Fatal => all,
+    }
+};
+
+string_enum_schema!(
+    /// The schema of [`ErrorClass`].
+    ErrorClassSchema = "ErrorClass",
+    "How an item failed: `retryable` (tried again after a backoff), `terminal` (this item \
+     cannot succeed) or `fatal` (the whole job fails).",
+    ERROR_CLASSES.iter().map(|c| c.as_str())
+);
+
+// The schema of `quire_actors::model::JobError` (the test below keeps them alike).
+/// Why a job failed: a stable code for programs and a message for people.
+#[derive(ToSchema)]
+#[schema(as = JobError)]
+pub struct JobErrorSchema {
+    /// A stable code for programs, e.g. `UPLOAD_REJECTED`.
+    pub code: String,
+    pub message: String,
+}
+
+// The schema of `quire_actors::ports::ItemCounts` (the test below keeps them alike).
+/// A job's items counted by status.
+#[derive(ToSchema)]
+#[schema(as = ItemCounts)]
+pub struct ItemCountsSchema {
+    pub pending: u64,
+    pub processing: u64,
+    pub completed: u64,
+    pub failed: u64,
+}
+
+/// A book in the path.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct BookPath {
+    /// The book's id.
+    pub book_id: uuid::Uuid,
+}
+
+/// A job in the path.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct JobPath {
+    /// The job's id.
+    pub job_id: uuid::Uuid,
+}
+
+/// A page of a book in the path.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct PagePath {
+    /// The book's id.
+    pub book_id: uuid::Uuid,
+    /// The page's number, from 1.
+    #[param(minimum = 1, maximum = 100_000)]
+    pub page_no: i64,
+}
+
+/// An upload: `multipart/form-data` with one `files` part per image (PNG, JPEG, TIFF or
+/// WebP, judged by its bytes); they become pages in the order sent.
+#[derive(ToSchema)]
+pub struct UploadForm {
+    /// The images (a part named `file` is taken too).
+    #[schema(value_type = Vec<String>, format = Binary, content_media_type = "application/octet-stream")]
+    pub files: Vec<Vec<u8>>,
+}
+
+/// A page's image bytes.
+pub struct ImageBytes;
+
+impl PartialSchema for ImageBytes {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Binary)))
+            .into()
+    }
+}
+
+impl ToSchema for ImageBytes {}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use quire_actors::model::JobError;
+    use quire_actors::ports::ItemCounts;
+    use serde_json::Value;
+
+    use super::*;
+
+    fn properties<T: ToSchema>() -> BTreeSet<String> {
+        let schema = serde_json::to_value(T::schema()).unwrap();
+        schema["properties"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect()
+    }
+
+    fn keys(value: Value) -> BTreeSet<String> {
+        value.as_object().unwrap().keys().cloned().collect()
+    }
+
+    /// The hand-written schemas of the runtime's structs name exactly the fields they
+    /// serialize.
+    #[test]
+    fn mirrored_schemas_match_what_the_runtime_serializes() {
+        let error = JobError {
+            code: "X".into(),
+            message: "y".into(),
+        };
+        assert_eq!(
+            properties::<JobErrorSchema>(),
+            keys(serde_json::to_value(error).unwrap())
+        );
+        assert_eq!(
+            properties::<ItemCountsSchema>(),
+            keys(serde_json::to_value(ItemCounts::default()).unwrap())
+        );
+    }
+
+    #[test]
+    fn enum_schemas_list_every_value_as_serialized() {
+        let values = |schema: RefOr<Schema>| -> Vec<Value> {
+            serde_json::to_value(schema).unwrap()["enum"]
+                .as_array()
+                .unwrap()
+                .clone()
+        };
+        assert_eq!(
+            values(JobStatusSchema::schema()),
+            JobStatus::ALL
+                .iter()
+                .map(|s| serde_json::to_value(s).unwrap())
+                .collect::<Vec<_>>()
+        );
+        assert_eq!(
+            values(JobKindSchema::schema()),
+            JobKind::ALL
+                .iter()
+                .map(|s| serde_json::to_value(s).unwrap())
+                .collect::<Vec<_>>()
+        );
+        assert_eq!(
+            values(ItemStatusSchema::schema()),
+            ItemStatus::ALL
+                .iter()
+                .map(|s| serde_json::to_value(s).unwrap())
+                .collect::<Vec<_>>()
+        );
+        assert_eq!(
+            values(ErrorClassSchema::schema()),
+            ERROR_CLASSES
+                .iter()
+                .map(|s| serde_json::to_value(s).unwrap())
+                .collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
+    fn the_page_number_bound_is_the_stores() {
+        let doc = serde_json::to_value(ApiDoc::openapi()).unwrap();
+        let params = &doc["paths"]["/api/v1/books/{book_id}/pages/{page_no}"]["get"]["parameters"];
+        let page_no = params
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == "page_no")
+            .unwrap();
+        assert_eq!(
+            page_no["schema"]["maximum"],
+            serde_json::json!(crate::pages::MAX_PAGE_NO)
+        );
+    }
+}
