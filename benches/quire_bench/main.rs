@@ -5,9 +5,14 @@
 //!   outcomes) against a bare loop of the same store calls with no actors.
 //! - `io`: items that wait 50 ms on a provider of concurrency 64, against the ideal time.
 //! - `latency`: from `submit` to the first item started, on an idle node.
+//! - `upload`: bulk page upload over HTTP against writing the same bytes straight to the
+//!   store, and the server's peak memory growth over 1 GB of uploads.
+//! - `ocr`: Tesseract pages through the `ocr` job kind against the `tesseract` CLI with one
+//!   process per core.
 //!
 //! Run it in release mode: `cargo run --release --bin quire-bench -- all`.
 
+mod pages;
 mod setup;
 
 use std::sync::Arc;
@@ -45,6 +50,12 @@ enum Bench {
         #[arg(long, default_value_t = 200)]
         jobs: usize,
     },
+    Upload {
+        /// Gigabytes uploaded while the peak memory is watched.
+        #[arg(long, default_value_t = 1)]
+        gigabytes: u32,
+    },
+    Ocr,
     /// Every benchmark with its default size.
     All,
 }
@@ -63,10 +74,14 @@ fn main() {
                 Bench::Throughput { items } => throughput(backend, items).await,
                 Bench::Io { items } => io(backend, items).await,
                 Bench::Latency { jobs } => latency(backend, jobs).await,
+                Bench::Upload { gigabytes } => pages::upload(backend, gigabytes).await,
+                Bench::Ocr => pages::ocr(backend).await,
                 Bench::All => {
                     throughput(backend, 100_000).await;
                     io(backend, 2_000).await;
                     latency(backend, 200).await;
+                    pages::upload(backend, 1).await;
+                    pages::ocr(backend).await;
                 }
             }
         }
@@ -250,7 +265,7 @@ async fn latency(backend: Backend, jobs: usize) {
     );
 }
 
-fn report(backend: Backend, bench: &str, line: &str, figures: serde_json::Value) {
+pub fn report(backend: Backend, bench: &str, line: &str, figures: serde_json::Value) {
     println!(
         "{bench:<10} {:<8} {line}",
         format!("{backend:?}").to_lowercase()

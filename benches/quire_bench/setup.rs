@@ -27,6 +27,10 @@ impl BenchDb {
         BenchDb(ScratchDb::new(backend).await.expect("a scratch database"))
     }
 
+    pub fn url(&self) -> &str {
+        &self.0.url
+    }
+
     pub async fn store(&self) -> Arc<dyn Store> {
         store::open(&self.0.url, 8).await.unwrap()
     }
