@@ -11,9 +11,10 @@ use quire_actors::ports::{Clock, ItemWork, JobStore, SystemClock};
 use quire_actors::runtime::KindRegistry;
 use quire_actors::{JobKind, RuntimeHandle};
 
-use crate::config::{Settings, StorageBackend, StorageSettings};
+use crate::config::{OcrEngineName, OcrSettings, Settings, StorageBackend, StorageSettings};
 use crate::http::{self, ApiState};
 use crate::objects::{FolderStore, ObjectStore, S3Settings, S3Store};
+use crate::ocr::{OcrEngine, OcrPages, PixelLimit, Tesseract, VisionEngine, VisionSettings};
 use crate::store::{self, OpenError, Store};
 use crate::synthetic::SyntheticHandler;
 
@@ -23,6 +24,7 @@ pub struct App {
     pub objects: Arc<dyn ObjectStore>,
     pub runtime: RuntimeHandle,
     pub clock: Arc<dyn Clock>,
+    pub uploads: Arc<http::UploadStats>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -31,7 +33,9 @@ pub enum StartError {
     Store(#[from] OpenError),
     #[error("cannot take back the jobs this node held: {0}")]
     Recovery(#[source] quire_actors::StoreError),
-    #[error("storage.backend is s3 but {0} is not set in the environment")]
+    #[error(
+        "storage.backend is s3 but no credentials are set: set storage.s3_access_key_id / s3_secret_access_key or {0}"
+    )]
     S3Credentials(&'static str),
     #[error("cannot create storage.path {path}: {source}")]
     Storage {
@@ -43,6 +47,8 @@ pub enum StartError {
         path: String,
         source: std::io::Error,
     },
+    #[error("cannot set up the OCR engine: {0}")]
+    Ocr(#[from] crate::ocr::VisionError),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -57,6 +63,14 @@ impl App {
         let objects = open_objects(&settings.storage)?;
         let store = store::open(&settings.database.url, settings.database.max_connections).await?;
         let mut kinds = KindRegistry::new();
+        let (engine, engine_name) = ocr_engine(&settings.ocr)?;
+        let ocr = OcrPages::new(
+            objects.clone(),
+            engine,
+            engine_name,
+            PixelLimit(settings.upload.max_pixels),
+        );
+        kinds.insert(JobKind::Ocr, ItemWork::Remote(Arc::new(ocr)));
         if settings.synthetic.enabled {
             let trace = Some(settings.synthetic.trace_file.as_str()).filter(|t| !t.is_empty());
             let handler = SyntheticHandler::new(&settings.runtime.node_id, trace.map(Path::new))
@@ -78,6 +92,7 @@ impl App {
             objects,
             runtime,
             clock,
+            uploads: Arc::default(),
         })
     }
 
@@ -90,6 +105,8 @@ impl App {
             runtime: self.runtime.clone(),
             clock: self.clock.clone(),
             synthetic_enabled: self.settings.synthetic.enabled,
+            upload: self.settings.upload.clone(),
+            uploads: self.uploads.clone(),
         });
         let addr = self.settings.bind_addr();
         let server = HttpServer::new(move || {
@@ -106,6 +123,36 @@ impl App {
     }
 }
 
+/// The OCR engine the settings name, with the name its results record.
+fn ocr_engine(s: &OcrSettings) -> Result<(Arc<dyn OcrEngine>, &'static str), StartError> {
+    let timeout = std::time::Duration::from_millis(s.timeout_ms);
+    Ok(match s.engine {
+        OcrEngineName::Tesseract => (
+            Arc::new(Tesseract::new(
+                &s.tesseract_binary,
+                &s.language,
+                timeout,
+                s.processes(),
+            )),
+            "tesseract",
+        ),
+        OcrEngineName::Openai => {
+            let key = Some(s.openai_api_key.clone())
+                .filter(|k| !k.is_empty())
+                .or_else(|| std::env::var("OPENAI_API_KEY").ok());
+            let engine = VisionEngine::new(VisionSettings {
+                base_url: s.openai_base_url.clone(),
+                model: s.openai_model.clone(),
+                api_key: key,
+                timeout,
+                concurrency: s.openai_concurrency as usize,
+                prompt: None,
+            })?;
+            (Arc::new(engine), "openai")
+        }
+    })
+}
+
 /// The object store the settings name. S3 credentials come from the environment only.
 fn open_objects(s: &StorageSettings) -> Result<Arc<dyn ObjectStore>, StartError> {
     match s.backend {
@@ -117,8 +164,11 @@ fn open_objects(s: &StorageSettings) -> Result<Arc<dyn ObjectStore>, StartError>
             Ok(Arc::new(FolderStore::new(&s.path)))
         }
         StorageBackend::S3 => {
-            let env = |name: &'static str| {
-                std::env::var(name).map_err(|_| StartError::S3Credentials(name))
+            let credential = |set: &str, name: &'static str| {
+                Some(set.to_owned())
+                    .filter(|v| !v.is_empty())
+                    .or_else(|| std::env::var(name).ok())
+                    .ok_or(StartError::S3Credentials(name))
             };
             Ok(Arc::new(S3Store::new(&S3Settings {
                 bucket: s.s3_bucket.clone(),
@@ -127,8 +177,8 @@ fn open_objects(s: &StorageSettings) -> Result<Arc<dyn ObjectStore>, StartError>
                 prefix: s.s3_prefix.clone(),
                 force_path_style: s.s3_force_path_style,
                 checksum_when_required: s.s3_checksum_when_required,
-                access_key_id: env("AWS_ACCESS_KEY_ID")?,
-                secret_access_key: env("AWS_SECRET_ACCESS_KEY")?,
+                access_key_id: credential(&s.s3_access_key_id, "AWS_ACCESS_KEY_ID")?,
+                secret_access_key: credential(&s.s3_secret_access_key, "AWS_SECRET_ACCESS_KEY")?,
                 timeout: std::time::Duration::from_millis(s.s3_timeout_ms),
             })))
         }

@@ -25,7 +25,84 @@ pub struct Settings {
     pub database: DatabaseSettings,
     pub storage: StorageSettings,
     pub runtime: RuntimeSettings,
+    pub upload: UploadSettings,
+    pub ocr: OcrSettings,
     pub synthetic: SyntheticSettings,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct UploadSettings {
+    /// Largest page image accepted, in bytes (larger: 413).
+    pub max_file_bytes: u64,
+    /// Most files in one bulk upload.
+    pub max_files: u32,
+    /// Most pixels a page may have (larger: `IMAGE_TOO_LARGE`), against decompression bombs.
+    pub max_pixels: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OcrEngineName {
+    Tesseract,
+    Openai,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OcrSettings {
+    /// `tesseract` (the embedded default) or `openai` (any OpenAI-compatible vision model).
+    pub engine: OcrEngineName,
+    /// Longest one page may take before it is stopped (retryable `TIMEOUT`).
+    pub timeout_ms: u64,
+    /// Tesseract: pages at once, each a single-threaded process; 0 means one per core.
+    pub processes: u32,
+    pub tesseract_binary: String,
+    /// Tesseract: language models, as `-l` takes them (`eng`, `eng+deu`).
+    pub language: String,
+    /// OpenAI-compatible: the API base, e.g. `https://api.openai.com/v1`.
+    pub openai_base_url: String,
+    pub openai_model: String,
+    /// OpenAI-compatible: the key; empty falls back to `OPENAI_API_KEY`.
+    pub openai_api_key: String,
+    /// OpenAI-compatible: requests in flight at once.
+    pub openai_concurrency: u32,
+}
+
+impl Default for UploadSettings {
+    fn default() -> Self {
+        Self {
+            max_file_bytes: 10 * 1024 * 1024,
+            max_files: 500,
+            max_pixels: crate::ocr::PixelLimit::default().0,
+        }
+    }
+}
+
+impl Default for OcrSettings {
+    fn default() -> Self {
+        Self {
+            engine: OcrEngineName::Tesseract,
+            timeout_ms: 120_000,
+            processes: 0,
+            tesseract_binary: "tesseract".to_owned(),
+            language: "eng".to_owned(),
+            openai_base_url: "https://api.openai.com/v1".to_owned(),
+            openai_model: String::new(),
+            openai_api_key: String::new(),
+            openai_concurrency: 4,
+        }
+    }
+}
+
+impl OcrSettings {
+    /// Tesseract processes at once.
+    pub fn processes(&self) -> usize {
+        match self.processes {
+            0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+            n => n as usize,
+        }
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -53,8 +130,11 @@ pub struct StorageSettings {
     pub backend: StorageBackend,
     /// Folder of the local object store (page images, exports).
     pub path: PathBuf,
-    /// S3: the bucket; credentials come from `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY`.
     pub s3_bucket: String,
+    /// S3: the access key; empty falls back to `AWS_ACCESS_KEY_ID`.
+    pub s3_access_key_id: String,
+    /// S3: the secret key; empty falls back to `AWS_SECRET_ACCESS_KEY`.
+    pub s3_secret_access_key: String,
     /// S3: empty for AWS, or the URL of an S3-compatible store.
     pub s3_endpoint: String,
     pub s3_region: String,
@@ -138,6 +218,8 @@ impl Default for StorageSettings {
             backend: StorageBackend::Folder,
             path: PathBuf::from("./quire-data/objects"),
             s3_bucket: String::new(),
+            s3_access_key_id: String::new(),
+            s3_secret_access_key: String::new(),
             s3_endpoint: String::new(),
             s3_region: "us-east-1".to_owned(),
             s3_prefix: String::new(),
@@ -349,6 +431,36 @@ impl Settings {
         }
         if r.remote_concurrency == 0 {
             return bad("runtime.remote_concurrency", "must be at least 1");
+        }
+        let u = &self.upload;
+        if u.max_file_bytes == 0 || u.max_file_bytes > 1 << 30 {
+            return bad("upload.max_file_bytes", "must be between 1 and 1073741824");
+        }
+        if u.max_files == 0 || u.max_files > 10_000 {
+            return bad("upload.max_files", "must be between 1 and 10000");
+        }
+        if u.max_pixels < 1_000_000 {
+            return bad("upload.max_pixels", "must be at least 1000000");
+        }
+        let o = &self.ocr;
+        if o.timeout_ms == 0 || o.timeout_ms > DAY_MS {
+            return bad("ocr.timeout_ms", "must be between 1 and 86400000");
+        }
+        if o.engine == OcrEngineName::Openai {
+            if o.openai_model.trim().is_empty() {
+                return bad(
+                    "ocr.openai_model",
+                    "must name a vision model when ocr.engine is openai",
+                );
+            }
+            if !(o.openai_base_url.starts_with("http://")
+                || o.openai_base_url.starts_with("https://"))
+            {
+                return bad("ocr.openai_base_url", "must be an http:// or https:// URL");
+            }
+            if o.openai_concurrency == 0 {
+                return bad("ocr.openai_concurrency", "must be at least 1");
+            }
         }
         Ok(())
     }

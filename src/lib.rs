@@ -5,6 +5,9 @@
 //! - [`config`]: one `Settings` struct from defaults < `quire.toml` < `QUIRE_*` environment.
 //! - [`store`]: the SQLite and PostgreSQL adapters of the runtime's `JobStore` port, and the
 //!   book catalog.
+//! - [`objects`]: the object store port (page images, exports) on a folder or S3.
+//! - [`ocr`]: image checks and normalization, OCR engines, and the `ocr` job kind.
+//! - [`pages`]: pages of a book, their OCR state and review.
 //! - [`synthetic`]: the `synthetic` job kind (latency and scripted faults) for load tests
 //!   and crash drills.
 //! - [`http`]: the actix-web REST API.
@@ -18,5 +21,6 @@ pub mod config;
 pub mod http;
 pub mod objects;
 pub mod ocr;
+pub mod pages;
 pub mod store;
 pub mod synthetic;

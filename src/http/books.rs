@@ -4,10 +4,14 @@ use quire_actors::ports::JobFilter;
 use quire_actors::{BookId, JobKind};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use utoipa::{IntoParams, ToSchema};
 
-use super::error::ApiError;
-use super::views::{BookView, JobView};
+use super::error::{ApiError, ErrorBody};
+use super::openapi::{BookPath, JobKindSchema};
+use super::views::{BookList, BookView, JobList, JobView};
 use super::{ApiState, method_not_allowed, page_limit};
+use crate::objects::ObjectKey;
+use crate::pages::PageCounts;
 use crate::store::NewBook;
 use crate::synthetic::SyntheticParams;
 
@@ -21,6 +25,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(
         web::resource("/books/{book_id}")
             .route(web::get().to(show_book))
+            .route(web::delete().to(delete_book))
             .default_service(web::to(method_not_allowed)),
     )
     .service(
@@ -41,7 +46,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 /// The book, or the 404 every route answers for an unknown one.
-async fn require_book(state: &ApiState, id: BookId) -> Result<crate::store::Book, ApiError> {
+pub(super) async fn require_book(
+    state: &ApiState,
+    id: BookId,
+) -> Result<crate::store::Book, ApiError> {
     state
         .store
         .book(id)
@@ -52,14 +60,33 @@ async fn require_book(state: &ApiState, id: BookId) -> Result<crate::store::Book
 const MAX_TITLE_CHARS: usize = 500;
 const MAX_OWNER_CHARS: usize = 200;
 
-#[derive(Deserialize)]
+/// A new book.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CreateBook {
+    /// 1 to 500 characters, no control characters (trimmed).
+    #[schema(example = "Fractions, Grade 5")]
     title: String,
+    /// At most 200 characters, no control characters.
     #[serde(default)]
     owner: Option<String>,
 }
 
+/// Create a book
+#[utoipa::path(
+    post,
+    path = "/api/v1/books",
+    tag = "books",
+    request_body = CreateBook,
+    responses(
+        (status = 201, description = "The book, without pages or jobs.", body = BookView),
+        (status = 400, description = "`INVALID_JSON`: the body is not a `CreateBook`; `INVALID_TITLE`, `INVALID_OWNER`.", body = ErrorBody),
+        (status = 413, description = "`BODY_TOO_LARGE`: the body is over 256 KiB.", body = ErrorBody),
+        (status = 415, description = "`UNSUPPORTED_MEDIA_TYPE`: the body is not `application/json`.", body = ErrorBody),
+        (status = 503, description = "`STORE_UNAVAILABLE`: the database does not answer; try again.", body = ErrorBody),
+        (status = 500, description = "`INTERNAL`: the server failed; see its log.", body = ErrorBody),
+    )
+)]
 async fn create_book(
     state: web::Data<ApiState>,
     body: web::Json<CreateBook>,
@@ -97,16 +124,37 @@ async fn create_book(
         owner: owner.map(str::to_owned),
     };
     let book = state.store.create_book(&new, state.now()).await?;
-    Ok(HttpResponse::Created().json(BookView::new(book, None, state.now())))
+    let view = BookView::new(book, PageCounts::default(), None, state.now());
+    Ok(HttpResponse::Created().json(view))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct ListQuery {
+    /// The `next` of the previous page.
+    #[param(value_type = Option<uuid::Uuid>)]
     after: Option<BookId>,
+    /// Books per page: 1 to 500, default 50.
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<u32>,
 }
 
+/// List books
+///
+/// Oldest first, each with its page counts and latest job; page with `after`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/books",
+    tag = "books",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "A page of books.", body = BookList),
+        (status = 400, description = "`INVALID_QUERY`: an unknown or malformed parameter, or a limit out of range.", body = ErrorBody),
+        (status = 503, description = "`STORE_UNAVAILABLE`: the database does not answer; try again.", body = ErrorBody),
+        (status = 500, description = "`INTERNAL`: the server failed; see its log.", body = ErrorBody),
+    )
+)]
 async fn list_books(
     state: web::Data<ApiState>,
     query: web::Query<ListQuery>,
@@ -119,16 +167,34 @@ async fn list_books(
     let now = state.now();
     let ids: Vec<BookId> = books.iter().map(|b| b.id).collect();
     let latest = state.store.latest_jobs(&ids).await?;
+    let mut pages = state.store.page_counts(&ids).await?;
     let items: Vec<BookView> = books
         .into_iter()
         .map(|book| {
             let job = latest.get(&book.id);
-            BookView::new(book, job, now)
+            let counts = pages.remove(&book.id).unwrap_or_default();
+            BookView::new(book, counts, job, now)
         })
         .collect();
-    Ok(HttpResponse::Ok().json(json!({ "items": items, "next": next })))
+    Ok(HttpResponse::Ok().json(BookList { items, next }))
 }
 
+/// Show a book
+///
+/// With its page counts and latest job.
+#[utoipa::path(
+    get,
+    path = "/api/v1/books/{book_id}",
+    tag = "books",
+    params(BookPath),
+    responses(
+        (status = 200, description = "The book.", body = BookView),
+        (status = 400, description = "`INVALID_PATH`: the book id is not a UUID.", body = ErrorBody),
+        (status = 404, description = "`BOOK_NOT_FOUND`.", body = ErrorBody),
+        (status = 503, description = "`STORE_UNAVAILABLE`: the database does not answer; try again.", body = ErrorBody),
+        (status = 500, description = "`INTERNAL`: the server failed; see its log.", body = ErrorBody),
+    )
+)]
 async fn show_book(
     state: web::Data<ApiState>,
     path: web::Path<BookId>,
@@ -136,18 +202,81 @@ async fn show_book(
     let id = path.into_inner();
     let book = require_book(&state, id).await?;
     let latest = state.runtime.store().latest_job(id, None).await?;
-    Ok(HttpResponse::Ok().json(BookView::new(book, latest.as_ref(), state.now())))
+    let pages = state
+        .store
+        .page_counts(&[id])
+        .await?
+        .remove(&id)
+        .unwrap_or_default();
+    let view = BookView::new(book, pages, latest.as_ref(), state.now());
+    Ok(HttpResponse::Ok().json(view))
 }
 
-#[derive(Deserialize)]
+/// Delete a book
+///
+/// Deletes the book, its pages, jobs and images; refused while a job holds the book.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/books/{book_id}",
+    tag = "books",
+    params(BookPath),
+    responses(
+        (status = 204, description = "Deleted."),
+        (status = 400, description = "`INVALID_PATH`: the book id is not a UUID.", body = ErrorBody),
+        (status = 404, description = "`BOOK_NOT_FOUND`.", body = ErrorBody),
+        (status = 409, description = "`BOOK_BUSY`: a job holds the book; `details.job_id` names it.", body = ErrorBody),
+        (status = 503, description = "`STORE_UNAVAILABLE`: the database does not answer; try again.", body = ErrorBody),
+        (status = 500, description = "`INTERNAL`: the server failed; see its log.", body = ErrorBody),
+    )
+)]
+async fn delete_book(
+    state: web::Data<ApiState>,
+    path: web::Path<BookId>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path.into_inner();
+    if !state.store.delete_book(id).await? {
+        return Err(ApiError::not_found(
+            "BOOK_NOT_FOUND",
+            format!("no book has the id {id}"),
+        ));
+    }
+    // The rows went first: a failure here leaves unreachable bytes, never a page without
+    // its image.
+    if let Err(e) = state.objects.delete_prefix(&ObjectKey::book(id)).await {
+        tracing::error!(book_id = %id, error = %e, "book deleted, but its objects were not");
+    }
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct HistoryQuery {
+    /// Only jobs of this kind.
+    #[param(value_type = Option<JobKindSchema>)]
     kind: Option<JobKind>,
+    /// The `next` of the previous page.
+    #[param(value_type = Option<uuid::Uuid>)]
     before: Option<quire_actors::JobId>,
+    /// Jobs per page: 1 to 500, default 50.
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<u32>,
 }
 
-/// The book's job history, newest first.
+/// The book's job history, newest first
+#[utoipa::path(
+    get,
+    path = "/api/v1/books/{book_id}/jobs",
+    tag = "books",
+    params(BookPath, HistoryQuery),
+    responses(
+        (status = 200, description = "A page of the book's jobs.", body = JobList),
+        (status = 400, description = "`INVALID_PATH`: the book id is not a UUID; `INVALID_QUERY`.", body = ErrorBody),
+        (status = 404, description = "`BOOK_NOT_FOUND`.", body = ErrorBody),
+        (status = 503, description = "`STORE_UNAVAILABLE`: the database does not answer; try again.", body = ErrorBody),
+        (status = 500, description = "`INTERNAL`: the server failed; see its log.", body = ErrorBody),
+    )
+)]
 async fn book_jobs(
     state: web::Data<ApiState>,
     path: web::Path<BookId>,
@@ -163,12 +292,31 @@ async fn book_jobs(
     super::jobs::job_page(&state, filter, query.before, query.limit).await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct LatestQuery {
+    /// The latest job of this kind; default: of any kind.
+    #[param(value_type = Option<JobKindSchema>)]
     kind: Option<JobKind>,
 }
 
+/// The book's latest job
+///
+/// The job the UI shows on return.
+#[utoipa::path(
+    get,
+    path = "/api/v1/books/{book_id}/jobs/latest",
+    tag = "books",
+    params(BookPath, LatestQuery),
+    responses(
+        (status = 200, description = "The newest job (of that kind).", body = JobView),
+        (status = 400, description = "`INVALID_PATH`: the book id is not a UUID; `INVALID_QUERY`.", body = ErrorBody),
+        (status = 404, description = "`BOOK_NOT_FOUND`; `JOB_NOT_FOUND`: the book has no job (of that kind) yet.", body = ErrorBody),
+        (status = 503, description = "`STORE_UNAVAILABLE`: the database does not answer; try again.", body = ErrorBody),
+        (status = 500, description = "`INTERNAL`: the server failed; see its log.", body = ErrorBody),
+    )
+)]
 async fn latest_job(
     state: web::Data<ApiState>,
     path: web::Path<BookId>,
@@ -188,14 +336,39 @@ async fn latest_job(
 /// Most items one synthetic job may have.
 const MAX_SYNTHETIC_ITEMS: u32 = 1_000_000;
 
-#[derive(Deserialize)]
+/// A synthetic job: items that only wait (and fail as scripted).
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct StartSynthetic {
+    /// How many items: 1 to 1,000,000.
+    #[schema(minimum = 1, maximum = 1_000_000, example = 100)]
     items: u32,
+    /// Latency and scripted faults, e.g. `{"latency_ms": 20, "fail": {"3": "terminal"}}`.
     #[serde(default)]
+    #[schema(value_type = Option<Object>)]
     params: Value,
 }
 
+/// Start a synthetic job
+///
+/// For load tests and crash drills; only when the server enables them.
+#[utoipa::path(
+    post,
+    path = "/api/v1/books/{book_id}/jobs/synthetic",
+    tag = "books",
+    params(BookPath),
+    request_body = StartSynthetic,
+    responses(
+        (status = 202, description = "The job, started.", body = JobView),
+        (status = 400, description = "`INVALID_PATH`, `INVALID_JSON`, `INVALID_ITEMS`, `INVALID_PARAMS`.", body = ErrorBody),
+        (status = 404, description = "`BOOK_NOT_FOUND`; `KIND_DISABLED`: synthetic jobs are off.", body = ErrorBody),
+        (status = 409, description = "`BOOK_BUSY`: the book already has an active job; `details.job_id` names it.", body = ErrorBody),
+        (status = 413, description = "`BODY_TOO_LARGE`: the body is over 256 KiB.", body = ErrorBody),
+        (status = 415, description = "`UNSUPPORTED_MEDIA_TYPE`: the body is not `application/json`.", body = ErrorBody),
+        (status = 503, description = "`STORE_UNAVAILABLE`; `SHUTTING_DOWN`.", body = ErrorBody),
+        (status = 500, description = "`INTERNAL`: the server failed; see its log.", body = ErrorBody),
+    )
+)]
 async fn start_synthetic(
     state: web::Data<ApiState>,
     path: web::Path<BookId>,

@@ -4,7 +4,30 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use quire_actors::StoreError;
 use quire_actors::runtime::SubmitError;
+use serde::Serialize;
 use serde_json::{Value, json};
+use utoipa::ToSchema;
+
+/// Every error response: `{"error": {"code", "message", "details"}}`.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorBody<'a> {
+    pub error: ErrorDetail<'a>,
+}
+
+/// What went wrong.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorDetail<'a> {
+    /// A stable code for programs, e.g. `BOOK_NOT_FOUND`.
+    #[schema(value_type = String, example = "BOOK_NOT_FOUND")]
+    pub code: &'a str,
+    /// What happened, for people.
+    #[schema(value_type = String)]
+    pub message: &'a str,
+    /// More about the error (e.g. `{"job_id": ...}` of the holder for `BOOK_BUSY`); null when
+    /// there is nothing more.
+    #[schema(value_type = Value)]
+    pub details: &'a Value,
+}
 
 #[derive(Debug)]
 pub struct ApiError {
@@ -50,9 +73,13 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        HttpResponse::build(self.status).json(json!({
-            "error": { "code": self.code, "message": self.message, "details": self.details }
-        }))
+        HttpResponse::build(self.status).json(ErrorBody {
+            error: ErrorDetail {
+                code: self.code,
+                message: &self.message,
+                details: &self.details,
+            },
+        })
     }
 }
 
@@ -95,6 +122,25 @@ impl From<StoreError> for ApiError {
                 )
             }
         }
+    }
+}
+
+/// An object store failure as the API reports it.
+pub fn storage(e: crate::objects::ObjectError) -> ApiError {
+    if e.is_retryable() {
+        tracing::warn!(error = %e, "object store unavailable");
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "STORAGE_UNAVAILABLE",
+            "the object store is unavailable; try again shortly",
+        )
+    } else {
+        tracing::error!(error = %e, "object store failure");
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "STORAGE_FAILED",
+            "the object store failed; see the server log",
+        )
     }
 }
 

@@ -8,9 +8,11 @@ use quire_actors::runtime::ResumeMode;
 use quire_actors::{BookId, ItemStatus, Job, JobId, JobKind, JobStatus};
 use serde::Deserialize;
 use tokio::sync::broadcast;
+use utoipa::{IntoParams, ToSchema};
 
-use super::error::ApiError;
-use super::views::{ItemPage, ItemView, JobView};
+use super::error::{ApiError, ErrorBody};
+use super::openapi::{ItemStatusSchema, JobKindSchema, JobPath, JobStatusSchema};
+use super::views::{ItemPage, ItemView, JobList, JobView};
 use super::{ApiState, method_not_allowed, page_limit};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -42,18 +44,42 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     );
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct JobsQuery {
+    /// Only this book's jobs.
+    #[param(value_type = Option<uuid::Uuid>)]
     book_id: Option<BookId>,
+    /// Only jobs of this kind.
+    #[param(value_type = Option<JobKindSchema>)]
     kind: Option<JobKind>,
+    /// Only jobs with this status.
+    #[param(value_type = Option<JobStatusSchema>)]
     status: Option<JobStatus>,
     /// The `next` of the previous page.
+    #[param(value_type = Option<uuid::Uuid>)]
     before: Option<JobId>,
+    /// Jobs per page: 1 to 500, default 50.
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<u32>,
 }
 
+/// List jobs
+///
 /// Jobs newest first, like a task list: filter by book, kind and status; page with `before`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/jobs",
+    tag = "jobs",
+    params(JobsQuery),
+    responses(
+        (status = 200, description = "A page of jobs.", body = JobList),
+        (status = 400, description = "`INVALID_QUERY`: an unknown or malformed parameter, or a limit out of range.", body = ErrorBody),
+        (status = 503, description = "`STORE_UNAVAILABLE`: the database does not answer; try again.", body = ErrorBody),
+        (status = 500, description = "`INTERNAL`: the server failed; see its log.", body = ErrorBody),
+    )
+)]
 async fn list_jobs(
     state: web::Data<ApiState>,
     query: web::Query<JobsQuery>,
@@ -80,9 +106,25 @@ pub(super) async fn job_page(
         .flatten();
     let now = state.now();
     let items: Vec<JobView> = jobs.iter().map(|j| JobView::new(j, now)).collect();
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "items": items, "next": next })))
+    Ok(HttpResponse::Ok().json(JobList { items, next }))
 }
 
+/// Show a job
+///
+/// Status, progress, error, timings.
+#[utoipa::path(
+    get,
+    path = "/api/v1/jobs/{job_id}",
+    tag = "jobs",
+    params(JobPath),
+    responses(
+        (status = 200, description = "The job.", body = JobView),
+        (status = 400, description = "`INVALID_PATH`: the job id is not a UUID.", body = ErrorBody),
+        (status = 404, description = "`JOB_NOT_FOUND`.", body = ErrorBody),
+        (status = 503, description = "`STORE_UNAVAILABLE`: the database does not answer; try again.", body = ErrorBody),
+        (status = 500, description = "`INTERNAL`: the server failed; see its log.", body = ErrorBody),
+    )
+)]
 async fn show_job(
     state: web::Data<ApiState>,
     path: web::Path<JobId>,
@@ -91,8 +133,24 @@ async fn show_job(
     Ok(HttpResponse::Ok().json(JobView::new(&job, state.now())))
 }
 
-/// Cancel: a pending job ends at once; a running one stops starting items, lets in-flight
+/// Cancel a job
+///
+/// A pending job ends at once; a running one stops starting items, lets in-flight
 /// items finish within the grace period, then ends cancelled.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/jobs/{job_id}",
+    tag = "jobs",
+    params(JobPath),
+    responses(
+        (status = 202, description = "The job, `cancelling` (or `cancelled` if it had not started).", body = JobView),
+        (status = 400, description = "`INVALID_PATH`: the job id is not a UUID.", body = ErrorBody),
+        (status = 404, description = "`JOB_NOT_FOUND`.", body = ErrorBody),
+        (status = 409, description = "`JOB_NOT_ACTIVE`: the job already ended; `details.status` says how.", body = ErrorBody),
+        (status = 503, description = "`STORE_UNAVAILABLE`: the database does not answer; try again.", body = ErrorBody),
+        (status = 500, description = "`INTERNAL`: the server failed; see its log.", body = ErrorBody),
+    )
+)]
 async fn cancel_job(
     state: web::Data<ApiState>,
     path: web::Path<JobId>,
@@ -101,14 +159,36 @@ async fn cancel_job(
     Ok(HttpResponse::Accepted().json(JobView::new(&job, state.now())))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct ItemsQuery {
+    /// Only items with this status.
+    #[param(value_type = Option<ItemStatusSchema>)]
     status: Option<ItemStatus>,
+    /// The `next` of the previous page.
     after: Option<i64>,
+    /// Items per page: 1 to 500, default 50.
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<u32>,
 }
 
+/// List a job's items
+///
+/// Per-item status, attempts, errors and results in item order, with counts by status.
+#[utoipa::path(
+    get,
+    path = "/api/v1/jobs/{job_id}/items",
+    tag = "jobs",
+    params(JobPath, ItemsQuery),
+    responses(
+        (status = 200, description = "A page of items.", body = ItemPage),
+        (status = 400, description = "`INVALID_PATH`: the job id is not a UUID; `INVALID_QUERY`.", body = ErrorBody),
+        (status = 404, description = "`JOB_NOT_FOUND`.", body = ErrorBody),
+        (status = 503, description = "`STORE_UNAVAILABLE`: the database does not answer; try again.", body = ErrorBody),
+        (status = 500, description = "`INTERNAL`: the server failed; see its log.", body = ErrorBody),
+    )
+)]
 async fn list_items(
     state: web::Data<ApiState>,
     path: web::Path<JobId>,
@@ -131,14 +211,17 @@ async fn list_items(
     }))
 }
 
-#[derive(Deserialize, Default)]
+/// How to resume a job.
+#[derive(Deserialize, Default, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ResumeBody {
     #[serde(default)]
     mode: Mode,
 }
 
-#[derive(Deserialize, Default, Clone, Copy)]
+/// `resume` runs only the items that did not complete; `restart` runs every item again
+/// (the old job stays in history).
+#[derive(Deserialize, Default, Clone, Copy, ToSchema)]
 #[serde(rename_all = "snake_case")]
 enum Mode {
     /// Only the items that did not complete.
@@ -148,13 +231,32 @@ enum Mode {
     Restart,
 }
 
-/// The body is optional (`resume` by default), but a body that is there must be valid.
+/// Resume or restart a job
+///
+/// Starts a new job, linked to this one, for its items that did not complete (or all of
+/// them). The body is optional (`resume` by default), but a body that is there must be valid.
+#[utoipa::path(
+    post,
+    path = "/api/v1/jobs/{job_id}/resume",
+    tag = "jobs",
+    params(JobPath),
+    request_body(content = Option<ResumeBody>, content_type = "application/json"),
+    responses(
+        (status = 202, description = "The new job.", body = JobView),
+        (status = 400, description = "`INVALID_PATH`: the job id is not a UUID; `INVALID_JSON`; `INVALID_BODY`.", body = ErrorBody),
+        (status = 404, description = "`JOB_NOT_FOUND`; `KIND_DISABLED`: this server does not run that kind.", body = ErrorBody),
+        (status = 409, description = "`NOT_RESUMABLE`: the job is active or has nothing to resume; `BOOK_BUSY`: another job holds the book.", body = ErrorBody),
+        (status = 413, description = "`BODY_TOO_LARGE`: the body is over 64 KiB.", body = ErrorBody),
+        (status = 503, description = "`STORE_UNAVAILABLE`; `SHUTTING_DOWN`.", body = ErrorBody),
+        (status = 500, description = "`INTERNAL`: the server failed; see its log.", body = ErrorBody),
+    )
+)]
 async fn resume_job(
     state: web::Data<ApiState>,
     path: web::Path<JobId>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let body = read_small_body(payload).await?;
+    let body = read_body(payload, SMALL_BODY).await?;
     let body: ResumeBody = if body.iter().all(u8::is_ascii_whitespace) {
         ResumeBody::default()
     } else {
@@ -172,16 +274,20 @@ async fn resume_job(
 /// The most a small JSON body may weigh.
 const SMALL_BODY: usize = 64 * 1024;
 
-async fn read_small_body(mut payload: web::Payload) -> Result<web::BytesMut, ApiError> {
+/// The whole body, refused with a JSON error past `limit` bytes.
+pub(super) async fn read_body(
+    mut payload: web::Payload,
+    limit: usize,
+) -> Result<web::BytesMut, ApiError> {
     use futures_util::StreamExt;
     let mut body = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|e| ApiError::bad_request("INVALID_BODY", e.to_string()))?;
-        if body.len() + chunk.len() > SMALL_BODY {
+        if body.len() + chunk.len() > limit {
             return Err(ApiError::new(
                 actix_web::http::StatusCode::PAYLOAD_TOO_LARGE,
                 "BODY_TOO_LARGE",
-                format!("the body must be at most {SMALL_BODY} bytes"),
+                format!("the body must be at most {limit} bytes"),
             ));
         }
         body.extend_from_slice(&chunk);
@@ -192,7 +298,23 @@ async fn read_small_body(mut payload: web::Payload) -> Result<web::BytesMut, Api
 /// How often the event stream re-reads the job, for changes made by other nodes.
 const EVENTS_POLL: Duration = Duration::from_secs(2);
 
-/// Server-sent events: the job now, then each change, until it ends.
+/// Watch a job
+///
+/// Server-sent events: the job now, then each change, until it ends. Each event is
+/// `event: job` with a `JobView` as its `data`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/jobs/{job_id}/events",
+    tag = "jobs",
+    params(JobPath),
+    responses(
+        (status = 200, description = "A `text/event-stream` of `event: job` events whose `data` is a `JobView` (JSON); it ends when the job does.", content_type = "text/event-stream", body = String),
+        (status = 400, description = "`INVALID_PATH`: the job id is not a UUID.", body = ErrorBody),
+        (status = 404, description = "`JOB_NOT_FOUND`.", body = ErrorBody),
+        (status = 503, description = "`STORE_UNAVAILABLE`: the database does not answer; try again.", body = ErrorBody),
+        (status = 500, description = "`INTERNAL`: the server failed; see its log.", body = ErrorBody),
+    )
+)]
 async fn job_events(
     state: web::Data<ApiState>,
     path: web::Path<JobId>,

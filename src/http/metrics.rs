@@ -6,6 +6,8 @@ use std::sync::atomic::Ordering;
 
 use actix_web::{HttpResponse, web};
 
+use quire_actors::runtime::LATENCY_BOUNDS_MS;
+
 use super::ApiState;
 use super::error::ApiError;
 
@@ -17,6 +19,19 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     );
 }
 
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "system",
+    summary = "Prometheus metrics",
+    description = "Jobs and their items by kind and status (cluster-wide, from the database), \
+and this node's counters, in the Prometheus text format.",
+    responses(
+        (status = 200, description = "The metrics.", content_type = "text/plain; version=0.0.4", body = String),
+        (status = 503, description = "`STORE_UNAVAILABLE`: the database does not answer.", body = crate::http::error::ErrorBody),
+        (status = 500, description = "`INTERNAL`: the database failed.", body = crate::http::error::ErrorBody),
+    )
+)]
 async fn metrics(state: web::Data<ApiState>) -> Result<HttpResponse, ApiError> {
     let totals = state.store.job_totals().await?;
     let mut out = String::new();
@@ -85,6 +100,73 @@ async fn metrics(state: web::Data<ApiState>) -> Result<HttpResponse, ApiError> {
             "quire_provider_rate_limited_total",
             "Provider calls answered with 429.",
             &stats.rate_limited,
+        ),
+    ] {
+        let value = value.load(Ordering::Relaxed);
+        family(
+            name,
+            "counter",
+            help,
+            &mut std::iter::once(format!(" {value}")),
+        );
+    }
+    let items = stats.items.snapshot();
+    family(
+        "quire_item_attempts_total",
+        "counter",
+        "Item attempts this node finished, by job kind and how they ended.",
+        &mut items.attempts.iter().map(|((kind, end), n)| {
+            format!("{{kind=\"{kind}\",outcome=\"{}\"}} {n}", end.as_str())
+        }),
+    );
+    family(
+        "quire_item_errors_total",
+        "counter",
+        "Failed item attempts on this node, by job kind and error class.",
+        &mut items.errors.iter().map(|((kind, class), n)| {
+            format!("{{kind=\"{kind}\",class=\"{}\"}} {n}", class.as_str())
+        }),
+    );
+    let mut latency = Vec::new();
+    for (kind, h) in &items.latency {
+        let mut cumulative = 0;
+        for (i, count) in h.buckets.iter().enumerate() {
+            cumulative += count;
+            let le = LATENCY_BOUNDS_MS
+                .get(i)
+                .map_or("+Inf".to_owned(), |ms| format!("{}", *ms as f64 / 1000.0));
+            latency.push(format!(
+                "_bucket{{kind=\"{kind}\",le=\"{le}\"}} {cumulative}"
+            ));
+        }
+        latency.push(format!(
+            "_sum{{kind=\"{kind}\"}} {}",
+            h.sum_ms as f64 / 1000.0
+        ));
+        latency.push(format!("_count{{kind=\"{kind}\"}} {}", h.count));
+    }
+    family(
+        "quire_item_duration_seconds",
+        "histogram",
+        "Item attempts from dispatch to answer, by job kind.",
+        &mut latency.into_iter(),
+    );
+    let uploads = &state.uploads;
+    for (name, help, value) in [
+        (
+            "quire_upload_bytes_total",
+            "Page image bytes stored by uploads on this node.",
+            &uploads.bytes,
+        ),
+        (
+            "quire_upload_files_total",
+            "Page images stored by uploads on this node.",
+            &uploads.files,
+        ),
+        (
+            "quire_uploads_rejected_total",
+            "Uploads refused whole (a bad file, too many files).",
+            &uploads.rejected,
         ),
     ] {
         let value = value.load(Ordering::Relaxed);

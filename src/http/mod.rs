@@ -6,6 +6,9 @@ pub mod error;
 mod health;
 mod jobs;
 mod metrics;
+pub mod openapi;
+mod pages;
+mod upload;
 pub mod views;
 
 use std::sync::Arc;
@@ -25,6 +28,17 @@ pub struct ApiState {
     pub clock: Arc<dyn Clock>,
     /// Whether `synthetic` jobs may be submitted.
     pub synthetic_enabled: bool,
+    pub upload: crate::config::UploadSettings,
+    pub uploads: Arc<UploadStats>,
+}
+
+/// Upload counters for `/metrics`.
+#[derive(Debug, Default)]
+pub struct UploadStats {
+    pub bytes: std::sync::atomic::AtomicU64,
+    pub files: std::sync::atomic::AtomicU64,
+    /// Uploads refused whole (a bad file, too many files).
+    pub rejected: std::sync::atomic::AtomicU64,
 }
 
 impl ApiState {
@@ -40,9 +54,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .app_data(error::extract::query_config())
         .configure(health::configure)
         .configure(metrics::configure)
+        .configure(openapi::configure)
         .service(
             web::scope("/api/v1")
                 .configure(books::configure)
+                .configure(pages::configure)
                 .configure(jobs::configure),
         )
         .default_service(web::to(not_found));

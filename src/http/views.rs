@@ -6,7 +6,14 @@ use quire_actors::ports::ItemCounts;
 use quire_actors::{BookId, ErrorClass, Job, JobId, JobKind, JobStatus};
 use serde::Serialize;
 use serde_json::Value;
+use utoipa::ToSchema;
 
+use super::openapi::{
+    ErrorClassSchema, ItemCountsSchema, ItemStatusSchema, JobErrorSchema, JobKindSchema,
+    JobStatusSchema,
+};
+
+use crate::pages::{Page, PageCounts, ReviewStatus};
 use crate::store::Book;
 
 pub fn time(ms: i64) -> String {
@@ -15,34 +22,54 @@ pub fn time(ms: i64) -> String {
         .to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
-#[derive(Serialize)]
+/// How far a job is.
+#[derive(Serialize, ToSchema)]
 pub struct ProgressView {
     pub total: u64,
     pub completed: u64,
     pub failed: u64,
     pub remaining: u64,
+    /// The item started last.
     pub current_item: Option<i64>,
     pub last_completed_item: Option<i64>,
+    /// Items ended (completed or failed) out of all, 0 to 100.
     pub percent: f64,
+    #[schema(format = DateTime)]
     pub stage_started_at: Option<String>,
 }
 
-#[derive(Serialize)]
+/// A job: what it does to which book, where it is, and how it ended.
+#[derive(Serialize, ToSchema)]
 pub struct JobView {
+    #[schema(value_type = uuid::Uuid)]
     pub id: JobId,
+    #[schema(value_type = uuid::Uuid)]
     pub book_id: BookId,
+    #[schema(value_type = JobKindSchema)]
     pub kind: JobKind,
+    #[schema(value_type = JobStatusSchema)]
     pub status: JobStatus,
     pub stage: Option<String>,
     pub progress: ProgressView,
+    /// Why the job failed; null unless it did.
+    #[schema(value_type = Option<JobErrorSchema>)]
     pub error: Option<JobError>,
+    /// What the job was started with (kind-specific).
     pub params: Value,
+    /// The job this one resumes or restarts.
+    #[schema(value_type = Option<uuid::Uuid>)]
     pub resumed_from: Option<JobId>,
+    /// The node driving the job.
     pub lease_owner: Option<String>,
+    #[schema(format = DateTime)]
     pub cancel_requested_at: Option<String>,
+    #[schema(format = DateTime)]
     pub created_at: String,
+    #[schema(format = DateTime)]
     pub started_at: Option<String>,
+    #[schema(format = DateTime)]
     pub finished_at: Option<String>,
+    /// Running time so far, or in all once ended.
     pub elapsed_ms: Option<i64>,
 }
 
@@ -78,22 +105,31 @@ impl JobView {
     }
 }
 
-#[derive(Serialize)]
+/// Why an item's last attempt failed.
+#[derive(Serialize, ToSchema)]
 pub struct ItemErrorView {
+    #[schema(value_type = Option<ErrorClassSchema>)]
     pub class: Option<ErrorClass>,
     pub code: String,
     pub message: String,
 }
 
-#[derive(Serialize)]
+/// One item of a job (a page, a chunk).
+#[derive(Serialize, ToSchema)]
 pub struct ItemView {
     pub item_no: i64,
+    #[schema(value_type = ItemStatusSchema)]
     pub status: quire_actors::ItemStatus,
     pub attempts: i64,
+    /// When a retryably-failed item is tried again.
+    #[schema(format = DateTime)]
     pub not_before: Option<String>,
     pub error: Option<ItemErrorView>,
+    /// What the item produced (kind-specific).
     pub result: Option<Value>,
+    #[schema(format = DateTime)]
     pub started_at: Option<String>,
+    #[schema(format = DateTime)]
     pub finished_at: Option<String>,
 }
 
@@ -117,31 +153,198 @@ impl From<Item> for ItemView {
     }
 }
 
-#[derive(Serialize)]
+/// A page of a job's items, with the counts of all its items by status.
+#[derive(Serialize, ToSchema)]
 pub struct ItemPage {
     pub items: Vec<ItemView>,
+    #[schema(value_type = ItemCountsSchema)]
     pub counts: ItemCounts,
     /// Pass as `after` for the next page; null on the last.
     pub next: Option<i64>,
 }
 
-#[derive(Serialize)]
+/// A page of jobs, newest first.
+#[derive(Serialize, ToSchema)]
+pub struct JobList {
+    pub items: Vec<JobView>,
+    /// Pass as `before` for the next page; null on the last.
+    #[schema(value_type = Option<uuid::Uuid>)]
+    pub next: Option<JobId>,
+}
+
+/// A book with its page counts and latest job.
+#[derive(Serialize, ToSchema)]
 pub struct BookView {
+    #[schema(value_type = uuid::Uuid)]
     pub id: BookId,
     pub title: String,
     pub owner: Option<String>,
+    #[schema(format = DateTime)]
     pub created_at: String,
+    pub pages: PageCounts,
     pub latest_job: Option<JobView>,
 }
 
+/// A page of books.
+#[derive(Serialize, ToSchema)]
+pub struct BookList {
+    pub items: Vec<BookView>,
+    /// Pass as `after` for the next page; null on the last.
+    #[schema(value_type = Option<uuid::Uuid>)]
+    pub next: Option<BookId>,
+}
+
 impl BookView {
-    pub fn new(book: Book, latest_job: Option<&Job>, now: i64) -> Self {
+    pub fn new(book: Book, pages: PageCounts, latest_job: Option<&Job>, now: i64) -> Self {
         BookView {
             id: book.id,
             title: book.title,
             owner: book.owner,
             created_at: time(book.created_at),
+            pages,
             latest_job: latest_job.map(|j| JobView::new(j, now)),
+        }
+    }
+}
+
+/// A page's OCR: the state of its item in the newest OCR job that has one.
+#[derive(Serialize, ToSchema)]
+pub struct PageOcrView {
+    /// `pending`, `processing`, `completed` or `failed`.
+    #[schema(value_type = ItemStatusSchema)]
+    pub status: quire_actors::ItemStatus,
+    /// The OCR job that has (or last had) the page.
+    #[schema(value_type = Option<uuid::Uuid>)]
+    pub job_id: Option<JobId>,
+    #[schema(value_type = Option<JobStatusSchema>)]
+    pub job_status: Option<JobStatus>,
+    pub attempts: i64,
+    pub engine: Option<String>,
+    /// Mean word confidence in [0, 1], where the engine gives one.
+    pub confidence: Option<f32>,
+    pub chars: Option<usize>,
+    pub error: Option<ItemErrorView>,
+    /// When a retryably-failed page is tried again.
+    #[schema(format = DateTime)]
+    pub next_attempt_at: Option<String>,
+    #[schema(format = DateTime)]
+    pub started_at: Option<String>,
+    #[schema(format = DateTime)]
+    pub finished_at: Option<String>,
+}
+
+/// The review of a page's current OCR text.
+#[derive(Serialize, ToSchema)]
+pub struct ReviewView {
+    pub status: ReviewStatus,
+    #[schema(format = DateTime)]
+    pub reviewed_at: Option<String>,
+}
+
+/// A page of a book: its image, OCR and review.
+#[derive(Serialize, ToSchema)]
+pub struct PageView {
+    pub page_no: i64,
+    /// The uploaded image's type, judged by its bytes.
+    #[schema(value_type = String, example = "image/png")]
+    pub content_type: &'static str,
+    pub bytes: u64,
+    /// The uploaded file's name, for display only.
+    pub original_name: Option<String>,
+    #[schema(format = DateTime)]
+    pub created_at: String,
+    /// The upload job that added the page.
+    #[schema(value_type = Option<uuid::Uuid>)]
+    pub added_by: Option<JobId>,
+    pub ocr: PageOcrView,
+    /// The review of the current OCR text (a newer OCR run resets it).
+    pub review: ReviewView,
+    /// Where the page's image is served.
+    pub image_url: String,
+    /// The page's text: the reviewer's edit, else what OCR read. Only on a single page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    /// What OCR read, beside an edit. Only on a single page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ocr_text: Option<String>,
+}
+
+/// A page of a book's pages, with the counts of all of them.
+#[derive(Serialize, ToSchema)]
+pub struct PageList {
+    pub items: Vec<PageView>,
+    pub counts: PageCounts,
+    /// Pass as `after` for the next page; null on the last.
+    pub next: Option<i64>,
+}
+
+/// An upload's answer: the OCR job that now reads the pages, and the pages stored.
+#[derive(Serialize, ToSchema)]
+pub struct UploadView {
+    pub job: JobView,
+    pub pages: Vec<super::upload::StoredPage>,
+}
+
+impl PageView {
+    pub fn new(page: &Page, with_text: bool) -> Self {
+        let result = page.ocr_text();
+        let ocr = match &page.ocr {
+            Some((item, job_status)) => PageOcrView {
+                status: item.status,
+                job_id: Some(item.job_id),
+                job_status: Some(*job_status),
+                attempts: item.attempts,
+                engine: result.as_ref().map(|r| r.engine.clone()),
+                confidence: result.as_ref().and_then(|r| r.confidence),
+                chars: result.as_ref().map(|r| r.text.chars().count()),
+                error: item.error_code.clone().map(|code| ItemErrorView {
+                    class: item.error_class,
+                    code,
+                    message: item.error.clone().unwrap_or_default(),
+                }),
+                next_attempt_at: item.not_before.map(time),
+                started_at: item.started_at.map(time),
+                finished_at: item.finished_at.map(time),
+            },
+            None => PageOcrView {
+                status: quire_actors::ItemStatus::Pending,
+                job_id: None,
+                job_status: None,
+                attempts: 0,
+                engine: None,
+                confidence: None,
+                chars: None,
+                error: None,
+                next_attempt_at: None,
+                started_at: None,
+                finished_at: None,
+            },
+        };
+        let review = match page.current_review() {
+            Some(r) => ReviewView {
+                status: r.status,
+                reviewed_at: r.reviewed_at.map(time),
+            },
+            None => ReviewView {
+                status: ReviewStatus::Unreviewed,
+                reviewed_at: None,
+            },
+        };
+        PageView {
+            page_no: page.page_no,
+            content_type: page.kind.mime(),
+            bytes: page.bytes,
+            original_name: page.original_name.clone(),
+            created_at: time(page.created_at),
+            added_by: page.added_by,
+            ocr,
+            review,
+            image_url: format!(
+                "/api/v1/books/{}/pages/{}/image",
+                page.book_id, page.page_no
+            ),
+            text: with_text.then(|| page.text()).flatten(),
+            ocr_text: with_text.then(|| result.map(|r| r.text)).flatten(),
         }
     }
 }

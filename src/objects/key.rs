@@ -32,10 +32,10 @@ impl ObjectKey {
         Self(format!("books/{book}"))
     }
 
-    /// A page as uploaded, with the extension of its detected type.
-    pub fn page_source(book: BookId, page_no: i64, ext: &str) -> Self {
-        Self::parse(&format!("books/{book}/pages/{page_no}/source.{ext}"))
-            .expect("valid by construction")
+    /// A page as uploaded. Its type lives in the database; a page uploaded again under the
+    /// same number replaces the bytes, so a taken-back upload leaves nothing stray.
+    pub fn page_source(book: BookId, page_no: i64) -> Self {
+        Self(format!("books/{book}/pages/{page_no}/source"))
     }
 
     /// A page normalized for OCR.
@@ -80,8 +80,8 @@ mod tests {
         }
         let book = BookId::new();
         assert_eq!(
-            ObjectKey::page_source(book, 7, "png").as_str(),
-            format!("books/{book}/pages/7/source.png")
+            ObjectKey::page_source(book, 7).as_str(),
+            format!("books/{book}/pages/7/source")
         );
     }
 }

@@ -5,13 +5,17 @@
 //! retryable; a missing engine is fatal for the job and names the setting to fix.
 
 mod image_check;
+mod page_job;
 mod tesseract;
+mod vision;
 
 use async_trait::async_trait;
 use quire_actors::ItemError;
 
 pub use image_check::{ImageKind, ImageProblem, NormalizedPage, PixelLimit, normalize, sniff};
+pub use page_job::OcrPages;
 pub use tesseract::Tesseract;
+pub use vision::{VisionEngine, VisionError, VisionSettings};
 
 /// What an engine read on a page.
 #[derive(Clone, Debug, PartialEq)]

@@ -126,7 +126,7 @@ impl OcrEngine for Tesseract {
             .unwrap_or_default();
         if text.trim().is_empty() {
             return Err(ItemError::terminal(
-                "EMPTY_OCR",
+                "EMPTY_TEXT",
                 "no text was found on the page",
             ));
         }

@@ -1,6 +1,7 @@
 //! Storage adapters: the runtime's [`JobStore`] port and the application's [`Catalog`],
 //! on SQLite (the embedded default) and PostgreSQL, sharing one implementation.
 
+mod pages;
 mod postgres;
 mod rows;
 pub mod scratch;
@@ -14,6 +15,7 @@ use quire_actors::ports::JobStore;
 use quire_actors::{BookId, JobKind, JobStatus, StoreError};
 use serde::Serialize;
 
+pub use pages::PageStore;
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
@@ -43,7 +45,7 @@ pub struct NewBook {
     pub owner: Option<String>,
 }
 
-/// Books and (later) their pages.
+/// Books.
 #[async_trait]
 pub trait Catalog: Send + Sync + 'static {
     async fn create_book(&self, new: &NewBook, now: i64) -> Result<Book, StoreError>;
@@ -63,8 +65,8 @@ pub trait Catalog: Send + Sync + 'static {
 }
 
 /// Everything the application stores, on one backend.
-pub trait Store: JobStore + Catalog {}
-impl<T: JobStore + Catalog> Store for T {}
+pub trait Store: JobStore + Catalog + PageStore {}
+impl<T: JobStore + Catalog + PageStore> Store for T {}
 
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {

@@ -19,6 +19,11 @@ pub struct PgStore {
 mod dialect {
     use quire_actors::model::{ItemOutcome, Lease};
 
+    /// [`Self::INSERT_ITEMS`] where some may exist.
+    pub const ADD_ITEMS: &str = "INSERT INTO job_items (job_id, item_no, status) \
+         SELECT $1, value::bigint, 'pending' FROM jsonb_array_elements_text($2) \
+         ON CONFLICT DO NOTHING";
+
     pub const INSERT_ITEMS: &str = "INSERT INTO job_items (job_id, item_no, status) \
          SELECT $1, value::bigint, 'pending' FROM jsonb_array_elements_text($2)";
 
@@ -108,9 +113,14 @@ impl PgStore {
         &self.pool
     }
 
+    fn writer(&self) -> &PgPool {
+        &self.pool
+    }
+
     pub fn pool(&self) -> &PgPool {
         &self.pool
     }
 }
 
 super::shared::impl_stores!(PgStore, Postgres, dialect);
+super::pages::impl_page_store!(PgStore, Postgres);

@@ -3,12 +3,14 @@
 use std::borrow::Cow;
 
 use quire_actors::model::{Item, ItemOutcome, JobError};
-use quire_actors::{BookId, ErrorClass, Job, JobId, Progress, StoreError};
+use quire_actors::{BookId, ErrorClass, Job, JobId, JobStatus, Progress, StoreError};
 use serde_json::Value;
 use sqlx::types::Json;
 use uuid::Uuid;
 
 use super::Book;
+use crate::ocr::ImageKind;
+use crate::pages::{Page, Review, ReviewStatus};
 
 /// The job columns, in [`JobRow`]'s order, for `SELECT`s and `RETURNING`s.
 macro_rules! job_columns {
@@ -238,4 +240,75 @@ fn is_transient(db: &dyn sqlx::error::DatabaseError) -> bool {
         db.code().as_deref(),
         Some("40001" | "40P01" | "5" | "6" | "517" | "262")
     )
+}
+
+#[derive(sqlx::FromRow)]
+pub struct PageRow {
+    book_id: Uuid,
+    page_no: i64,
+    content_type: String,
+    bytes: i64,
+    original_name: Option<String>,
+    added_by: Option<Uuid>,
+    review_status: String,
+    review_text: Option<String>,
+    review_job_id: Option<Uuid>,
+    reviewed_at: Option<i64>,
+    created_at: i64,
+    ocr_job_id: Option<Uuid>,
+    ocr_job_status: Option<String>,
+    ocr_status: Option<String>,
+    ocr_attempts: Option<i64>,
+    ocr_not_before: Option<i64>,
+    ocr_error_class: Option<String>,
+    ocr_error_code: Option<String>,
+    ocr_error: Option<String>,
+    ocr_result: Option<Json<Value>>,
+    ocr_started_at: Option<i64>,
+    ocr_finished_at: Option<i64>,
+}
+
+impl TryFrom<PageRow> for Page {
+    type Error = StoreError;
+
+    fn try_from(r: PageRow) -> Result<Page, StoreError> {
+        let ocr = match (r.ocr_job_id, r.ocr_job_status, r.ocr_status) {
+            (Some(job_id), Some(job_status), Some(status)) => {
+                let item = ItemRow {
+                    job_id,
+                    item_no: r.page_no,
+                    status,
+                    attempts: r.ocr_attempts.unwrap_or(0),
+                    not_before: r.ocr_not_before,
+                    error_class: r.ocr_error_class,
+                    error_code: r.ocr_error_code,
+                    error: r.ocr_error,
+                    result: r.ocr_result,
+                    started_at: r.ocr_started_at,
+                    finished_at: r.ocr_finished_at,
+                };
+                let job_status: JobStatus = job_status.parse().map_err(corrupt)?;
+                Some((Item::try_from(item)?, job_status))
+            }
+            _ => None,
+        };
+        Ok(Page {
+            book_id: BookId(r.book_id),
+            page_no: r.page_no,
+            kind: ImageKind::from_mime(&r.content_type)
+                .ok_or_else(|| corrupt(format!("content type `{}`", r.content_type)))?,
+            bytes: u64::try_from(r.bytes).map_err(corrupt)?,
+            original_name: r.original_name,
+            added_by: r.added_by.map(JobId),
+            ocr,
+            review: Review {
+                status: ReviewStatus::parse(&r.review_status)
+                    .ok_or_else(|| corrupt(format!("review status `{}`", r.review_status)))?,
+                text: r.review_text,
+                job_id: r.review_job_id.map(JobId),
+                reviewed_at: r.reviewed_at,
+            },
+            created_at: r.created_at,
+        })
+    }
 }

@@ -223,25 +223,26 @@ macro_rules! impl_stores {
 
             async fn release_job(&self, lease: &Lease, items: &[i64], now: i64) -> Result<Job, StoreError> {
                 let mut tx = self.begin().await?;
-                let status = Self::fence(&mut tx, lease, now).await?;
-                let released = sqlx::query(
-                    "UPDATE jobs SET held = FALSE, total_items = $2 WHERE id = $1 AND held AND status = 'pending'",
-                )
-                .bind(lease.job_id.0)
-                .bind(items.len() as i64)
-                .execute(&mut *tx)
-                .await
-                .map_err(classify)?
-                .rows_affected();
-                if released != 1 {
+                let (status, held) = Self::fence_held(&mut tx, lease, now).await?;
+                if !held || status != JobStatus::Pending {
                     return Err(wrong_status(lease.job_id, status));
                 }
-                sqlx::query($dialect::INSERT_ITEMS)
+                // Items may already be there: an upload adds each page's item with its page.
+                sqlx::query($dialect::ADD_ITEMS)
                     .bind(lease.job_id.0)
                     .bind(Json(items))
                     .execute(&mut *tx)
                     .await
                     .map_err(classify)?;
+                sqlx::query(
+                    "UPDATE jobs SET held = FALSE, \
+                       total_items = (SELECT COUNT(*) FROM job_items WHERE job_id = $1) \
+                     WHERE id = $1",
+                )
+                .bind(lease.job_id.0)
+                .execute(&mut *tx)
+                .await
+                .map_err(classify)?;
                 let job = Self::job_in(&mut *tx, lease.job_id).await?;
                 tx.commit().await.map_err(classify)?;
                 Ok(job)

@@ -23,6 +23,11 @@ mod dialect {
     use serde::Serialize;
     use sqlx::types::Json;
 
+    /// [`Self::INSERT_ITEMS`] where some may exist (`WHERE true` lets SQLite parse the
+    /// upsert after a `SELECT`).
+    pub const ADD_ITEMS: &str = "INSERT INTO job_items (job_id, item_no, status) \
+         SELECT $1, value, 'pending' FROM json_each($2) WHERE true ON CONFLICT DO NOTHING";
+
     pub const INSERT_ITEMS: &str = "INSERT INTO job_items (job_id, item_no, status) \
          SELECT $1, value, 'pending' FROM json_each($2)";
 
@@ -151,9 +156,15 @@ impl SqliteStore {
         &self.reader
     }
 
+    /// For single statements; transactions go through [`Self::begin`].
+    fn writer(&self) -> &SqlitePool {
+        &self.writer
+    }
+
     pub fn writer_pool(&self) -> &SqlitePool {
         &self.writer
     }
 }
 
 super::shared::impl_stores!(SqliteStore, Sqlite, dialect);
+super::pages::impl_page_store!(SqliteStore, Sqlite);

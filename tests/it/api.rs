@@ -1,124 +1,13 @@
 //! The REST API through the real HTTP server, on both backends: shapes, status codes, and
 //! hostile input answered with JSON errors that leave nothing stored.
 
-use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use quire::app::App;
-use quire::config::Settings;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
+use crate::common::api::{assert_error, serve};
 use crate::common::db::{Backend, TestDb};
-
-struct Api {
-    base: String,
-    http: reqwest::Client,
-    _app: App,
-    _dir: tempfile::TempDir,
-}
-
-async fn serve(db: &TestDb, synthetic: bool) -> Api {
-    let dir = tempfile::tempdir().unwrap();
-    let env: BTreeMap<String, String> = [
-        ("QUIRE_DATABASE_URL", db.url.clone()),
-        (
-            "QUIRE_STORAGE_PATH",
-            dir.path().join("objects").display().to_string(),
-        ),
-        ("QUIRE_SERVER_BIND", "127.0.0.1:0".into()),
-        ("QUIRE_SERVER_WORKERS", "1".into()),
-        ("QUIRE_RUNTIME_NODE_ID", "api-node".into()),
-        ("QUIRE_RUNTIME_HEARTBEAT_INTERVAL_MS", "100".into()),
-        ("QUIRE_RUNTIME_LEASE_TTL_MS", "1000".into()),
-        ("QUIRE_RUNTIME_CANCEL_GRACE_MS", "200".into()),
-        ("QUIRE_SYNTHETIC_ENABLED", synthetic.to_string()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v))
-    .collect();
-    let settings = Settings::load(None, &env).unwrap();
-    let app = App::start(settings).await.unwrap();
-    let (server, addr) = app.serve().unwrap();
-    actix_rt::spawn(server);
-    Api {
-        base: format!("http://{addr}"),
-        http: reqwest::Client::new(),
-        _app: app,
-        _dir: dir,
-    }
-}
-
-impl Api {
-    async fn call(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<Value>,
-    ) -> (StatusCode, Value) {
-        let mut req = self.http.request(method, format!("{}{path}", self.base));
-        if let Some(body) = body {
-            req = req.json(&body);
-        }
-        let res = req.send().await.unwrap();
-        let status = res.status();
-        let text = res.text().await.unwrap();
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
-    }
-
-    async fn get(&self, path: &str) -> (StatusCode, Value) {
-        self.call(reqwest::Method::GET, path, None).await
-    }
-
-    async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
-        self.call(reqwest::Method::POST, path, Some(body)).await
-    }
-
-    async fn raw(&self, path: &str, content_type: &str, body: &'static str) -> (StatusCode, Value) {
-        let res = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .header("content-type", content_type)
-            .body(body)
-            .send()
-            .await
-            .unwrap();
-        (res.status(), res.json().await.unwrap_or(Value::Null))
-    }
-
-    async fn book(&self) -> String {
-        let (status, book) = self
-            .post("/api/v1/books", json!({ "title": "Fractions" }))
-            .await;
-        assert_eq!(status, StatusCode::CREATED, "{book}");
-        book["id"].as_str().unwrap().to_owned()
-    }
-
-    async fn wait_status(&self, job: &str, want: &str) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let (_, j) = self.get(&format!("/api/v1/jobs/{job}")).await;
-            if j["status"] == json!(want) {
-                return j;
-            }
-            assert!(Instant::now() < deadline, "job never became {want}: {j}");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-}
-
-fn assert_error(res: &(StatusCode, Value), status: StatusCode, code: &str) {
-    assert_eq!(res.0, status, "{}", res.1);
-    assert_eq!(res.1["error"]["code"], json!(code), "{}", res.1);
-    assert!(
-        res.1["error"]["message"]
-            .as_str()
-            .is_some_and(|m| !m.is_empty())
-    );
-}
 
 async fn a_job_is_started_watched_and_listed(backend: Backend) {
     let db = TestDb::new(backend).await;

@@ -4,7 +4,10 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use quire::ocr::{OcrEngine, PixelLimit, Tesseract, normalize, sniff};
+use quire::ocr::{ImageKind, ImageProblem, OcrEngine, PixelLimit, Tesseract, normalize, sniff};
+use quire_actors::ItemError;
+
+use crate::common::images::{png_bomb, small_png, truncated_png};
 use quire_actors::ErrorClass;
 
 fn data(name: &str) -> PathBuf {
@@ -18,7 +21,7 @@ fn read(name: &str) -> Vec<u8> {
 }
 
 /// Character error rate of `got` against `truth`, whitespace runs counted as one space.
-fn cer(got: &str, truth: &str) -> f64 {
+pub(crate) fn cer(got: &str, truth: &str) -> f64 {
     let norm = |s: &str| {
         s.split_whitespace()
             .collect::<Vec<_>>()
@@ -131,7 +134,7 @@ async fn blank_pages_and_missing_engines_are_told_apart() {
         .unwrap_err();
     assert_eq!(
         (err.class(), err.code()),
-        (ErrorClass::Terminal, "EMPTY_OCR")
+        (ErrorClass::Terminal, "EMPTY_TEXT")
     );
 
     let missing = Tesseract::new("/nonexistent/tesseract", "eng", Duration::from_secs(5), 1);
@@ -140,4 +143,32 @@ async fn blank_pages_and_missing_engines_are_told_apart() {
         (err.class(), err.code()),
         (ErrorClass::Fatal, "OCR_ENGINE_MISSING")
     );
+}
+
+#[test]
+fn bombs_truncations_and_impostors_are_refused() {
+    let err = normalize(&png_bomb(), PixelLimit::default()).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ImageProblem::TooLarge {
+                width: 100_000,
+                height: 100_000,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(ItemError::from(err).code(), "IMAGE_TOO_LARGE");
+    assert!(matches!(
+        normalize(&truncated_png(), PixelLimit::default()),
+        Err(ImageProblem::Corrupt(_))
+    ));
+    assert!(matches!(
+        normalize(b"hello, I am text", PixelLimit::default()),
+        Err(ImageProblem::Unsupported)
+    ));
+    let page = normalize(&small_png(64, 48), PixelLimit::default()).unwrap();
+    assert_eq!((page.width, page.height), (64, 48));
+    assert_eq!(sniff(&page.png), Some(ImageKind::Png));
 }

@@ -313,7 +313,7 @@ async fn nul_characters_are_dropped_alike_on_both_backends(backend: Backend) {
     let mut failed = ItemOutcome::released(2);
     failed.status = ItemStatus::Failed;
     failed.error_class = Some(quire_actors::ErrorClass::Terminal);
-    failed.error_code = Some("EMPTY_OCR".into());
+    failed.error_code = Some("EMPTY_TEXT".into());
     failed.error = Some("no\0text".into());
     failed.finished_at = Some(NOW);
     let outcomes = vec![

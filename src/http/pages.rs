@@ -1,0 +1,589 @@
+//! Pages: upload (one or many), list, show, image, review, and OCR runs.
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+use quire_actors::model::NewJob;
+use quire_actors::{BookId, ItemStatus, JobKind};
+use serde::Deserialize;
+use serde_json::json;
+use utoipa::{IntoParams, ToSchema};
+
+use super::books::require_book;
+use super::error::{ApiError, ErrorBody};
+use super::openapi::{BookPath, ImageBytes, PagePath, UploadForm};
+use super::upload::{self, Numbering};
+use super::views::{JobView, PageList, PageView, UploadView};
+use super::{ApiState, method_not_allowed, page_limit};
+use crate::objects::ObjectKey;
+use crate::pages::{MAX_PAGE_NO, Page, Review, ReviewStatus};
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/books/{book_id}/pages")
+            .route(web::get().to(list_pages))
+            .route(web::post().to(upload_one))
+            .default_service(web::to(method_not_allowed)),
+    )
+    .service(
+        web::resource("/books/{book_id}/pages/bulk")
+            .route(web::post().to(upload_many))
+            .default_service(web::to(method_not_allowed)),
+    )
+    .service(
+        web::resource("/books/{book_id}/pages/{page_no}")
+            .route(web::get().to(show_page))
+            .default_service(web::to(method_not_allowed)),
+    )
+    .service(
+        web::resource("/books/{book_id}/pages/{page_no}/image")
+            .route(web::get().to(page_image))
+            .default_service(web::to(method_not_allowed)),
+    )
+    .service(
+        web::resource("/books/{book_id}/pages/{page_no}/review")
+            .route(web::put().to(review_page))
+            .default_service(web::to(method_not_allowed)),
+    )
+    .service(
+        web::resource("/books/{book_id}/pages/{page_no}/retry-ocr")
+            .route(web::post().to(retry_ocr))
+            .default_service(web::to(method_not_allowed)),
+    )
+    .service(
+        web::resource("/books/{book_id}/jobs/ocr")
+            .route(web::post().to(start_ocr))
+            .default_service(web::to(method_not_allowed)),
+    );
+}
+
+/// A page number from a path or body: 1 to [`MAX_PAGE_NO`].
+pub fn check_page_no(n: i64) -> Result<i64, ApiError> {
+    if (1..=MAX_PAGE_NO).contains(&n) {
+        Ok(n)
+    } else {
+        Err(ApiError::bad_request(
+            "INVALID_PAGE_NO",
+            format!("page numbers run from 1 to {MAX_PAGE_NO}; got {n}"),
+        ))
+    }
+}
+
+/// The page, or the 404 every page route answers for an unknown one.
+async fn require_page(state: &ApiState, book: BookId, page_no: i64) -> Result<Page, ApiError> {
+    check_page_no(page_no)?;
+    require_book(state, book).await?;
+    state.store.page(book, page_no).await?.ok_or_else(|| {
+        ApiError::not_found("PAGE_NOT_FOUND", format!("the book has no page {page_no}"))
+    })
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+struct ManyQuery {
+    /// Number the first file this (and the rest after it); default: after the last page.
+    /// With it, a page that exists is refused (`PAGE_EXISTS`), not replaced.
+    #[param(minimum = 1, maximum = 100_000)]
+    start_at: Option<i64>,
+}
+
+/// Upload pages
+///
+/// Each `files` part becomes a page, numbered in the order sent; an OCR job reads them
+/// once the upload ends. A refused upload stores nothing; one that breaks off keeps the
+/// files that arrived whole and fails its job, naming them.
+#[utoipa::path(
+    post,
+    path = "/api/v1/books/{book_id}/pages/bulk",
+    tag = "pages",
+    params(BookPath, ManyQuery),
+    request_body(content = UploadForm, content_type = "multipart/form-data"),
+    responses(
+        (status = 202, description = "The pages stored and the OCR job that reads them.", body = UploadView),
+        (status = 400, description = "`INVALID_PATH`, `INVALID_QUERY`, `INVALID_PAGE_NO`, `INVALID_MULTIPART`, `UNKNOWN_FIELD`, `NO_FILES`, `EMPTY_FILE`; `UPLOAD_INCOMPLETE`: the upload broke off (`details.stored` lists the pages kept).", body = ErrorBody),
+        (status = 404, description = "`BOOK_NOT_FOUND`.", body = ErrorBody),
+        (status = 409, description = "`BOOK_BUSY`: a job holds the book; `PAGE_EXISTS`: a numbered page exists (`details.page_no`).", body = ErrorBody),
+        (status = 413, description = "`BODY_TOO_LARGE`, `TOO_MANY_FILES`, `FILE_TOO_LARGE` (`details.file`, `details.index`).", body = ErrorBody),
+        (status = 415, description = "`UNSUPPORTED_MEDIA_TYPE`: the body is not `multipart/form-data`; `UNSUPPORTED_IMAGE`: a file is not a PNG, JPEG, TIFF or WebP.", body = ErrorBody),
+        (status = 503, description = "`STORE_UNAVAILABLE`, `STORAGE_UNAVAILABLE`, `SHUTTING_DOWN`.", body = ErrorBody),
+        (status = 500, description = "`INTERNAL`, `STORAGE_FAILED`: see the server log.", body = ErrorBody),
+    )
+)]
+async fn upload_many(
+    state: web::Data<ApiState>,
+    req: HttpRequest,
+    path: web::Path<BookId>,
+    query: web::Query<ManyQuery>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let numbering = Numbering {
+        start_at: query.start_at.map(check_page_no).transpose()?,
+        max_files: state.upload.max_files,
+    };
+    upload::run(
+        state.into_inner(),
+        &req,
+        path.into_inner(),
+        numbering,
+        payload,
+    )
+    .await
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+struct OneQuery {
+    /// The page's number; default: after the last page. With it, a page that exists is
+    /// refused (`PAGE_EXISTS`), not replaced.
+    #[param(minimum = 1, maximum = 100_000)]
+    page_no: Option<i64>,
+}
+
+/// Upload one page
+///
+/// As the bulk upload, with exactly one `files` part.
+#[utoipa::path(
+    post,
+    path = "/api/v1/books/{book_id}/pages",
+    tag = "pages",
+    params(BookPath, OneQuery),
+    request_body(content = UploadForm, content_type = "multipart/form-data"),
+    responses(
+        (status = 202, description = "The page stored and the OCR job that reads it.", body = UploadView),
+        (status = 400, description = "`INVALID_PATH`, `INVALID_QUERY`, `INVALID_PAGE_NO`, `INVALID_MULTIPART`, `UNKNOWN_FIELD`, `NO_FILES`, `EMPTY_FILE`; `UPLOAD_INCOMPLETE`: the upload broke off.", body = ErrorBody),
+        (status = 404, description = "`BOOK_NOT_FOUND`.", body = ErrorBody),
+        (status = 409, description = "`BOOK_BUSY`: a job holds the book; `PAGE_EXISTS`: the numbered page exists (`details.page_no`).", body = ErrorBody),
+        (status = 413, description = "`BODY_TOO_LARGE`, `TOO_MANY_FILES` (more than one), `FILE_TOO_LARGE`.", body = ErrorBody),
+        (status = 415, description = "`UNSUPPORTED_MEDIA_TYPE`: the body is not `multipart/form-data`; `UNSUPPORTED_IMAGE`: the file is not a PNG, JPEG, TIFF or WebP.", body = ErrorBody),
+        (status = 503, description = "`STORE_UNAVAILABLE`, `STORAGE_UNAVAILABLE`, `SHUTTING_DOWN`.", body = ErrorBody),
+        (status = 500, description = "`INTERNAL`, `STORAGE_FAILED`: see the server log.", body = ErrorBody),
+    )
+)]
+async fn upload_one(
+    state: web::Data<ApiState>,
+    req: HttpRequest,
+    path: web::Path<BookId>,
+    query: web::Query<OneQuery>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let numbering = Numbering {
+        start_at: query.page_no.map(check_page_no).transpose()?,
+        max_files: 1,
+    };
+    upload::run(
+        state.into_inner(),
+        &req,
+        path.into_inner(),
+        numbering,
+        payload,
+    )
+    .await
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    /// The `next` of the previous page.
+    #[param(minimum = 0)]
+    after: Option<i64>,
+    /// Pages per page: 1 to 500, default 50.
+    #[param(minimum = 1, maximum = 500)]
+    limit: Option<u32>,
+}
+
+/// List a book's pages
+///
+/// In page order, with their OCR and review states (not their text), and the book's counts.
+#[utoipa::path(
+    get,
+    path = "/api/v1/books/{book_id}/pages",
+    tag = "pages",
+    params(BookPath, ListQuery),
+    responses(
+        (status = 200, description = "A page of pages.", body = PageList),
+        (status = 400, description = "`INVALID_PATH`: the book id is not a UUID; `INVALID_QUERY`.", body = ErrorBody),
+        (status = 404, description = "`BOOK_NOT_FOUND`.", body = ErrorBody),
+        (status = 503, description = "`STORE_UNAVAILABLE`: the database does not answer; try again.", body = ErrorBody),
+        (status = 500, description = "`INTERNAL`: the server failed; see its log.", body = ErrorBody),
+    )
+)]
+async fn list_pages(
+    state: web::Data<ApiState>,
+    path: web::Path<BookId>,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let book = path.into_inner();
+    let limit = page_limit(query.limit)?;
+    if query.after.is_some_and(|a| a < 0) {
+        return Err(ApiError::bad_request(
+            "INVALID_QUERY",
+            "after must not be negative",
+        ));
+    }
+    require_book(&state, book).await?;
+    let pages = state.store.pages(book, query.after, limit).await?;
+    let next = (pages.len() as u32 == limit)
+        .then(|| pages.last().map(|p| p.page_no))
+        .flatten();
+    let counts = state
+        .store
+        .page_counts(&[book])
+        .await?
+        .remove(&book)
+        .unwrap_or_default();
+    let items: Vec<PageView> = pages.iter().map(|p| PageView::new(p, false)).collect();
+    Ok(HttpResponse::Ok().json(PageList {
+        items,
+        counts,
+        next,
+    }))
+}
+
+/// Show a page
+///
+/// With its text: the reviewer's edit, else what OCR read.
+#[utoipa::path(
+    get,
+    path = "/api/v1/books/{book_id}/pages/{page_no}",
+    tag = "pages",
+    params(PagePath),
+    responses(
+        (status = 200, description = "The page, with `text` and `ocr_text`.", body = PageView),
+        (status = 400, description = "`INVALID_PATH`: a malformed id or number; `INVALID_PAGE_NO`: out of range.", body = ErrorBody),
+        (status = 404, description = "`BOOK_NOT_FOUND`, `PAGE_NOT_FOUND`.", body = ErrorBody),
+        (status = 503, description = "`STORE_UNAVAILABLE`: the database does not answer; try again.", body = ErrorBody),
+        (status = 500, description = "`INTERNAL`: the server failed; see its log.", body = ErrorBody),
+    )
+)]
+async fn show_page(
+    state: web::Data<ApiState>,
+    path: web::Path<(BookId, i64)>,
+) -> Result<HttpResponse, ApiError> {
+    let (book, page_no) = path.into_inner();
+    let page = require_page(&state, book, page_no).await?;
+    Ok(HttpResponse::Ok().json(PageView::new(&page, true)))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+struct ImageQuery {
+    /// `source` (default): as uploaded; `ocr`: the upright grayscale PNG OCR read (once OCR
+    /// has run).
+    #[param(inline)]
+    variant: Option<ImageVariant>,
+}
+
+#[derive(Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+enum ImageVariant {
+    /// As uploaded.
+    Source,
+    /// Upright grayscale PNG, as OCR read it (once OCR has run).
+    Ocr,
+}
+
+/// A page's image
+#[utoipa::path(
+    get,
+    path = "/api/v1/books/{book_id}/pages/{page_no}/image",
+    tag = "pages",
+    params(PagePath, ImageQuery),
+    responses(
+        (status = 200, description = "The image bytes: the source in its own type, the `ocr` variant as PNG.", content(
+            (inline(ImageBytes) = "image/png"),
+            (inline(ImageBytes) = "image/jpeg"),
+            (inline(ImageBytes) = "image/tiff"),
+            (inline(ImageBytes) = "image/webp"),
+        )),
+        (status = 400, description = "`INVALID_PATH`, `INVALID_PAGE_NO`, `INVALID_QUERY`.", body = ErrorBody),
+        (status = 404, description = "`BOOK_NOT_FOUND`, `PAGE_NOT_FOUND`; `IMAGE_NOT_FOUND`: that variant does not exist (yet).", body = ErrorBody),
+        (status = 503, description = "`STORE_UNAVAILABLE`, `STORAGE_UNAVAILABLE`: try again.", body = ErrorBody),
+        (status = 500, description = "`INTERNAL`, `STORAGE_FAILED`: see the server log.", body = ErrorBody),
+    )
+)]
+async fn page_image(
+    state: web::Data<ApiState>,
+    path: web::Path<(BookId, i64)>,
+    query: web::Query<ImageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let (book, page_no) = path.into_inner();
+    let page = require_page(&state, book, page_no).await?;
+    let (key, mime) = match query.variant.unwrap_or(ImageVariant::Source) {
+        ImageVariant::Source => (ObjectKey::page_source(book, page_no), page.kind.mime()),
+        ImageVariant::Ocr => (ObjectKey::page_image(book, page_no), "image/png"),
+    };
+    let bytes = state.objects.get(&key).await.map_err(|e| match e {
+        crate::objects::ObjectError::NotFound(_) => ApiError::not_found(
+            "IMAGE_NOT_FOUND",
+            "that image of the page does not exist (yet)",
+        ),
+        e => super::error::storage(e),
+    })?;
+    Ok(HttpResponse::Ok()
+        .content_type(mime)
+        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .insert_header((header::CACHE_CONTROL, "private, max-age=60"))
+        .body(bytes))
+}
+
+/// Longest text an edit may set, in characters.
+const MAX_REVIEW_TEXT_CHARS: usize = 200_000;
+
+/// A review of a page's current OCR text.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct ReviewBody {
+    action: ReviewAction,
+    /// The corrected text: with `edit` only (1 to 200,000 characters).
+    text: Option<String>,
+}
+
+/// `approve`: the OCR text is right (needs completed OCR); `reject`: the page is unusable;
+/// `edit`: the text is `text`; `clear`: forget the review.
+#[derive(Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+enum ReviewAction {
+    /// The OCR text is right (needs completed OCR).
+    Approve,
+    /// The page is unusable (a bad scan); later steps skip it.
+    Reject,
+    /// The text is `text`.
+    Edit,
+    /// Forget the review.
+    Clear,
+}
+
+/// Review a page
+///
+/// A newer OCR run resets the review.
+#[utoipa::path(
+    put,
+    path = "/api/v1/books/{book_id}/pages/{page_no}/review",
+    tag = "pages",
+    params(PagePath),
+    request_body = ReviewBody,
+    responses(
+        (status = 200, description = "The page, reviewed.", body = PageView),
+        (status = 400, description = "`INVALID_PATH`, `INVALID_PAGE_NO`, `INVALID_JSON`; `INVALID_TEXT`: an edit without text, a text without an edit, or a text too long.", body = ErrorBody),
+        (status = 404, description = "`BOOK_NOT_FOUND`, `PAGE_NOT_FOUND`.", body = ErrorBody),
+        (status = 409, description = "`OCR_NOT_COMPLETED`: only a page whose OCR completed can be approved.", body = ErrorBody),
+        (status = 413, description = "`BODY_TOO_LARGE`: the body is over 256 KiB.", body = ErrorBody),
+        (status = 415, description = "`UNSUPPORTED_MEDIA_TYPE`: the body is not `application/json`.", body = ErrorBody),
+        (status = 503, description = "`STORE_UNAVAILABLE`: the database does not answer; try again.", body = ErrorBody),
+        (status = 500, description = "`INTERNAL`: the server failed; see its log.", body = ErrorBody),
+    )
+)]
+async fn review_page(
+    state: web::Data<ApiState>,
+    path: web::Path<(BookId, i64)>,
+    body: web::Json<ReviewBody>,
+) -> Result<HttpResponse, ApiError> {
+    let (book, page_no) = path.into_inner();
+    let page = require_page(&state, book, page_no).await?;
+    let body = body.into_inner();
+    let ocr = page.ocr.as_ref().map(|(item, _)| item);
+    let (status, text) = match (body.action, body.text) {
+        (ReviewAction::Edit, Some(text)) => {
+            if text.trim().is_empty() || text.chars().count() > MAX_REVIEW_TEXT_CHARS {
+                return Err(ApiError::bad_request(
+                    "INVALID_TEXT",
+                    format!("text must have 1 to {MAX_REVIEW_TEXT_CHARS} characters"),
+                ));
+            }
+            (ReviewStatus::Edited, Some(text.replace('\0', "")))
+        }
+        (ReviewAction::Edit, None) => {
+            return Err(ApiError::bad_request(
+                "INVALID_TEXT",
+                "an edit needs the corrected text",
+            ));
+        }
+        (_, Some(_)) => {
+            return Err(ApiError::bad_request(
+                "INVALID_TEXT",
+                "only an edit takes a text",
+            ));
+        }
+        (ReviewAction::Approve, None) => {
+            if ocr.is_none_or(|i| i.status != ItemStatus::Completed) {
+                return Err(ApiError::new(
+                    actix_web::http::StatusCode::CONFLICT,
+                    "OCR_NOT_COMPLETED",
+                    "only a page whose OCR completed can be approved; edit its text instead",
+                ));
+            }
+            (ReviewStatus::Approved, None)
+        }
+        (ReviewAction::Reject, None) => (ReviewStatus::Rejected, None),
+        (ReviewAction::Clear, None) => (ReviewStatus::Unreviewed, None),
+    };
+    let review = if status == ReviewStatus::Unreviewed {
+        Review::none()
+    } else {
+        Review {
+            status,
+            text,
+            job_id: ocr.map(|i| i.job_id),
+            reviewed_at: Some(state.now()),
+        }
+    };
+    let page = state
+        .store
+        .review_page(book, page_no, &review)
+        .await?
+        .ok_or_else(|| ApiError::not_found("PAGE_NOT_FOUND", "the page was deleted"))?;
+    Ok(HttpResponse::Ok().json(PageView::new(&page, true)))
+}
+
+/// OCR a page again
+///
+/// A new OCR job for this page alone.
+#[utoipa::path(
+    post,
+    path = "/api/v1/books/{book_id}/pages/{page_no}/retry-ocr",
+    tag = "pages",
+    params(PagePath),
+    responses(
+        (status = 202, description = "The OCR job, started.", body = JobView),
+        (status = 400, description = "`INVALID_PATH`, `INVALID_PAGE_NO`.", body = ErrorBody),
+        (status = 404, description = "`BOOK_NOT_FOUND`, `PAGE_NOT_FOUND`; `KIND_DISABLED`: this server does not run OCR.", body = ErrorBody),
+        (status = 409, description = "`BOOK_BUSY`: a job holds the book; `details.job_id` names it.", body = ErrorBody),
+        (status = 503, description = "`STORE_UNAVAILABLE`; `SHUTTING_DOWN`.", body = ErrorBody),
+        (status = 500, description = "`INTERNAL`: the server failed; see its log.", body = ErrorBody),
+    )
+)]
+async fn retry_ocr(
+    state: web::Data<ApiState>,
+    path: web::Path<(BookId, i64)>,
+) -> Result<HttpResponse, ApiError> {
+    let (book, page_no) = path.into_inner();
+    require_page(&state, book, page_no).await?;
+    submit_ocr(&state, book, vec![page_no], "retry").await
+}
+
+/// Which pages to OCR.
+#[derive(Deserialize, Default, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct StartOcr {
+    /// These pages; default: every page whose OCR has not completed.
+    #[schema(example = json!([1, 2, 3]))]
+    pages: Option<Vec<i64>>,
+}
+
+/// The most a `StartOcr` body may weigh.
+const OCR_BODY: usize = 256 * 1024;
+
+/// Start an OCR job
+///
+/// For the pages named, or (with no body) every page whose OCR has not completed.
+#[utoipa::path(
+    post,
+    path = "/api/v1/books/{book_id}/jobs/ocr",
+    tag = "pages",
+    params(BookPath),
+    request_body(content = Option<StartOcr>, content_type = "application/json"),
+    responses(
+        (status = 202, description = "The OCR job, started.", body = JobView),
+        (status = 400, description = "`INVALID_PATH`, `INVALID_JSON`, `INVALID_BODY`, `INVALID_PAGES`, `INVALID_PAGE_NO`.", body = ErrorBody),
+        (status = 404, description = "`BOOK_NOT_FOUND`; `PAGE_NOT_FOUND`: a named page does not exist; `KIND_DISABLED`: this server does not run OCR.", body = ErrorBody),
+        (status = 409, description = "`NOTHING_TO_OCR`: every page completed OCR; `BOOK_BUSY`: a job holds the book.", body = ErrorBody),
+        (status = 413, description = "`BODY_TOO_LARGE`: the body is over 256 KiB.", body = ErrorBody),
+        (status = 503, description = "`STORE_UNAVAILABLE`; `SHUTTING_DOWN`.", body = ErrorBody),
+        (status = 500, description = "`INTERNAL`: the server failed; see its log.", body = ErrorBody),
+    )
+)]
+async fn start_ocr(
+    state: web::Data<ApiState>,
+    path: web::Path<BookId>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let book = path.into_inner();
+    // Read here (not by an extractor) so that too large a body is a JSON error too.
+    let body = super::jobs::read_body(payload, OCR_BODY).await?;
+    // The body is optional, so it is parsed here: an empty one means every page not done.
+    let body: StartOcr = if body.iter().all(u8::is_ascii_whitespace) {
+        StartOcr::default()
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::bad_request("INVALID_JSON", e.to_string()))?
+    };
+    require_book(&state, book).await?;
+    let pages = match body.pages {
+        Some(pages) => {
+            if pages.is_empty() || pages.len() > MAX_PAGE_NO as usize {
+                return Err(ApiError::bad_request(
+                    "INVALID_PAGES",
+                    "pages must list at least one page",
+                ));
+            }
+            for &n in &pages {
+                check_page_no(n)?;
+            }
+            let existing = state.store.existing_pages(book, &pages).await?;
+            if let Some(missing) = pages.iter().find(|n| !existing.contains(n)) {
+                return Err(ApiError::not_found(
+                    "PAGE_NOT_FOUND",
+                    format!("the book has no page {missing}"),
+                ));
+            }
+            pages
+        }
+        None => not_completed(&state, book).await?,
+    };
+    if pages.is_empty() {
+        return Err(ApiError::new(
+            actix_web::http::StatusCode::CONFLICT,
+            "NOTHING_TO_OCR",
+            "every page of the book has completed OCR; name pages to read them again",
+        ));
+    }
+    submit_ocr(&state, book, pages, "manual").await
+}
+
+/// Every page of the book whose OCR has not completed.
+async fn not_completed(state: &ApiState, book: BookId) -> Result<Vec<i64>, ApiError> {
+    let mut pages = Vec::new();
+    let mut after = None;
+    loop {
+        let batch = state.store.pages(book, after, super::MAX_LIMIT).await?;
+        let Some(last) = batch.last() else { break };
+        after = Some(last.page_no);
+        pages.extend(
+            batch
+                .iter()
+                .filter(|p| {
+                    p.ocr
+                        .as_ref()
+                        .is_none_or(|(i, _)| i.status != ItemStatus::Completed)
+                })
+                .map(|p| p.page_no),
+        );
+    }
+    Ok(pages)
+}
+
+async fn submit_ocr(
+    state: &ApiState,
+    book: BookId,
+    pages: Vec<i64>,
+    trigger: &str,
+) -> Result<HttpResponse, ApiError> {
+    let mut items = pages;
+    items.sort_unstable();
+    items.dedup();
+    let job = state
+        .runtime
+        .submit(NewJob {
+            book_id: book,
+            kind: JobKind::Ocr,
+            params: json!({ "trigger": trigger }),
+            items,
+            resumed_from: None,
+            held: false,
+        })
+        .await?;
+    Ok(HttpResponse::Accepted().json(JobView::new(&job, state.now())))
+}

@@ -1,0 +1,97 @@
+//! The `ocr` job kind: one item per page. An item reads the page as uploaded, normalizes it
+//! (kept beside the source, as the image OCR saw), and runs the configured engine on it.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use quire_actors::ItemError;
+use quire_actors::ports::{ItemContext, RemoteItemHandler};
+use serde_json::Value;
+use tracing::Instrument;
+
+use super::{OcrEngine, PixelLimit, normalize};
+use crate::objects::{ObjectError, ObjectKey, ObjectStore};
+use crate::pages::OcrResult;
+
+pub struct OcrPages {
+    objects: Arc<dyn ObjectStore>,
+    engine: Arc<dyn OcrEngine>,
+    /// Recorded with each result: which engine read the page.
+    engine_name: String,
+    limit: PixelLimit,
+}
+
+impl OcrPages {
+    pub fn new(
+        objects: Arc<dyn ObjectStore>,
+        engine: Arc<dyn OcrEngine>,
+        engine_name: &str,
+        limit: PixelLimit,
+    ) -> Self {
+        Self {
+            objects,
+            engine,
+            engine_name: engine_name.to_owned(),
+            limit,
+        }
+    }
+
+    async fn read_page(&self, item: &ItemContext) -> Result<OcrResult, ItemError> {
+        let source = self
+            .objects
+            .get(&ObjectKey::page_source(item.book_id, item.item_no))
+            .await
+            .map_err(storage_error)?;
+        let limit = self.limit;
+        // Decoding a scan is CPU work: off the runtime's thread.
+        let page = tokio::task::spawn_blocking(move || normalize(&source, limit))
+            .await
+            .map_err(|e| ItemError::retryable("WORKER_PANIC", e.to_string()))?
+            .map_err(ItemError::from)?;
+        let png = Bytes::from(page.png);
+        self.objects
+            .put(
+                &ObjectKey::page_image(item.book_id, item.item_no),
+                png.clone(),
+            )
+            .await
+            .map_err(storage_error)?;
+        let read = self.engine.recognize(&png).await?;
+        Ok(OcrResult {
+            text: read.text,
+            confidence: read.confidence,
+            engine: self.engine_name.clone(),
+            width: page.width,
+            height: page.height,
+        })
+    }
+}
+
+/// A missing source is this page's problem; an unreachable store may pass; anything else
+/// (denied, no such bucket) stops the job until the settings are fixed.
+fn storage_error(e: ObjectError) -> ItemError {
+    match e {
+        ObjectError::NotFound(key) => ItemError::terminal(
+            "SOURCE_MISSING",
+            format!("the uploaded image `{key}` is not in the object store"),
+        ),
+        e @ ObjectError::Unavailable(_) => {
+            ItemError::retryable("STORAGE_UNAVAILABLE", e.to_string())
+        }
+        e @ ObjectError::Other(_) => ItemError::fatal("STORAGE_FAILED", e.to_string()),
+    }
+}
+
+#[async_trait]
+impl RemoteItemHandler for OcrPages {
+    async fn run(&self, item: &ItemContext) -> Result<Value, ItemError> {
+        let span = tracing::info_span!("ocr_page", job_id = %item.job_id, book_id = %item.book_id, page = item.item_no, attempt = item.attempt);
+        let result = self.read_page(item).instrument(span.clone()).await;
+        span.in_scope(|| match &result {
+            Ok(r) => tracing::debug!(chars = r.text.len(), confidence = ?r.confidence, "page read"),
+            Err(e) => tracing::info!(class = ?e.class(), error = %e, "page not read"),
+        });
+        result.map(|r| r.to_value())
+    }
+}

@@ -1,0 +1,182 @@
+//! Pages of a book: what an admin uploaded, what OCR read on it, and the admin's review.
+//!
+//! A page's OCR state is the state of its item in the newest OCR job that has one; it is
+//! read, never copied, so a page and its item cannot disagree.
+
+use quire_actors::model::Item;
+use quire_actors::{BookId, JobId, JobStatus};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::ocr::ImageKind;
+
+/// Page numbers run from 1 to this.
+pub const MAX_PAGE_NO: i64 = 100_000;
+
+/// A page as an upload adds it.
+#[derive(Clone, Debug)]
+pub struct NewPage {
+    pub page_no: i64,
+    pub kind: ImageKind,
+    pub bytes: u64,
+    /// The uploaded file's name, for display only.
+    pub original_name: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Page {
+    pub book_id: BookId,
+    pub page_no: i64,
+    pub kind: ImageKind,
+    pub bytes: u64,
+    pub original_name: Option<String>,
+    /// The upload job that added the page.
+    pub added_by: Option<JobId>,
+    /// The page's item in the newest OCR job that has one, with that job's status.
+    pub ocr: Option<(Item, JobStatus)>,
+    pub review: Review,
+    pub created_at: i64,
+}
+
+impl Page {
+    /// What OCR read, once it completed.
+    pub fn ocr_text(&self) -> Option<OcrResult> {
+        let (item, _) = self.ocr.as_ref()?;
+        serde_json::from_value(item.result.clone()?).ok()
+    }
+
+    /// The review, unless a newer OCR run made it stale.
+    pub fn current_review(&self) -> Option<&Review> {
+        let ocr_job = self.ocr.as_ref().map(|(item, _)| item.job_id);
+        (self.review.status != ReviewStatus::Unreviewed && self.review.job_id == ocr_job)
+            .then_some(&self.review)
+    }
+
+    /// The page's text: the admin's edit if there is a current one, else what OCR read.
+    pub fn text(&self) -> Option<String> {
+        match self.current_review() {
+            Some(Review {
+                text: Some(text), ..
+            }) => Some(text.clone()),
+            _ => self.ocr_text().map(|r| r.text),
+        }
+    }
+}
+
+/// The result an OCR item stores.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OcrResult {
+    pub text: String,
+    pub confidence: Option<f32>,
+    pub engine: String,
+    pub width: u32,
+    pub height: u32,
+}
+
+impl OcrResult {
+    pub fn to_value(&self) -> Value {
+        serde_json::to_value(self).unwrap_or(Value::Null)
+    }
+}
+
+/// Where a page's review stands: `edited` carries the reviewer's text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ReviewStatus {
+    Unreviewed,
+    Approved,
+    Rejected,
+    Edited,
+}
+
+impl ReviewStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Unreviewed => "unreviewed",
+            Self::Approved => "approved",
+            Self::Rejected => "rejected",
+            Self::Edited => "edited",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "unreviewed" => Self::Unreviewed,
+            "approved" => Self::Approved,
+            "rejected" => Self::Rejected,
+            "edited" => Self::Edited,
+            _ => return None,
+        })
+    }
+}
+
+/// An admin's verdict on a page's OCR text.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Review {
+    pub status: ReviewStatus,
+    /// The corrected text of an `edited` page.
+    pub text: Option<String>,
+    /// The OCR job whose text was reviewed.
+    pub job_id: Option<JobId>,
+    pub reviewed_at: Option<i64>,
+}
+
+impl Review {
+    pub fn none() -> Self {
+        Self {
+            status: ReviewStatus::Unreviewed,
+            text: None,
+            job_id: None,
+            reviewed_at: None,
+        }
+    }
+}
+
+/// A book's pages counted by OCR state and review.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct PageCounts {
+    pub total: u64,
+    /// Waiting for OCR, including pages whose OCR job ended before reaching them.
+    pub pending: u64,
+    pub processing: u64,
+    pub completed: u64,
+    pub failed: u64,
+    /// Approved, rejected or edited against the current OCR text.
+    pub reviewed: u64,
+}
+
+/// A file name as the uploader gave it, made safe to show: the last path segment, without
+/// control characters, at most 255 characters. It is never used as a path or key.
+pub fn display_name(name: &str) -> Option<String> {
+    let last = name.rsplit(['/', '\\']).next().unwrap_or_default();
+    let clean: String = last.chars().filter(|c| !c.is_control()).take(255).collect();
+    let clean = clean.trim();
+    (!clean.is_empty() && clean != "." && clean != "..").then(|| clean.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_names_are_never_paths() {
+        assert_eq!(display_name("../../etc/passwd").as_deref(), Some("passwd"));
+        assert_eq!(display_name("C:\\x\\p1.png").as_deref(), Some("p1.png"));
+        assert_eq!(display_name("a\u{0}b\n.png").as_deref(), Some("ab.png"));
+        assert_eq!(display_name(".."), None);
+        assert_eq!(display_name("dir/"), None);
+        assert_eq!(display_name(&"x".repeat(400)).map(|n| n.len()), Some(255));
+    }
+
+    #[test]
+    fn review_statuses_round_trip() {
+        for s in [
+            ReviewStatus::Unreviewed,
+            ReviewStatus::Approved,
+            ReviewStatus::Rejected,
+            ReviewStatus::Edited,
+        ] {
+            assert_eq!(ReviewStatus::parse(s.as_str()), Some(s));
+        }
+    }
+}

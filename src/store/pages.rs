@@ -1,0 +1,284 @@
+//! Pages: the [`PageStore`] port and its one implementation for both backends.
+//!
+//! Every page write happens under the book's JobLock: an upload adds pages to the OCR job it
+//! holds (each page row with its OCR item, in one transaction), and a review changes only
+//! the review columns.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use quire_actors::model::Lease;
+use quire_actors::{BookId, StoreError};
+
+use crate::pages::{NewPage, Page, PageCounts, Review};
+
+#[async_trait]
+pub trait PageStore: Send + Sync + 'static {
+    /// Adds a page to the book of the held (uploading) job under `lease`, with its item in
+    /// that job. Refused unless the job is still held.
+    async fn add_page(&self, lease: &Lease, page: &NewPage, now: i64) -> Result<(), StoreError>;
+
+    /// Takes back every page the held job under `lease` added (a rejected upload), with
+    /// their items; returns their numbers.
+    async fn remove_added_pages(&self, lease: &Lease, now: i64) -> Result<Vec<i64>, StoreError>;
+
+    /// Pages in page order after `after`, at most `limit`.
+    async fn pages(
+        &self,
+        book: BookId,
+        after: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<Page>, StoreError>;
+
+    async fn page(&self, book: BookId, page_no: i64) -> Result<Option<Page>, StoreError>;
+
+    /// The highest page number of the book.
+    async fn last_page_no(&self, book: BookId) -> Result<Option<i64>, StoreError>;
+
+    /// Which of these page numbers the book already has.
+    async fn existing_pages(&self, book: BookId, pages: &[i64]) -> Result<Vec<i64>, StoreError>;
+
+    /// Page counts of each of these books, in one query.
+    async fn page_counts(
+        &self,
+        books: &[BookId],
+    ) -> Result<HashMap<BookId, PageCounts>, StoreError>;
+
+    /// Records a review; `None` if the page does not exist.
+    async fn review_page(
+        &self,
+        book: BookId,
+        page_no: i64,
+        review: &Review,
+    ) -> Result<Option<Page>, StoreError>;
+
+    /// Deletes the book with its pages and jobs, unless a job holds its JobLock
+    /// ([`StoreError::BookBusy`]). `false` if there was no such book.
+    async fn delete_book(&self, book: BookId) -> Result<bool, StoreError>;
+}
+
+/// The page columns and the page's current OCR item, for [`PageRow`].
+macro_rules! page_select {
+    () => {
+        "SELECT p.book_id, p.page_no, p.content_type, p.bytes, p.original_name, p.added_by, \
+           p.review_status, p.review_text, p.review_job_id, p.reviewed_at, p.created_at, \
+           i.job_id AS ocr_job_id, j.status AS ocr_job_status, i.status AS ocr_status, \
+           i.attempts AS ocr_attempts, i.not_before AS ocr_not_before, \
+           i.error_class AS ocr_error_class, i.error_code AS ocr_error_code, \
+           i.error AS ocr_error, i.result AS ocr_result, i.started_at AS ocr_started_at, \
+           i.finished_at AS ocr_finished_at \
+         FROM pages p \
+         LEFT JOIN job_items i ON i.item_no = p.page_no AND i.job_id = ( \
+           SELECT j2.id FROM jobs j2 JOIN job_items i2 ON i2.job_id = j2.id AND i2.item_no = p.page_no \
+           WHERE j2.book_id = p.book_id AND j2.kind = 'ocr' ORDER BY j2.id DESC LIMIT 1) \
+         LEFT JOIN jobs j ON j.id = i.job_id "
+    };
+}
+pub(crate) use page_select;
+
+macro_rules! impl_page_store {
+    ($store:ty, $db:ty) => {
+        use $crate::pages::{NewPage, Page, PageCounts, Review};
+        use $crate::store::pages::{page_select, PageStore};
+        use $crate::store::rows::PageRow;
+
+        #[async_trait::async_trait]
+        impl PageStore for $store {
+            async fn add_page(&self, lease: &Lease, page: &NewPage, now: i64) -> Result<(), StoreError> {
+                let mut tx = self.begin().await?;
+                let (status, held) = Self::fence_held(&mut tx, lease, now).await?;
+                if !held {
+                    return Err(wrong_status(lease.job_id, status));
+                }
+                sqlx::query(
+                    "INSERT INTO pages (book_id, page_no, content_type, bytes, original_name, added_by, created_at) \
+                     SELECT book_id, $2, $3, $4, $5, id, $6 FROM jobs WHERE id = $1",
+                )
+                .bind(lease.job_id.0)
+                .bind(page.page_no)
+                .bind(page.kind.mime())
+                .bind(page.bytes as i64)
+                .bind(page.original_name.as_deref())
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(classify)?;
+                sqlx::query("INSERT INTO job_items (job_id, item_no, status) VALUES ($1, $2, 'pending')")
+                    .bind(lease.job_id.0)
+                    .bind(page.page_no)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(classify)?;
+                tx.commit().await.map_err(classify)
+            }
+
+            async fn remove_added_pages(&self, lease: &Lease, now: i64) -> Result<Vec<i64>, StoreError> {
+                let mut tx = self.begin().await?;
+                let (status, held) = Self::fence_held(&mut tx, lease, now).await?;
+                if !held {
+                    return Err(wrong_status(lease.job_id, status));
+                }
+                let mut removed: Vec<i64> =
+                    sqlx::query_scalar("DELETE FROM pages WHERE added_by = $1 RETURNING page_no")
+                        .bind(lease.job_id.0)
+                        .fetch_all(&mut *tx)
+                        .await
+                        .map_err(classify)?;
+                sqlx::query("DELETE FROM job_items WHERE job_id = $1")
+                    .bind(lease.job_id.0)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(classify)?;
+                tx.commit().await.map_err(classify)?;
+                removed.sort_unstable();
+                Ok(removed)
+            }
+
+            async fn pages(
+                &self,
+                book: BookId,
+                after: Option<i64>,
+                limit: u32,
+            ) -> Result<Vec<Page>, StoreError> {
+                let rows: Vec<PageRow> = sqlx::query_as(concat!(
+                    page_select!(),
+                    "WHERE p.book_id = $1 AND p.page_no > $2 ORDER BY p.page_no LIMIT $3"
+                ))
+                .bind(book.0)
+                .bind(after.unwrap_or(0))
+                .bind(i64::from(limit))
+                .fetch_all(self.reader())
+                .await
+                .map_err(classify)?;
+                rows.into_iter().map(Page::try_from).collect()
+            }
+
+            async fn page(&self, book: BookId, page_no: i64) -> Result<Option<Page>, StoreError> {
+                let row: Option<PageRow> =
+                    sqlx::query_as(concat!(page_select!(), "WHERE p.book_id = $1 AND p.page_no = $2"))
+                        .bind(book.0)
+                        .bind(page_no)
+                        .fetch_optional(self.reader())
+                        .await
+                        .map_err(classify)?;
+                row.map(Page::try_from).transpose()
+            }
+
+            async fn last_page_no(&self, book: BookId) -> Result<Option<i64>, StoreError> {
+                sqlx::query_scalar("SELECT MAX(page_no) FROM pages WHERE book_id = $1")
+                    .bind(book.0)
+                    .fetch_one(self.reader())
+                    .await
+                    .map_err(classify)
+            }
+
+            async fn existing_pages(&self, book: BookId, pages: &[i64]) -> Result<Vec<i64>, StoreError> {
+                if pages.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let mut query = sqlx::QueryBuilder::<$db>::new(
+                    "SELECT page_no FROM pages WHERE book_id = ",
+                );
+                query.push_bind(book.0).push(" AND page_no IN (");
+                let mut list = query.separated(", ");
+                for page in pages {
+                    list.push_bind(*page);
+                }
+                query.push(") ORDER BY page_no");
+                query
+                    .build_query_scalar()
+                    .fetch_all(self.reader())
+                    .await
+                    .map_err(classify)
+            }
+
+            async fn page_counts(
+                &self,
+                books: &[BookId],
+            ) -> Result<std::collections::HashMap<BookId, PageCounts>, StoreError> {
+                let mut counts = std::collections::HashMap::new();
+                if books.is_empty() {
+                    return Ok(counts);
+                }
+                let mut query = sqlx::QueryBuilder::<$db>::new(concat!(
+                    "SELECT p.book_id, i.status, ",
+                    "CASE WHEN p.review_status <> 'unreviewed' AND p.review_job_id = i.job_id THEN 1 ELSE 0 END, ",
+                    "COUNT(*) FROM pages p ",
+                    "LEFT JOIN job_items i ON i.item_no = p.page_no AND i.job_id = ( ",
+                    "SELECT j2.id FROM jobs j2 JOIN job_items i2 ON i2.job_id = j2.id AND i2.item_no = p.page_no ",
+                    "WHERE j2.book_id = p.book_id AND j2.kind = 'ocr' ORDER BY j2.id DESC LIMIT 1) ",
+                    "WHERE p.book_id IN ("
+                ));
+                let mut ids = query.separated(", ");
+                for book in books {
+                    ids.push_bind(book.0);
+                }
+                query.push(") GROUP BY 1, 2, 3");
+                let rows: Vec<(uuid::Uuid, Option<String>, i32, i64)> =
+                    query.build_query_as().fetch_all(self.reader()).await.map_err(classify)?;
+                for (book, status, reviewed, n) in rows {
+                    let c: &mut PageCounts = counts.entry(BookId(book)).or_default();
+                    let n = n as u64;
+                    c.total += n;
+                    if reviewed == 1 {
+                        c.reviewed += n;
+                    }
+                    match status.as_deref().map(str::parse::<ItemStatus>).transpose() {
+                        Ok(None | Some(ItemStatus::Pending)) => c.pending += n,
+                        Ok(Some(ItemStatus::Processing)) => c.processing += n,
+                        Ok(Some(ItemStatus::Completed)) => c.completed += n,
+                        Ok(Some(ItemStatus::Failed)) => c.failed += n,
+                        Err(e) => return Err(StoreError::Corrupt(e.to_string())),
+                    }
+                }
+                Ok(counts)
+            }
+
+            async fn review_page(
+                &self,
+                book: BookId,
+                page_no: i64,
+                review: &Review,
+            ) -> Result<Option<Page>, StoreError> {
+                let updated = sqlx::query(
+                    "UPDATE pages SET review_status = $3, review_text = $4, review_job_id = $5, \
+                       reviewed_at = $6 WHERE book_id = $1 AND page_no = $2",
+                )
+                .bind(book.0)
+                .bind(page_no)
+                .bind(review.status.as_str())
+                .bind(review.text.as_deref())
+                .bind(review.job_id.map(|j| j.0))
+                .bind(review.reviewed_at)
+                .execute(self.writer())
+                .await
+                .map_err(classify)?
+                .rows_affected();
+                if updated == 0 {
+                    return Ok(None);
+                }
+                self.page(book, page_no).await
+            }
+
+            async fn delete_book(&self, book: BookId) -> Result<bool, StoreError> {
+                let deleted = sqlx::query(
+                    "DELETE FROM books WHERE id = $1 AND NOT EXISTS ( \
+                       SELECT 1 FROM jobs WHERE book_id = $1 AND status IN ('pending', 'running', 'cancelling'))",
+                )
+                .bind(book.0)
+                .execute(self.writer())
+                .await
+                .map_err(classify)?
+                .rows_affected();
+                if deleted == 1 {
+                    return Ok(true);
+                }
+                match self.active_job(book).await? {
+                    Some(holder) => Err(StoreError::BookBusy { holder: holder.id }),
+                    None => Ok(false),
+                }
+            }
+        }
+    };
+}
+pub(crate) use impl_page_store;
