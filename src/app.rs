@@ -63,12 +63,13 @@ impl App {
         let objects = open_objects(&settings.storage)?;
         let store = store::open(&settings.database.url, settings.database.max_connections).await?;
         let mut kinds = KindRegistry::new();
-        let (engine, engine_name) = ocr_engine(&settings.ocr)?;
+        let (engine, engine_name, concurrency) = ocr_engine(&settings.ocr)?;
         let ocr = OcrPages::new(
             objects.clone(),
             engine,
             engine_name,
             PixelLimit(settings.upload.max_pixels),
+            concurrency,
         );
         kinds.insert(JobKind::Ocr, ItemWork::Remote(Arc::new(ocr)));
         if settings.synthetic.enabled {
@@ -123,8 +124,9 @@ impl App {
     }
 }
 
-/// The OCR engine the settings name, with the name its results record.
-fn ocr_engine(s: &OcrSettings) -> Result<(Arc<dyn OcrEngine>, &'static str), StartError> {
+/// The OCR engine the settings name, with the name its results record and the pages it
+/// reads at once.
+fn ocr_engine(s: &OcrSettings) -> Result<(Arc<dyn OcrEngine>, &'static str, usize), StartError> {
     let timeout = std::time::Duration::from_millis(s.timeout_ms);
     Ok(match s.engine {
         OcrEngineName::Tesseract => (
@@ -135,6 +137,7 @@ fn ocr_engine(s: &OcrSettings) -> Result<(Arc<dyn OcrEngine>, &'static str), Sta
                 s.processes(),
             )),
             "tesseract",
+            s.processes(),
         ),
         OcrEngineName::Openai => {
             let key = Some(s.openai_api_key.clone())
@@ -148,7 +151,7 @@ fn ocr_engine(s: &OcrSettings) -> Result<(Arc<dyn OcrEngine>, &'static str), Sta
                 concurrency: s.openai_concurrency as usize,
                 prompt: None,
             })?;
-            (Arc::new(engine), "openai")
+            (Arc::new(engine), "openai", s.openai_concurrency as usize)
         }
     })
 }

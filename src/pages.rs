@@ -71,6 +71,11 @@ pub struct OcrResult {
     pub engine: String,
     pub width: u32,
     pub height: u32,
+    /// Time spent decoding and normalizing the image, and reading it.
+    #[serde(default)]
+    pub normalize_ms: u64,
+    #[serde(default)]
+    pub read_ms: u64,
 }
 
 impl OcrResult {

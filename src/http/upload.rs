@@ -210,8 +210,35 @@ async fn start(
         explicit: numbering.start_at.is_some(),
         max_files: numbering.max_files,
         max_file_bytes,
+        received: 0,
         written: Vec::new(),
         stored: Vec::new(),
+    })
+}
+
+/// A file being stored while the next one arrives.
+type Storing = actix_web::rt::task::JoinHandle<Result<StoredPage, ApiError>>;
+
+/// Stores one file: its bytes, then its page row and OCR item (a row never points at bytes
+/// that are not there).
+async fn store_page(
+    state: Arc<ApiState>,
+    lease: Lease,
+    book: BookId,
+    page: NewPage,
+    bytes: bytes::Bytes,
+) -> Result<StoredPage, ApiError> {
+    state
+        .objects
+        .put(&ObjectKey::page_source(book, page.page_no), bytes)
+        .await
+        .map_err(super::error::storage)?;
+    state.store.add_page(&lease, &page, state.now()).await?;
+    Ok(StoredPage {
+        page_no: page.page_no,
+        original_name: page.original_name,
+        content_type: page.kind.mime(),
+        bytes: page.bytes,
     })
 }
 
@@ -225,7 +252,9 @@ struct Upload {
     explicit: bool,
     max_files: u32,
     max_file_bytes: u64,
-    /// Page numbers whose bytes went to the object store.
+    /// Files accepted so far.
+    received: u32,
+    /// Page numbers whose bytes went (or are going) to the object store.
     written: Vec<i64>,
     stored: Vec<StoredPage>,
 }
@@ -253,10 +282,45 @@ impl Upload {
         }
     }
 
+    /// Receives every file. Each file is stored (object, then page row) while the next one
+    /// arrives; whatever happens, the last store step is awaited before this returns.
     async fn receive(&mut self, multipart: &mut Multipart, arrival: &Arrival) -> Result<(), Stop> {
+        let mut storing = None;
+        let received = self.receive_files(multipart, arrival, &mut storing).await;
+        let stored = self.settle(&mut storing).await;
+        received.and(stored)
+    }
+
+    /// Waits for the file being stored, if any, and counts it.
+    async fn settle(&mut self, storing: &mut Option<Storing>) -> Result<(), Stop> {
+        let Some(task) = storing.take() else {
+            return Ok(());
+        };
+        let page = task.await.unwrap_or_else(|_| {
+            Err(ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "INTERNAL",
+                "storing a page failed; see the server log",
+            ))
+        })?;
+        self.state
+            .uploads
+            .bytes
+            .fetch_add(page.bytes, Ordering::Relaxed);
+        self.state.uploads.files.fetch_add(1, Ordering::Relaxed);
+        self.stored.push(page);
+        Ok(())
+    }
+
+    async fn receive_files(
+        &mut self,
+        multipart: &mut Multipart,
+        arrival: &Arrival,
+        storing: &mut Option<Storing>,
+    ) -> Result<(), Stop> {
         while let Some(field) = next_or_idle(multipart).await? {
             let mut field = field.map_err(|e| arrival.stop(e))?;
-            let index = self.stored.len() + 1;
+            let index = self.received + 1;
             let (name, file_name) = {
                 let cd = field.content_disposition();
                 (
@@ -278,7 +342,7 @@ impl Upload {
             let label = original_name
                 .clone()
                 .unwrap_or_else(|| format!("file {index}"));
-            if self.stored.len() as u32 >= self.max_files {
+            if self.received >= self.max_files {
                 return Err(ApiError::new(
                     StatusCode::PAYLOAD_TOO_LARGE,
                     "TOO_MANY_FILES",
@@ -344,32 +408,22 @@ impl Upload {
                 .with_details(json!({ "file": label, "index": index }))
                 .into());
             };
-            let bytes = buf.len() as u64;
-            self.written.push(page_no);
-            self.state
-                .objects
-                .put(&ObjectKey::page_source(self.book, page_no), buf.freeze())
-                .await
-                .map_err(super::error::storage)?;
+            self.settle(storing).await?;
             let page = NewPage {
                 page_no,
                 kind,
-                bytes,
-                original_name: original_name.clone(),
-            };
-            self.state
-                .store
-                .add_page(&self.lease, &page, self.state.now())
-                .await
-                .map_err(ApiError::from)?;
-            self.state.uploads.bytes.fetch_add(bytes, Ordering::Relaxed);
-            self.state.uploads.files.fetch_add(1, Ordering::Relaxed);
-            self.stored.push(StoredPage {
-                page_no,
+                bytes: buf.len() as u64,
                 original_name,
-                content_type: kind.mime(),
-                bytes,
-            });
+            };
+            self.written.push(page_no);
+            *storing = Some(actix_web::rt::spawn(store_page(
+                self.state.clone(),
+                self.lease.clone(),
+                self.book,
+                page,
+                buf.freeze(),
+            )));
+            self.received += 1;
             self.next += 1;
         }
         Ok(())

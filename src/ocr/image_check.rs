@@ -3,6 +3,7 @@
 
 use std::io::Cursor;
 
+use image::codecs::png::{CompressionType, FilterType, PngEncoder};
 use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader};
 use quire_actors::ItemError;
 
@@ -99,10 +100,9 @@ impl From<ImageProblem> for ItemError {
     }
 }
 
-/// A page ready for OCR.
+/// A page ready for OCR: upright, grayscale, as PNG.
 #[derive(Clone, Debug)]
 pub struct NormalizedPage {
-    /// Grayscale PNG, upright.
     pub png: Vec<u8>,
     pub width: u32,
     pub height: u32,
@@ -136,10 +136,14 @@ pub fn normalize(bytes: &[u8], limit: PixelLimit) -> Result<NormalizedPage, Imag
     let image =
         DynamicImage::from_decoder(decoder).map_err(|e| problem(e, width, height, limit))?;
     // Gray first (a quarter of the memory), then upright.
-    let mut gray = DynamicImage::ImageLuma8(on_white(image));
-    gray.apply_orientation(orientation);
+    let mut upright = DynamicImage::ImageLuma8(on_white(image));
+    upright.apply_orientation(orientation);
+    let gray = upright.into_luma8();
+    // Fast compression: the default spends more CPU on a 300 dpi page than the bytes it
+    // saves are worth, on a machine whose cores run Tesseract (quire-bench ocr).
     let mut png = Vec::new();
-    gray.write_to(&mut Cursor::new(&mut png), ImageFormat::Png)
+    let encoder = PngEncoder::new_with_quality(&mut png, CompressionType::Fast, FilterType::Sub);
+    gray.write_with_encoder(encoder)
         .map_err(|e| ImageProblem::Corrupt(e.to_string()))?;
     Ok(NormalizedPage {
         png,

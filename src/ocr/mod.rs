@@ -27,6 +27,6 @@ pub struct OcrText {
 
 #[async_trait]
 pub trait OcrEngine: Send + Sync + 'static {
-    /// Reads one normalized page (grayscale PNG).
-    async fn recognize(&self, png: &[u8]) -> Result<OcrText, ItemError>;
+    /// Reads one normalized page.
+    async fn recognize(&self, page: &NormalizedPage) -> Result<OcrText, ItemError>;
 }

@@ -8,6 +8,7 @@ use bytes::Bytes;
 use quire_actors::ItemError;
 use quire_actors::ports::{ItemContext, RemoteItemHandler};
 use serde_json::Value;
+use tokio::sync::Semaphore;
 use tracing::Instrument;
 
 use super::{OcrEngine, PixelLimit, normalize};
@@ -20,6 +21,10 @@ pub struct OcrPages {
     /// Recorded with each result: which engine read the page.
     engine_name: String,
     limit: PixelLimit,
+    /// Pages being decoded or read at once: the engine's own concurrency. A job keeps more
+    /// items in flight than that; without this bound they would all decode their scans at
+    /// once, competing with the engine for the cores and holding their pixels in memory.
+    slots: Semaphore,
 }
 
 impl OcrPages {
@@ -28,42 +33,52 @@ impl OcrPages {
         engine: Arc<dyn OcrEngine>,
         engine_name: &str,
         limit: PixelLimit,
+        concurrency: usize,
     ) -> Self {
         Self {
             objects,
             engine,
             engine_name: engine_name.to_owned(),
             limit,
+            slots: Semaphore::new(concurrency.max(1)),
         }
     }
 
     async fn read_page(&self, item: &ItemContext) -> Result<OcrResult, ItemError> {
+        let _slot = self
+            .slots
+            .acquire()
+            .await
+            .map_err(|_| ItemError::retryable("SHUTTING_DOWN", "the OCR pool is closed"))?;
         let source = self
             .objects
             .get(&ObjectKey::page_source(item.book_id, item.item_no))
             .await
             .map_err(storage_error)?;
         let limit = self.limit;
+        let started = std::time::Instant::now();
         // Decoding a scan is CPU work: off the runtime's thread.
         let page = tokio::task::spawn_blocking(move || normalize(&source, limit))
             .await
             .map_err(|e| ItemError::retryable("WORKER_PANIC", e.to_string()))?
             .map_err(ItemError::from)?;
-        let png = Bytes::from(page.png);
         self.objects
             .put(
                 &ObjectKey::page_image(item.book_id, item.item_no),
-                png.clone(),
+                Bytes::from(page.png.clone()),
             )
             .await
             .map_err(storage_error)?;
-        let read = self.engine.recognize(&png).await?;
+        let normalized = started.elapsed();
+        let read = self.engine.recognize(&page).await?;
         Ok(OcrResult {
             text: read.text,
             confidence: read.confidence,
             engine: self.engine_name.clone(),
             width: page.width,
             height: page.height,
+            normalize_ms: normalized.as_millis() as u64,
+            read_ms: (started.elapsed() - normalized).as_millis() as u64,
         })
     }
 }

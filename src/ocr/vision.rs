@@ -15,7 +15,7 @@ use reqwest::{StatusCode, Url};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
 
-use super::{OcrEngine, OcrText};
+use super::{NormalizedPage, OcrEngine, OcrText};
 
 const DEFAULT_PROMPT: &str = "Transcribe all the text on this page exactly as written, in \
 reading order. Keep line breaks and paragraphs. Output only the page's text: no commentary, \
@@ -333,13 +333,13 @@ impl Content {
 
 #[async_trait]
 impl OcrEngine for VisionEngine {
-    async fn recognize(&self, png: &[u8]) -> Result<OcrText, ItemError> {
+    async fn recognize(&self, page: &NormalizedPage) -> Result<OcrText, ItemError> {
         let _slot = self
             .slots
             .acquire()
             .await
             .map_err(|_| ItemError::retryable("SHUTTING_DOWN", "the OCR pool is closed"))?;
-        let image = base64::engine::general_purpose::STANDARD.encode(png);
+        let image = base64::engine::general_purpose::STANDARD.encode(&page.png);
         let request = ChatRequest {
             model: &self.model,
             messages: [Message {

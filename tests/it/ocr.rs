@@ -90,7 +90,7 @@ async fn tesseract_matches_the_cli_on_real_pages() {
     ] {
         let truth = String::from_utf8(read(truth)).unwrap();
         let page = normalize(&read(image), PixelLimit::default()).unwrap();
-        let ours = tesseract.recognize(&page.png).await.unwrap();
+        let ours = tesseract.recognize(&page).await.unwrap();
         let cli = tesseract_cli(image);
         let (ours_cer, cli_cer) = (cer(&ours.text, &truth), cer(&cli, &truth));
         eprintln!(
@@ -110,7 +110,7 @@ async fn tesseract_matches_the_cli_on_real_pages() {
 async fn a_page_past_its_timeout_is_stopped_and_retryable() {
     let page = normalize(&read("linn.png"), PixelLimit::default()).unwrap();
     let err = engine(Duration::from_millis(100))
-        .recognize(&page.png)
+        .recognize(&page)
         .await
         .unwrap_err();
     assert_eq!(
@@ -128,6 +128,7 @@ async fn blank_pages_and_missing_engines_are_told_apart() {
             image::ImageFormat::Png,
         )
         .unwrap();
+    let blank = normalize(&blank, PixelLimit::default()).unwrap();
     let err = engine(Duration::from_secs(60))
         .recognize(&blank)
         .await

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, HttpServer, web};
 use base64::Engine as _;
-use quire::ocr::{OcrEngine, VisionEngine, VisionSettings};
+use quire::ocr::{NormalizedPage, OcrEngine, PixelLimit, VisionEngine, VisionSettings, normalize};
 use quire_actors::{ErrorClass, ItemError};
 use serde_json::{Value, json};
 
@@ -17,7 +17,11 @@ const MODEL: &str = "qwen2.5-vl-7b-instruct";
 const KEY: &str = "sk-test-0123456789";
 
 /// A 2×2 grayscale PNG, as the normalizer produces them.
-fn page() -> Vec<u8> {
+fn page() -> NormalizedPage {
+    normalize(&page_png(), PixelLimit::default()).unwrap()
+}
+
+fn page_png() -> Vec<u8> {
     let mut png = Vec::new();
     image::DynamicImage::ImageLuma8(image::GrayImage::from_fn(2, 2, |x, y| {
         image::Luma([if (x + y) % 2 == 0 { 0 } else { 255 }])
@@ -293,7 +297,7 @@ async fn a_page_is_read_with_the_configured_model_key_and_image() {
             request.authorization.as_deref(),
             Some(&*format!("Bearer {KEY}"))
         );
-        assert_eq!(request.image, page());
+        assert_eq!(request.image, page().png);
         assert_eq!(request.temperature, 0.0);
         assert!(request.prompt.contains("Transcribe"), "{}", request.prompt);
     }
