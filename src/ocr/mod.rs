@@ -25,6 +25,15 @@ pub struct OcrText {
     pub confidence: Option<f32>,
 }
 
+/// A place in one of OCR's bounded pools; a closed pool is a shutdown, retried elsewhere.
+pub(crate) async fn slot(
+    pool: &tokio::sync::Semaphore,
+) -> Result<tokio::sync::SemaphorePermit<'_>, ItemError> {
+    pool.acquire()
+        .await
+        .map_err(|_| ItemError::retryable("SHUTTING_DOWN", "the OCR pool is closed"))
+}
+
 #[async_trait]
 pub trait OcrEngine: Send + Sync + 'static {
     /// Reads one normalized page.

@@ -45,11 +45,7 @@ impl OcrPages {
     }
 
     async fn read_page(&self, item: &ItemContext) -> Result<OcrResult, ItemError> {
-        let _slot = self
-            .slots
-            .acquire()
-            .await
-            .map_err(|_| ItemError::retryable("SHUTTING_DOWN", "the OCR pool is closed"))?;
+        let _slot = super::slot(&self.slots).await?;
         let source = self
             .objects
             .get(&ObjectKey::page_source(item.book_id, item.item_no))

@@ -93,11 +93,7 @@ fn read_tsv(tsv: &str) -> (String, Option<f32>) {
 #[async_trait]
 impl OcrEngine for Tesseract {
     async fn recognize(&self, page: &NormalizedPage) -> Result<OcrText, ItemError> {
-        let _slot = self
-            .slots
-            .acquire()
-            .await
-            .map_err(|_| ItemError::retryable("SHUTTING_DOWN", "the OCR pool is closed"))?;
+        let _slot = super::slot(&self.slots).await?;
         let io =
             |e: std::io::Error| ItemError::retryable("OCR_IO", format!("OCR scratch files: {e}"));
         let dir = tempfile::tempdir().map_err(io)?;

@@ -334,11 +334,7 @@ impl Content {
 #[async_trait]
 impl OcrEngine for VisionEngine {
     async fn recognize(&self, page: &NormalizedPage) -> Result<OcrText, ItemError> {
-        let _slot = self
-            .slots
-            .acquire()
-            .await
-            .map_err(|_| ItemError::retryable("SHUTTING_DOWN", "the OCR pool is closed"))?;
+        let _slot = super::slot(&self.slots).await?;
         let image = base64::engine::general_purpose::STANDARD.encode(&page.png);
         let request = ChatRequest {
             model: &self.model,

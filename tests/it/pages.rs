@@ -206,15 +206,7 @@ async fn the_admins_first_hour(backend: Backend, storage: Storage) {
     assert_eq!(rerun["error"]["code"], json!("ALL_ITEMS_FAILED"), "{rerun}");
 
     // What this node did, in /metrics.
-    let metrics = api
-        .http
-        .get(format!("{}/metrics", api.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = api.metrics().await;
     for line in [
         "quire_upload_files_total 4",
         "quire_item_attempts_total{kind=\"ocr\",outcome=\"completed\"} 3",

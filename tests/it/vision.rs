@@ -488,3 +488,85 @@ async fn an_unreachable_provider_is_retryable() {
         "{err}"
     );
 }
+
+/// The whole path with `ocr.engine = "openai"`: an upload through the real server, a 429
+/// that pauses the pool and is honoured, a 503 retried, and the pages' text from the model.
+#[actix_rt::test]
+async fn pages_uploaded_through_the_api_are_read_by_the_model() {
+    use crate::common::api::{Part, Storage, serve_with, shared_data};
+    use crate::common::db::{Backend, TestDb};
+
+    let provider = Provider::start([
+        Reply::json(
+            429,
+            openai_error("Rate limit reached", "requests", "rate_limit_exceeded"),
+        )
+        .header("retry-after-ms", "300"),
+        Reply::json(
+            503,
+            openai_error("overloaded", "server_error", "overloaded"),
+        ),
+        Reply::text("One half is one of two equal parts."),
+        Reply::text("A quarter is one of four equal parts."),
+    ]);
+    let db = TestDb::new(Backend::Sqlite).await;
+    let api = serve_with(
+        &db,
+        Storage::Folder,
+        &[
+            ("QUIRE_OCR_ENGINE", "openai"),
+            ("QUIRE_OCR_OPENAI_BASE_URL", &provider.base_url),
+            ("QUIRE_OCR_OPENAI_MODEL", MODEL),
+            ("QUIRE_OCR_OPENAI_API_KEY", KEY),
+            ("QUIRE_OCR_OPENAI_CONCURRENCY", "1"),
+            ("QUIRE_RUNTIME_BACKOFF_BASE_MS", "50"),
+        ],
+    )
+    .await;
+    let book = api.book().await;
+    let scan = shared_data("phototest.tif");
+    let (status, upload) = api
+        .upload(
+            &format!("/api/v1/books/{book}/pages/bulk"),
+            &[Part::file("p1.tif", &scan), Part::file("p2.tif", &scan)],
+        )
+        .await;
+    assert_eq!(status, reqwest::StatusCode::ACCEPTED, "{upload}");
+    let job = upload["job"]["id"].as_str().unwrap();
+    let done = api.wait_status(job, "completed").await;
+    assert_eq!(done["progress"]["completed"], json!(2), "{done}");
+
+    let (_, first) = api.get(&format!("/api/v1/books/{book}/pages/1")).await;
+    let (_, second) = api.get(&format!("/api/v1/books/{book}/pages/2")).await;
+    let mut texts = [
+        first["text"].as_str().unwrap().to_owned(),
+        second["text"].as_str().unwrap().to_owned(),
+    ];
+    texts.sort();
+    assert_eq!(
+        texts,
+        [
+            "A quarter is one of four equal parts.",
+            "One half is one of two equal parts."
+        ]
+    );
+    assert_eq!(first["ocr"]["engine"], json!("openai"));
+    assert_eq!(first["ocr"]["confidence"], Value::Null);
+    // The 429 cost no attempt; the 503 cost one.
+    let attempts: i64 = [&first, &second]
+        .iter()
+        .map(|p| p["ocr"]["attempts"].as_i64().unwrap())
+        .sum();
+    assert_eq!(attempts, 3, "{first} {second}");
+    let seen = provider.seen();
+    assert_eq!(seen.len(), 4);
+    assert!(seen.iter().all(|s| s.model == MODEL));
+
+    let metrics = api.metrics().await;
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l == "quire_provider_rate_limited_total 1"),
+        "{metrics}"
+    );
+}

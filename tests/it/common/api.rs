@@ -184,6 +184,18 @@ impl Api {
         self.raw(path, &content_type, body).await
     }
 
+    /// `/metrics` as text.
+    pub async fn metrics(&self) -> String {
+        let res = self
+            .http
+            .get(format!("{}/metrics", self.base))
+            .send()
+            .await
+            .unwrap();
+        assert!(res.status().is_success());
+        res.text().await.unwrap()
+    }
+
     pub async fn book(&self) -> String {
         let (status, book) = self
             .post("/api/v1/books", json!({ "title": "Fractions" }))
