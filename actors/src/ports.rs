@@ -218,6 +218,14 @@ pub struct ItemContext {
     pub params: Arc<Value>,
 }
 
+impl ItemContext {
+    /// The span an item runs in: every log line of a handler names its job, book and item.
+    pub fn span(&self) -> tracing::Span {
+        tracing::info_span!("item", job_id = %self.job_id, book_id = %self.book_id,
+            kind = %self.kind, item = self.item_no, attempt = self.attempt)
+    }
+}
+
 /// Runs one item on a pool thread. May block; must not panic (a panic is caught and becomes
 /// a retryable `WORKER_PANIC`).
 pub trait BlockingItemHandler: Send + Sync + 'static {

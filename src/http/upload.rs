@@ -22,6 +22,7 @@ use quire_actors::model::{JobError, Lease};
 use quire_actors::{BookId, Job, JobKind};
 use serde::Serialize;
 use serde_json::json;
+use tracing::Instrument;
 
 use super::ApiState;
 use super::books::require_book;
@@ -125,7 +126,8 @@ pub async fn run(
     };
     // Its own task: if the client goes away, actix drops this handler, and the held job
     // must still be released or failed.
-    actix_web::rt::spawn(upload.run(multipart, arrival))
+    let span = tracing::info_span!("upload", job_id = %upload.job.id, book_id = %book);
+    actix_web::rt::spawn(upload.run(multipart, arrival).instrument(span))
         .await
         .unwrap_or_else(|_| {
             Err(ApiError::new(

@@ -9,7 +9,6 @@ use quire_actors::ItemError;
 use quire_actors::ports::{ItemContext, RemoteItemHandler};
 use serde_json::Value;
 use tokio::sync::Semaphore;
-use tracing::Instrument;
 
 use super::{OcrEngine, PixelLimit, normalize};
 use crate::objects::{ObjectError, ObjectKey, ObjectStore};
@@ -97,12 +96,13 @@ fn storage_error(e: ObjectError) -> ItemError {
 #[async_trait]
 impl RemoteItemHandler for OcrPages {
     async fn run(&self, item: &ItemContext) -> Result<Value, ItemError> {
-        let span = tracing::info_span!("ocr_page", job_id = %item.job_id, book_id = %item.book_id, page = item.item_no, attempt = item.attempt);
-        let result = self.read_page(item).instrument(span.clone()).await;
-        span.in_scope(|| match &result {
-            Ok(r) => tracing::debug!(chars = r.text.len(), confidence = ?r.confidence, "page read"),
+        // Within the pool's item span (job, book, page, attempt).
+        let result = self.read_page(item).await;
+        match &result {
+            Ok(r) => tracing::debug!(chars = r.text.len(), confidence = ?r.confidence,
+                normalize_ms = r.normalize_ms, read_ms = r.read_ms, "page read"),
             Err(e) => tracing::info!(class = ?e.class(), error = %e, "page not read"),
-        });
+        }
         result.map(|r| r.to_value())
     }
 }

@@ -30,6 +30,7 @@ impl Handler<RunBlocking> for BlockingPool {
         if run.stop.level() >= StopLevel::NoNewWork {
             return run.reply(Attempt::Dropped);
         }
+        let span = run.item.span().entered();
         let result =
             catch_unwind(AssertUnwindSafe(|| handler.run(&run.item))).unwrap_or_else(|panic| {
                 Err(ItemError::retryable(
@@ -37,6 +38,7 @@ impl Handler<RunBlocking> for BlockingPool {
                     panic_message(panic.as_ref()),
                 ))
             });
+        drop(span);
         run.reply(Attempt::Finished(result));
     }
 }

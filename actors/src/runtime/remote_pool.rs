@@ -2,6 +2,7 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
+use tracing::Instrument;
 
 use actix::{Actor, Addr, Context, Handler};
 use futures_util::FutureExt;
@@ -83,7 +84,8 @@ impl Handler<RunRemote> for RemotePool {
                 if run.stop.level() >= StopLevel::NoNewWork {
                     break Attempt::Dropped;
                 }
-                let call = AssertUnwindSafe(handler.run(&run.item)).catch_unwind();
+                let call = AssertUnwindSafe(handler.run(&run.item).instrument(run.item.span()))
+                    .catch_unwind();
                 let result = tokio::select! {
                     result = call => result.unwrap_or_else(|panic| {
                         Err(ItemError::retryable("WORKER_PANIC", panic_message(panic.as_ref())))
