@@ -8,6 +8,7 @@ mod jobs;
 mod metrics;
 pub mod openapi;
 mod pages;
+mod ui;
 mod upload;
 pub mod views;
 
@@ -54,6 +55,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .app_data(error::extract::query_config())
         .configure(health::configure)
         .configure(metrics::configure)
+        .configure(ui::configure)
         .configure(openapi::configure)
         .service(
             web::scope("/api/v1")

@@ -10,4 +10,5 @@ mod pages;
 mod recovery;
 mod runtime;
 mod store;
+mod ui;
 mod vision;

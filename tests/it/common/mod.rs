@@ -1,6 +1,7 @@
 //! Helpers shared by every integration test.
 
 pub mod api;
+pub mod browser;
 pub mod db;
 pub mod flaky;
 pub mod images;
