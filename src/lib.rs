@@ -5,6 +5,8 @@
 //! - [`config`]: one `Settings` struct from defaults < `quire.toml` < `QUIRE_*` environment.
 //! - [`store`]: the SQLite and PostgreSQL adapters of the runtime's `JobStore` port, and the
 //!   book catalog.
+//! - [`guidelines`]: teaching guidelines per page, their extractors, and the ordered pass that
+//!   joins pages into topics.
 //! - [`objects`]: the object store port (page images, exports) on a folder or S3.
 //! - [`ocr`]: image checks and normalization, OCR engines, and the `ocr` job kind.
 //! - [`pages`]: pages of a book, their OCR state and review.
@@ -18,6 +20,7 @@
 
 pub mod app;
 pub mod config;
+pub mod guidelines;
 pub mod http;
 pub mod objects;
 pub mod ocr;

@@ -3,6 +3,7 @@
 
 mod books;
 pub mod error;
+mod guidelines;
 mod health;
 mod jobs;
 mod metrics;
@@ -61,6 +62,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::scope("/api/v1")
                 .configure(books::configure)
                 .configure(pages::configure)
+                .configure(guidelines::configure)
                 .configure(jobs::configure),
         )
         .default_service(web::to(not_found));

@@ -49,6 +49,8 @@ list theirs. Any route also answers `404 NOT_FOUND` for a path it does not know 
         super::pages::review_page,
         super::pages::retry_ocr,
         super::pages::start_ocr,
+        super::guidelines::generate,
+        super::guidelines::show,
         super::jobs::list_jobs,
         super::jobs::show_job,
         super::jobs::cancel_job,
@@ -67,6 +69,7 @@ list theirs. Any route also answers `404 NOT_FOUND` for a path it does not know 
         (name = "system", description = "Liveness, readiness, metrics and this document."),
         (name = "books", description = "Books and their jobs."),
         (name = "pages", description = "Page images: upload, OCR, review."),
+        (name = "guidelines", description = "Teaching guidelines extracted from the pages."),
         (name = "jobs", description = "Jobs: status, items, cancel, resume, events."),
     ),
     modifiers(&OptionalBodies)

@@ -52,6 +52,12 @@ pub trait PageStore: Send + Sync + 'static {
         review: &Review,
     ) -> Result<Option<Page>, StoreError>;
 
+    /// Each page's newest completed `extract` result, in page order.
+    async fn page_guidelines(
+        &self,
+        book: BookId,
+    ) -> Result<Vec<(i64, serde_json::Value)>, StoreError>;
+
     /// Deletes the book with its pages and jobs, unless a job holds its JobLock
     /// ([`StoreError::BookBusy`]). `false` if there was no such book.
     async fn delete_book(&self, book: BookId) -> Result<bool, StoreError>;
@@ -258,6 +264,25 @@ macro_rules! impl_page_store {
                     return Ok(None);
                 }
                 self.page(book, page_no).await
+            }
+
+            async fn page_guidelines(
+                &self,
+                book: BookId,
+            ) -> Result<Vec<(i64, serde_json::Value)>, StoreError> {
+                let rows: Vec<(i64, sqlx::types::Json<serde_json::Value>)> = sqlx::query_as(
+                    "SELECT i.item_no, i.result FROM job_items i \
+                     WHERE i.status = 'completed' AND i.job_id = ( \
+                       SELECT j2.id FROM jobs j2 JOIN job_items i2 ON i2.job_id = j2.id \
+                         AND i2.item_no = i.item_no AND i2.status = 'completed' \
+                       WHERE j2.book_id = $1 AND j2.kind = 'extract' ORDER BY j2.id DESC LIMIT 1) \
+                     ORDER BY i.item_no",
+                )
+                .bind(book.0)
+                .fetch_all(self.reader())
+                .await
+                .map_err(classify)?;
+                Ok(rows.into_iter().map(|(n, r)| (n, r.0)).collect())
             }
 
             async fn delete_book(&self, book: BookId) -> Result<bool, StoreError> {

@@ -3,6 +3,7 @@
 mod api;
 mod common;
 mod crash;
+mod guidelines;
 mod objects;
 mod ocr;
 mod openapi;

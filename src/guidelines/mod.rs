@@ -1,0 +1,213 @@
+//! Teaching guidelines: what extraction finds on each page (topics, subtopics, objectives,
+//! key concepts, examples, common mistakes, exercises), and the extractors that find it.
+//!
+//! Pages are extracted independently; a page that starts without a heading continues the
+//! subtopic the page before it ended in, which a cheap ordered pass joins up afterwards.
+
+mod offline;
+
+pub use offline::OfflineExtractor;
+
+use async_trait::async_trait;
+use quire_actors::ItemError;
+use serde::{Deserialize, Serialize};
+
+/// The teaching content of one part of a subtopic.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Content {
+    pub objectives: Vec<String>,
+    pub key_concepts: Vec<String>,
+    pub examples: Vec<String>,
+    pub common_mistakes: Vec<String>,
+    pub exercises: Vec<String>,
+}
+
+impl Content {
+    pub fn is_empty(&self) -> bool {
+        self.objectives.is_empty()
+            && self.key_concepts.is_empty()
+            && self.examples.is_empty()
+            && self.common_mistakes.is_empty()
+            && self.exercises.is_empty()
+    }
+
+    /// Appends `other`, keeping the order of both.
+    pub fn extend(&mut self, other: Content) {
+        self.objectives.extend(other.objectives);
+        self.key_concepts.extend(other.key_concepts);
+        self.examples.extend(other.examples);
+        self.common_mistakes.extend(other.common_mistakes);
+        self.exercises.extend(other.exercises);
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubtopicDraft {
+    pub name: String,
+    #[serde(flatten)]
+    pub content: Content,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TopicDraft {
+    /// `None`: the subtopics continue the topic of the page before.
+    pub name: Option<String>,
+    pub subtopics: Vec<SubtopicDraft>,
+}
+
+/// What extraction found on one page: an item's result.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PageGuidelines {
+    /// Content before the page's first heading: it continues the previous page's subtopic.
+    #[serde(default)]
+    pub continued: Content,
+    #[serde(default)]
+    pub topics: Vec<TopicDraft>,
+}
+
+/// A subtopic of the merged guidelines, with the pages it comes from.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Subtopic {
+    pub name: String,
+    #[serde(flatten)]
+    pub content: Content,
+    pub pages: Vec<i64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Topic {
+    pub name: String,
+    pub subtopics: Vec<Subtopic>,
+    pub pages: Vec<i64>,
+}
+
+/// Reads one page's text into its guidelines.
+#[async_trait]
+pub trait Extractor: Send + Sync + 'static {
+    async fn extract(&self, page_no: i64, text: &str) -> Result<PageGuidelines, ItemError>;
+}
+
+/// The ordered pass: pages in order, each page's leading content joined to the subtopic the
+/// page before ended in, a topic without a name continuing the one before. Linear in the
+/// pages.
+pub fn assemble(pages: &[(i64, PageGuidelines)]) -> Vec<Topic> {
+    let mut topics: Vec<Topic> = Vec::new();
+    let add_page = |pages: &mut Vec<i64>, page: i64| {
+        if pages.last() != Some(&page) {
+            pages.push(page);
+        }
+    };
+    for (page_no, page) in pages {
+        if !page.continued.is_empty() {
+            match topics.last_mut() {
+                Some(topic) => {
+                    add_page(&mut topic.pages, *page_no);
+                    match topic.subtopics.last_mut() {
+                        Some(sub) => {
+                            sub.content.extend(page.continued.clone());
+                            add_page(&mut sub.pages, *page_no);
+                        }
+                        None => topic.subtopics.push(Subtopic {
+                            name: "Introduction".to_owned(),
+                            content: page.continued.clone(),
+                            pages: vec![*page_no],
+                        }),
+                    }
+                }
+                None => topics.push(Topic {
+                    name: "Introduction".to_owned(),
+                    subtopics: vec![Subtopic {
+                        name: "Introduction".to_owned(),
+                        content: page.continued.clone(),
+                        pages: vec![*page_no],
+                    }],
+                    pages: vec![*page_no],
+                }),
+            }
+        }
+        for draft in &page.topics {
+            let continues = draft.name.is_none() && !topics.is_empty();
+            if !continues {
+                topics.push(Topic {
+                    name: draft
+                        .name
+                        .clone()
+                        .unwrap_or_else(|| "Introduction".to_owned()),
+                    subtopics: Vec::new(),
+                    pages: Vec::new(),
+                });
+            }
+            let topic = topics.last_mut().expect("pushed above");
+            add_page(&mut topic.pages, *page_no);
+            for sub in &draft.subtopics {
+                topic.subtopics.push(Subtopic {
+                    name: sub.name.clone(),
+                    content: sub.content.clone(),
+                    pages: vec![*page_no],
+                });
+            }
+        }
+    }
+    topics
+}
+
+mod page_job;
+
+pub use page_job::ExtractPages;
+
+#[cfg(test)]
+mod tests {
+    use super::offline::extract;
+    use super::*;
+
+    /// A generated three-page, two-chapter book: a page that starts mid-subtopic continues
+    /// it, and chapters become topics in page order.
+    #[test]
+    fn pages_join_into_topics_in_order() {
+        let pages = [
+            "Chapter 1: Halves\n1.1 What a Half Is\nDefinition: one of two equal parts.\n",
+            "Example 1: Half of 8 is 4.\n\n1.2 Halving Shapes\nKey idea: fold along a line of symmetry.\n",
+            "Chapter 2: Quarters\n2.1 Quarters of a Whole\nExercise 1: Shade a quarter.\n",
+        ];
+        let drafts: Vec<(i64, PageGuidelines)> = pages
+            .iter()
+            .enumerate()
+            .map(|(i, text)| (i as i64 + 1, extract(text)))
+            .collect();
+        let topics = assemble(&drafts);
+        let outline: Vec<(&str, Vec<(&str, &[i64])>)> = topics
+            .iter()
+            .map(|t| {
+                (
+                    t.name.as_str(),
+                    t.subtopics
+                        .iter()
+                        .map(|s| (s.name.as_str(), s.pages.as_slice()))
+                        .collect(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            outline,
+            vec![
+                (
+                    "Halves",
+                    vec![
+                        ("What a Half Is", &[1, 2][..]),
+                        ("Halving Shapes", &[2][..])
+                    ]
+                ),
+                ("Quarters", vec![("Quarters of a Whole", &[3][..])]),
+            ]
+        );
+        let first = &topics[0].subtopics[0].content;
+        assert_eq!(first.key_concepts, ["one of two equal parts."]);
+        assert_eq!(first.examples, ["Half of 8 is 4."]);
+        assert_eq!(topics[0].pages, [1, 2]);
+        assert_eq!(
+            topics[1].subtopics[0].content.exercises,
+            ["Shade a quarter."]
+        );
+    }
+}

@@ -1,0 +1,59 @@
+//! The `extract` job kind: one item per page, each read on its own (so one slow page never
+//! holds the others back); the ordered pass that joins pages runs when the guidelines are
+//! read.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use quire_actors::ports::{ItemContext, RemoteItemHandler};
+use quire_actors::{ItemError, StoreError};
+use serde_json::Value;
+
+use super::Extractor;
+use crate::store::Store;
+
+pub struct ExtractPages {
+    store: Arc<dyn Store>,
+    extractor: Arc<dyn Extractor>,
+}
+
+impl ExtractPages {
+    pub fn new(store: Arc<dyn Store>, extractor: Arc<dyn Extractor>) -> Self {
+        Self { store, extractor }
+    }
+}
+
+fn store_error(e: StoreError) -> ItemError {
+    if e.is_retryable() {
+        ItemError::retryable("STORE_UNAVAILABLE", e.to_string())
+    } else {
+        ItemError::fatal("STORE_FAILED", e.to_string())
+    }
+}
+
+#[async_trait]
+impl RemoteItemHandler for ExtractPages {
+    async fn run(&self, item: &ItemContext) -> Result<Value, ItemError> {
+        let page = self
+            .store
+            .page(item.book_id, item.item_no)
+            .await
+            .map_err(store_error)?
+            .ok_or_else(|| {
+                ItemError::terminal("PAGE_NOT_FOUND", format!("page {} is gone", item.item_no))
+            })?;
+        // The reviewer's edit if there is one, else what OCR read.
+        let text = page.text().ok_or_else(|| {
+            ItemError::terminal(
+                "NO_TEXT",
+                format!(
+                    "page {} has no text yet: its OCR has not completed",
+                    item.item_no
+                ),
+            )
+        })?;
+        let found = self.extractor.extract(item.item_no, &text).await?;
+        serde_json::to_value(found)
+            .map_err(|e| ItemError::terminal("INVALID_MODEL_OUTPUT", e.to_string()))
+    }
+}

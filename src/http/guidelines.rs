@@ -1,0 +1,248 @@
+//! Guidelines: start, resume or restart extraction; read the draft (JSON or Markdown).
+
+use std::fmt::Write as _;
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+use quire_actors::model::NewJob;
+use quire_actors::runtime::ResumeMode;
+use quire_actors::{BookId, ItemStatus, JobKind};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use utoipa::ToSchema;
+
+use super::books::require_book;
+use super::error::{ApiError, ErrorBody};
+use super::openapi::BookPath;
+use super::views::JobView;
+use super::{ApiState, method_not_allowed};
+use crate::guidelines::{PageGuidelines, Topic, assemble};
+use crate::pages::ReviewStatus;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/books/{book_id}/guidelines/generate")
+            .route(web::post().to(generate))
+            .default_service(web::to(method_not_allowed)),
+    )
+    .service(
+        web::resource("/books/{book_id}/guidelines")
+            .route(web::get().to(show))
+            .default_service(web::to(method_not_allowed)),
+    );
+}
+
+#[derive(Clone, Copy, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+enum GenerateMode {
+    /// Every page whose OCR completed, except pages rejected in review.
+    #[default]
+    Start,
+    /// Only the pages the latest extraction did not complete; what it found is kept.
+    Resume,
+    /// Every eligible page again; the old run stays in the job history.
+    Restart,
+}
+
+#[derive(Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct Generate {
+    #[serde(default)]
+    mode: GenerateMode,
+}
+
+/// Extract guidelines
+///
+/// Each eligible page is read on its own, concurrently; pages are joined into topics when
+/// the guidelines are read.
+#[utoipa::path(
+    post,
+    path = "/api/v1/books/{book_id}/guidelines/generate",
+    tag = "guidelines",
+    params(BookPath),
+    request_body(content = Option<Generate>, content_type = "application/json"),
+    responses(
+        (status = 202, description = "The extraction job, started.", body = JobView),
+        (status = 400, description = "`INVALID_PATH`, `INVALID_JSON`, `INVALID_BODY`.", body = ErrorBody),
+        (status = 404, description = "`BOOK_NOT_FOUND`; `JOB_NOT_FOUND`: nothing to resume; `KIND_DISABLED`.", body = ErrorBody),
+        (status = 409, description = "`BOOK_BUSY`: a job holds the book; `NO_PAGES_READY`: no page has completed OCR; `NOT_RESUMABLE`.", body = ErrorBody),
+        (status = 413, description = "`BODY_TOO_LARGE`.", body = ErrorBody),
+        (status = 503, description = "`STORE_UNAVAILABLE`; `SHUTTING_DOWN`.", body = ErrorBody),
+        (status = 500, description = "`INTERNAL`: the server failed; see its log.", body = ErrorBody),
+    )
+)]
+async fn generate(
+    state: web::Data<ApiState>,
+    path: web::Path<BookId>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let book = path.into_inner();
+    let body = super::jobs::read_body(payload, 64 * 1024).await?;
+    let body: Generate = if body.iter().all(u8::is_ascii_whitespace) {
+        Generate::default()
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::bad_request("INVALID_JSON", e.to_string()))?
+    };
+    require_book(&state, book).await?;
+    let job = match body.mode {
+        GenerateMode::Resume => {
+            let latest = state
+                .runtime
+                .store()
+                .latest_job(book, Some(JobKind::Extract))
+                .await?
+                .ok_or_else(|| {
+                    ApiError::not_found(
+                        "JOB_NOT_FOUND",
+                        "this book has no extraction to resume; start one",
+                    )
+                })?;
+            state.runtime.resume(latest.id, ResumeMode::Resume).await?
+        }
+        GenerateMode::Start | GenerateMode::Restart => {
+            let pages = eligible_pages(&state, book).await?;
+            if pages.is_empty() {
+                return Err(ApiError::new(
+                    actix_web::http::StatusCode::CONFLICT,
+                    "NO_PAGES_READY",
+                    "no page of this book has completed OCR (rejected pages are left out)",
+                ));
+            }
+            state
+                .runtime
+                .submit(NewJob {
+                    book_id: book,
+                    kind: JobKind::Extract,
+                    params: json!({ "extractor": "offline" }),
+                    items: pages,
+                    resumed_from: None,
+                    held: false,
+                })
+                .await?
+        }
+    };
+    Ok(HttpResponse::Accepted().json(JobView::new(&job, state.now())))
+}
+
+/// Pages whose OCR completed, except those rejected in review.
+async fn eligible_pages(state: &ApiState, book: BookId) -> Result<Vec<i64>, ApiError> {
+    let mut pages = Vec::new();
+    let mut after = None;
+    loop {
+        let batch = state.store.pages(book, after, super::MAX_LIMIT).await?;
+        let Some(last) = batch.last() else { break };
+        after = Some(last.page_no);
+        pages.extend(
+            batch
+                .iter()
+                .filter(|p| {
+                    p.ocr
+                        .as_ref()
+                        .is_some_and(|(i, _)| i.status == ItemStatus::Completed)
+                        && p.current_review()
+                            .is_none_or(|r| r.status != ReviewStatus::Rejected)
+                })
+                .map(|p| p.page_no),
+        );
+    }
+    Ok(pages)
+}
+
+/// The guidelines as extracted so far.
+#[derive(Serialize, ToSchema)]
+pub struct GuidelinesView {
+    pub book_id: uuid::Uuid,
+    /// `draft` until finalization exists.
+    pub status: &'static str,
+    /// Pages with extraction results.
+    pub pages: usize,
+    #[schema(value_type = Vec<Object>)]
+    pub topics: Vec<Topic>,
+}
+
+/// The guidelines
+///
+/// Each page's newest extraction result, joined in page order into topics and subtopics.
+/// `Accept: text/markdown` answers in Markdown.
+#[utoipa::path(
+    get,
+    path = "/api/v1/books/{book_id}/guidelines",
+    tag = "guidelines",
+    params(BookPath),
+    responses(
+        (status = 200, description = "The draft guidelines.", content(
+            (GuidelinesView = "application/json"),
+            (String = "text/markdown"),
+        )),
+        (status = 400, description = "`INVALID_PATH`.", body = ErrorBody),
+        (status = 404, description = "`BOOK_NOT_FOUND`.", body = ErrorBody),
+        (status = 503, description = "`STORE_UNAVAILABLE`.", body = ErrorBody),
+        (status = 500, description = "`INTERNAL`: the server failed; see its log.", body = ErrorBody),
+    )
+)]
+async fn show(
+    state: web::Data<ApiState>,
+    req: HttpRequest,
+    path: web::Path<BookId>,
+) -> Result<HttpResponse, ApiError> {
+    let book_id = path.into_inner();
+    let book = require_book(&state, book_id).await?;
+    let found = state.store.page_guidelines(book_id).await?;
+    let pages: Vec<(i64, PageGuidelines)> = found
+        .into_iter()
+        .filter_map(|(n, v)| Some((n, serde_json::from_value(v).ok()?)))
+        .collect();
+    let topics = assemble(&pages);
+    let wants_markdown = req
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/markdown"));
+    if wants_markdown {
+        return Ok(HttpResponse::Ok()
+            .content_type("text/markdown; charset=utf-8")
+            .body(markdown(&book.title, &topics)));
+    }
+    Ok(HttpResponse::Ok().json(GuidelinesView {
+        book_id: book_id.0,
+        status: "draft",
+        pages: pages.len(),
+        topics,
+    }))
+}
+
+fn pages_label(pages: &[i64]) -> String {
+    match pages {
+        [] => String::new(),
+        [one] => format!("page {one}"),
+        [first, .., last] => format!("pages {first}–{last}"),
+    }
+}
+
+fn markdown(title: &str, topics: &[Topic]) -> String {
+    let mut out = format!("# {title}\n");
+    for topic in topics {
+        let _ = write!(out, "\n## {} ({})\n", topic.name, pages_label(&topic.pages));
+        for sub in &topic.subtopics {
+            let _ = write!(out, "\n### {} ({})\n", sub.name, pages_label(&sub.pages));
+            let c = &sub.content;
+            for (label, items) in [
+                ("Objectives", &c.objectives),
+                ("Key concepts", &c.key_concepts),
+                ("Examples", &c.examples),
+                ("Common mistakes", &c.common_mistakes),
+                ("Exercises", &c.exercises),
+            ] {
+                if items.is_empty() {
+                    continue;
+                }
+                let _ = writeln!(out, "\n**{label}**\n");
+                for item in items {
+                    let _ = writeln!(out, "- {item}");
+                }
+            }
+        }
+    }
+    out
+}
