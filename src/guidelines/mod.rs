@@ -176,7 +176,8 @@ mod tests {
             .map(|(i, text)| (i as i64 + 1, extract(text)))
             .collect();
         let topics = assemble(&drafts);
-        let outline: Vec<(&str, Vec<(&str, &[i64])>)> = topics
+        type Outline<'a> = Vec<(&'a str, Vec<(&'a str, &'a [i64])>)>;
+        let outline: Outline = topics
             .iter()
             .map(|t| {
                 (
