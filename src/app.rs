@@ -12,7 +12,7 @@ use quire_actors::runtime::KindRegistry;
 use quire_actors::{JobKind, RuntimeHandle};
 
 use crate::config::{OcrEngineName, OcrSettings, Settings, StorageBackend, StorageSettings};
-use crate::guidelines::{ExtractPages, OfflineExtractor};
+use crate::guidelines::{ExtractPages, FinalizeGuidelines, OfflineExtractor};
 use crate::http::{self, ApiState};
 use crate::objects::{FolderStore, ObjectStore, S3Settings, S3Store};
 use crate::ocr::{OcrEngine, OcrPages, PixelLimit, Tesseract, VisionEngine, VisionSettings};
@@ -75,6 +75,8 @@ impl App {
         kinds.insert(JobKind::Ocr, ItemWork::Remote(Arc::new(ocr)));
         let extract = ExtractPages::new(store.clone(), Arc::new(OfflineExtractor));
         kinds.insert(JobKind::Extract, ItemWork::Remote(Arc::new(extract)));
+        let finalize = FinalizeGuidelines::new(store.clone());
+        kinds.insert(JobKind::Finalize, ItemWork::Remote(Arc::new(finalize)));
         if settings.synthetic.enabled {
             let trace = Some(settings.synthetic.trace_file.as_str()).filter(|t| !t.is_empty());
             let handler = SyntheticHandler::new(&settings.runtime.node_id, trace.map(Path::new))

@@ -4,8 +4,10 @@
 //! Pages are extracted independently; a page that starts without a heading continues the
 //! subtopic the page before it ended in, which a cheap ordered pass joins up afterwards.
 
+mod finalize;
 mod offline;
 
+pub use finalize::{SIMILAR, finalize, normalize};
 pub use offline::OfflineExtractor;
 
 use async_trait::async_trait;
@@ -154,7 +156,7 @@ pub fn assemble(pages: &[(i64, PageGuidelines)]) -> Vec<Topic> {
 
 mod page_job;
 
-pub use page_job::ExtractPages;
+pub use page_job::{ExtractPages, FinalizeGuidelines};
 
 #[cfg(test)]
 mod tests {

@@ -57,3 +57,37 @@ impl RemoteItemHandler for ExtractPages {
             .map_err(|e| ItemError::terminal("INVALID_MODEL_OUTPUT", e.to_string()))
     }
 }
+
+/// The `finalize` job kind: one item, the whole book's draft merged into final guidelines.
+pub struct FinalizeGuidelines {
+    store: Arc<dyn Store>,
+}
+
+impl FinalizeGuidelines {
+    pub fn new(store: Arc<dyn Store>) -> Self {
+        Self { store }
+    }
+}
+
+#[async_trait]
+impl RemoteItemHandler for FinalizeGuidelines {
+    async fn run(&self, item: &ItemContext) -> Result<Value, ItemError> {
+        let found = self
+            .store
+            .page_guidelines(item.book_id)
+            .await
+            .map_err(store_error)?;
+        let pages: Vec<(i64, super::PageGuidelines)> = found
+            .into_iter()
+            .filter_map(|(n, v)| Some((n, serde_json::from_value(v).ok()?)))
+            .collect();
+        if pages.is_empty() {
+            return Err(ItemError::terminal(
+                "NO_GUIDELINES",
+                "no page has extracted guidelines to finalize",
+            ));
+        }
+        let topics = super::finalize(super::assemble(&pages));
+        Ok(serde_json::json!({ "pages": pages.len(), "topics": topics }))
+    }
+}

@@ -26,6 +26,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .default_service(web::to(method_not_allowed)),
     )
     .service(
+        web::resource("/books/{book_id}/guidelines/finalize")
+            .route(web::post().to(finalize))
+            .default_service(web::to(method_not_allowed)),
+    )
+    .service(
         web::resource("/books/{book_id}/guidelines")
             .route(web::get().to(show))
             .default_service(web::to(method_not_allowed)),
@@ -125,6 +130,77 @@ async fn generate(
     Ok(HttpResponse::Accepted().json(JobView::new(&job, state.now())))
 }
 
+/// Finalize the guidelines
+///
+/// Merges and deduplicates the draft's topics and subtopics across pages (normalized names
+/// and word overlap, pages unioned), orders them by first page and marks the set final.
+#[utoipa::path(
+    post,
+    path = "/api/v1/books/{book_id}/guidelines/finalize",
+    tag = "guidelines",
+    params(BookPath),
+    responses(
+        (status = 202, description = "The finalization job, started.", body = JobView),
+        (status = 400, description = "`INVALID_PATH`.", body = ErrorBody),
+        (status = 404, description = "`BOOK_NOT_FOUND`; `KIND_DISABLED`.", body = ErrorBody),
+        (status = 409, description = "`BOOK_BUSY`: a job holds the book; `NO_GUIDELINES`: nothing extracted yet.", body = ErrorBody),
+        (status = 503, description = "`STORE_UNAVAILABLE`; `SHUTTING_DOWN`.", body = ErrorBody),
+        (status = 500, description = "`INTERNAL`: the server failed; see its log.", body = ErrorBody),
+    )
+)]
+async fn finalize(
+    state: web::Data<ApiState>,
+    path: web::Path<BookId>,
+) -> Result<HttpResponse, ApiError> {
+    let book = path.into_inner();
+    require_book(&state, book).await?;
+    if state.store.page_guidelines(book).await?.is_empty() {
+        return Err(ApiError::new(
+            actix_web::http::StatusCode::CONFLICT,
+            "NO_GUIDELINES",
+            "nothing has been extracted yet; generate guidelines first",
+        ));
+    }
+    let job = state
+        .runtime
+        .submit(NewJob {
+            book_id: book,
+            kind: JobKind::Finalize,
+            params: json!({ "similarity": crate::guidelines::SIMILAR }),
+            items: vec![1],
+            resumed_from: None,
+            held: false,
+        })
+        .await?;
+    Ok(HttpResponse::Accepted().json(JobView::new(&job, state.now())))
+}
+
+/// The final guidelines, if a finalization completed after the latest extraction.
+async fn final_set(
+    state: &ApiState,
+    book: BookId,
+) -> Result<Option<(usize, Vec<Topic>)>, ApiError> {
+    let jobs = state.runtime.store();
+    let Some(fin) = jobs.latest_job(book, Some(JobKind::Finalize)).await? else {
+        return Ok(None);
+    };
+    let extract = jobs.latest_job(book, Some(JobKind::Extract)).await?;
+    if fin.status != quire_actors::JobStatus::Completed
+        || extract.is_some_and(|e| e.created_at > fin.created_at)
+    {
+        return Ok(None);
+    }
+    let items = jobs
+        .items(fin.id, Some(ItemStatus::Completed), None, 1)
+        .await?;
+    let Some(result) = items.into_iter().next().and_then(|i| i.result) else {
+        return Ok(None);
+    };
+    let pages = result["pages"].as_u64().unwrap_or(0) as usize;
+    let topics: Vec<Topic> = serde_json::from_value(result["topics"].clone()).unwrap_or_default();
+    Ok(Some((pages, topics)))
+}
+
 /// Pages whose OCR completed, except those rejected in review.
 async fn eligible_pages(state: &ApiState, book: BookId) -> Result<Vec<i64>, ApiError> {
     let mut pages = Vec::new();
@@ -153,7 +229,7 @@ async fn eligible_pages(state: &ApiState, book: BookId) -> Result<Vec<i64>, ApiE
 #[derive(Serialize, ToSchema)]
 pub struct GuidelinesView {
     pub book_id: uuid::Uuid,
-    /// `draft` until finalization exists.
+    /// `final` once a finalization completed after the latest extraction, else `draft`.
     pub status: &'static str,
     /// Pages with extraction results.
     pub pages: usize,
@@ -163,7 +239,8 @@ pub struct GuidelinesView {
 
 /// The guidelines
 ///
-/// Each page's newest extraction result, joined in page order into topics and subtopics.
+/// The final set if a finalization completed after the latest extraction; else the draft:
+/// each page's newest extraction result, joined in page order into topics and subtopics.
 /// `Accept: text/markdown` answers in Markdown.
 #[utoipa::path(
     get,
@@ -188,12 +265,17 @@ async fn show(
 ) -> Result<HttpResponse, ApiError> {
     let book_id = path.into_inner();
     let book = require_book(&state, book_id).await?;
-    let found = state.store.page_guidelines(book_id).await?;
-    let pages: Vec<(i64, PageGuidelines)> = found
-        .into_iter()
-        .filter_map(|(n, v)| Some((n, serde_json::from_value(v).ok()?)))
-        .collect();
-    let topics = assemble(&pages);
+    let (status, pages, topics) = match final_set(&state, book_id).await? {
+        Some((pages, topics)) => ("final", pages, topics),
+        None => {
+            let found = state.store.page_guidelines(book_id).await?;
+            let pages: Vec<(i64, PageGuidelines)> = found
+                .into_iter()
+                .filter_map(|(n, v)| Some((n, serde_json::from_value(v).ok()?)))
+                .collect();
+            ("draft", pages.len(), assemble(&pages))
+        }
+    };
     let wants_markdown = req
         .headers()
         .get(header::ACCEPT)
@@ -206,8 +288,8 @@ async fn show(
     }
     Ok(HttpResponse::Ok().json(GuidelinesView {
         book_id: book_id.0,
-        status: "draft",
-        pages: pages.len(),
+        status,
+        pages,
         topics,
     }))
 }

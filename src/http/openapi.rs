@@ -51,6 +51,7 @@ list theirs. Any route also answers `404 NOT_FOUND` for a path it does not know 
         super::pages::start_ocr,
         super::guidelines::generate,
         super::guidelines::show,
+        super::guidelines::finalize,
         super::jobs::list_jobs,
         super::jobs::show_job,
         super::jobs::cancel_job,

@@ -23,6 +23,15 @@ async fn guidelines_from_a_real_textbook_page(backend: Backend) {
         "JOB_NOT_FOUND",
     );
     assert_error(
+        &api.post(
+            &format!("/api/v1/books/{book}/guidelines/finalize"),
+            json!({}),
+        )
+        .await,
+        StatusCode::CONFLICT,
+        "NO_GUIDELINES",
+    );
+    assert_error(
         &api.post(&generate, json!({ "mode": "sideways" })).await,
         StatusCode::BAD_REQUEST,
         "INVALID_JSON",
@@ -101,6 +110,21 @@ async fn guidelines_from_a_real_textbook_page(backend: Backend) {
         "{md}"
     );
 
+    // Finalize: one job, and the guidelines are final.
+    let finalize = format!("/api/v1/books/{book}/guidelines/finalize");
+    let (status, fin) = api.post(&finalize, json!({})).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{fin}");
+    assert_eq!(fin["kind"], json!("finalize"));
+    api.wait_status(fin["id"].as_str().unwrap(), "completed")
+        .await;
+    let (_, done) = api.get(&format!("/api/v1/books/{book}/guidelines")).await;
+    assert_eq!(done["status"], json!("final"), "{done}");
+    assert_eq!(done["topics"][0]["name"], json!("Understanding Fractions"));
+    assert_eq!(
+        done["topics"][0]["subtopics"][0]["name"],
+        json!("What Is a Fraction?")
+    );
+
     // Everything completed: a resume has nothing to do; a restart runs the pages again and
     // keeps the first run in the history.
     assert_error(
@@ -116,6 +140,9 @@ async fn guidelines_from_a_real_textbook_page(backend: Backend) {
         .get(&format!("/api/v1/books/{book}/jobs?kind=extract"))
         .await;
     assert_eq!(history["items"].as_array().unwrap().len(), 2, "{history}");
+    // A newer extraction makes the guidelines a draft again until finalized.
+    let (_, redrafted) = api.get(&format!("/api/v1/books/{book}/guidelines")).await;
+    assert_eq!(redrafted["status"], json!("draft"));
 }
 
 crate::on_both_backends!(guidelines_from_a_real_textbook_page);
