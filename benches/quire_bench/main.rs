@@ -9,9 +9,11 @@
 //!   store, and the server's peak memory growth over 1 GB of uploads.
 //! - `ocr`: Tesseract pages through the `ocr` job kind against the `tesseract` CLI with one
 //!   process per core.
+//! - `finalize`: merging 5,000 draft subtopics, against 500 (is it linear?).
 //!
 //! Run it in release mode: `cargo run --release --bin quire-bench -- all`.
 
+mod finalize;
 mod pages;
 mod setup;
 
@@ -56,6 +58,8 @@ enum Bench {
         gigabytes: u32,
     },
     Ocr,
+    /// Finalization of 500 and 5,000 draft subtopics (no database).
+    Finalize,
     /// Every benchmark with its default size.
     All,
 }
@@ -76,12 +80,14 @@ fn main() {
                 Bench::Latency { jobs } => latency(backend, jobs).await,
                 Bench::Upload { gigabytes } => pages::upload(backend, gigabytes).await,
                 Bench::Ocr => pages::ocr(backend).await,
+                Bench::Finalize => finalize::run(backend),
                 Bench::All => {
                     throughput(backend, 100_000).await;
                     io(backend, 2_000).await;
                     latency(backend, 200).await;
                     pages::upload(backend, 1).await;
                     pages::ocr(backend).await;
+                    finalize::run(backend);
                 }
             }
         }

@@ -34,11 +34,11 @@ pub fn normalize(name: &str) -> String {
     words[skip..].join(" ")
 }
 
-fn words(normalized: &str) -> HashSet<&str> {
+fn words(normalized: &str) -> BTreeSet<&str> {
     normalized.split(' ').filter(|w| w.len() > 2).collect()
 }
 
-fn jaccard(a: &HashSet<&str>, b: &HashSet<&str>) -> f64 {
+fn jaccard(a: &BTreeSet<&str>, b: &BTreeSet<&str>) -> f64 {
     if a.is_empty() || b.is_empty() {
         return 0.0;
     }
@@ -75,14 +75,13 @@ fn merge_content(into: &mut Content, from: Content) {
     merge_list(&mut into.exercises, from.exercises);
 }
 
-fn union(into: &mut Vec<i64>, from: &[i64]) {
-    let all: BTreeSet<i64> = into.iter().chain(from).copied().collect();
-    *into = all.into_iter().collect();
-}
-
-/// Merges the subtopics of one topic.
+/// Merges the subtopics of one topic. A name similar to an earlier one shares at least one
+/// of its `len - ceil(SIMILAR * len) + 1` rarest words with it (prefix filtering), so only
+/// the subtopics listed under those words are compared: common words never make the pass
+/// quadratic.
 fn merge_subtopics(subtopics: Vec<Subtopic>) -> Vec<Subtopic> {
     let mut merged: Vec<Subtopic> = Vec::new();
+    let mut pages: Vec<BTreeSet<i64>> = Vec::new();
     let mut names: Vec<String> = Vec::new();
     let mut exact: HashMap<String, usize> = HashMap::new();
     let mut by_word: HashMap<String, Vec<usize>> = HashMap::new();
@@ -90,9 +89,16 @@ fn merge_subtopics(subtopics: Vec<Subtopic>) -> Vec<Subtopic> {
         let norm = normalize(&sub.name);
         let found = exact.get(&norm).copied().or_else(|| {
             let mine = words(&norm);
+            let must_share = mine.len() - (SIMILAR * mine.len() as f64).ceil() as usize + 1;
+            let mut rare: Vec<(&str, usize)> = mine
+                .iter()
+                .map(|w| (*w, by_word.get(*w).map_or(0, Vec::len)))
+                .collect();
+            rare.sort_by_key(|&(w, n)| (n, w));
             let mut seen = HashSet::new();
-            mine.iter()
-                .filter_map(|w| by_word.get(*w))
+            rare.iter()
+                .take(must_share)
+                .filter_map(|(w, _)| by_word.get(*w))
                 .flatten()
                 .copied()
                 .filter(|i| seen.insert(*i))
@@ -100,12 +106,12 @@ fn merge_subtopics(subtopics: Vec<Subtopic>) -> Vec<Subtopic> {
         });
         match found {
             Some(i) => {
-                let target = &mut merged[i];
-                merge_content(&mut target.content, sub.content);
-                union(&mut target.pages, &sub.pages);
+                merge_content(&mut merged[i].content, sub.content);
+                pages[i].extend(sub.pages);
             }
             None => {
                 let i = merged.len();
+                pages.push(sub.pages.iter().copied().collect());
                 for w in words(&norm) {
                     by_word.entry(w.to_owned()).or_default().push(i);
                 }
@@ -115,6 +121,9 @@ fn merge_subtopics(subtopics: Vec<Subtopic>) -> Vec<Subtopic> {
             }
         }
     }
+    for (sub, pages) in merged.iter_mut().zip(pages) {
+        sub.pages = pages.into_iter().collect();
+    }
     merged.sort_by_key(|s| s.pages.first().copied().unwrap_or(i64::MAX));
     merged
 }
@@ -122,22 +131,26 @@ fn merge_subtopics(subtopics: Vec<Subtopic>) -> Vec<Subtopic> {
 /// The final guidelines from the draft's topics.
 pub fn finalize(draft: Vec<Topic>) -> Vec<Topic> {
     let mut topics: Vec<Topic> = Vec::new();
+    // Pages gathered in sets and written back once: unioning lists at every merge would
+    // grow with the book.
+    let mut pages: Vec<BTreeSet<i64>> = Vec::new();
     let mut index: HashMap<String, usize> = HashMap::new();
     for topic in draft {
         let name = refine(&topic.name);
         match index.get(&normalize(&name)) {
             Some(&i) => {
-                let into = &mut topics[i];
-                union(&mut into.pages, &topic.pages);
-                into.subtopics.extend(topic.subtopics);
+                pages[i].extend(topic.pages);
+                topics[i].subtopics.extend(topic.subtopics);
             }
             None => {
                 index.insert(normalize(&name), topics.len());
+                pages.push(topic.pages.iter().copied().collect());
                 topics.push(Topic { name, ..topic });
             }
         }
     }
-    for topic in &mut topics {
+    for (topic, pages) in topics.iter_mut().zip(pages) {
+        topic.pages = pages.into_iter().collect();
         topic.subtopics = merge_subtopics(std::mem::take(&mut topic.subtopics));
     }
     topics.sort_by_key(|t| t.pages.first().copied().unwrap_or(i64::MAX));
