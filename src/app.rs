@@ -12,6 +12,7 @@ use quire_actors::runtime::KindRegistry;
 use quire_actors::{JobKind, RuntimeHandle};
 
 use crate::config::{OcrEngineName, OcrSettings, Settings, StorageBackend, StorageSettings};
+use crate::export::ExportEpub;
 use crate::guidelines::{ExtractPages, FinalizeGuidelines, OfflineExtractor};
 use crate::http::{self, ApiState};
 use crate::objects::{FolderStore, ObjectStore, S3Settings, S3Store};
@@ -63,6 +64,7 @@ impl App {
     pub async fn start(settings: Settings) -> Result<App, StartError> {
         let objects = open_objects(&settings.storage)?;
         let store = store::open(&settings.database.url, settings.database.max_connections).await?;
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let mut kinds = KindRegistry::new();
         let (engine, engine_name, concurrency) = ocr_engine(&settings.ocr)?;
         let ocr = OcrPages::new(
@@ -77,6 +79,8 @@ impl App {
         kinds.insert(JobKind::Extract, ItemWork::Remote(Arc::new(extract)));
         let finalize = FinalizeGuidelines::new(store.clone());
         kinds.insert(JobKind::Finalize, ItemWork::Remote(Arc::new(finalize)));
+        let export = ExportEpub::new(store.clone(), objects.clone(), clock.clone());
+        kinds.insert(JobKind::ExportEpub, ItemWork::Remote(Arc::new(export)));
         if settings.synthetic.enabled {
             let trace = Some(settings.synthetic.trace_file.as_str()).filter(|t| !t.is_empty());
             let handler = SyntheticHandler::new(&settings.runtime.node_id, trace.map(Path::new))
@@ -86,7 +90,6 @@ impl App {
                 })?;
             kinds.insert(JobKind::Synthetic, ItemWork::Remote(Arc::new(handler)));
         }
-        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let job_store: Arc<dyn JobStore> = store.clone();
         let runtime =
             RuntimeHandle::start(settings.runtime_config(), job_store, kinds, clock.clone())

@@ -5,6 +5,7 @@
 //! - [`config`]: one `Settings` struct from defaults < `quire.toml` < `QUIRE_*` environment.
 //! - [`store`]: the SQLite and PostgreSQL adapters of the runtime's `JobStore` port, and the
 //!   book catalog.
+//! - [`export`]: EPUB 3 export of a book's guidelines and approved text.
 //! - [`guidelines`]: teaching guidelines per page, their extractors, and the ordered pass that
 //!   joins pages into topics.
 //! - [`objects`]: the object store port (page images, exports) on a folder or S3.
@@ -20,6 +21,7 @@
 
 pub mod app;
 pub mod config;
+pub mod export;
 pub mod guidelines;
 pub mod http;
 pub mod objects;

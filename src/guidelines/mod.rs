@@ -214,3 +214,38 @@ mod tests {
         );
     }
 }
+
+/// The book's guidelines now: the final set if a finalization completed after the latest
+/// extraction, else the draft joined from each page's newest extraction. With whether they
+/// are final, and how many pages they come from.
+pub async fn current(
+    store: &dyn crate::store::Store,
+    book: quire_actors::BookId,
+) -> Result<(bool, usize, Vec<Topic>), quire_actors::StoreError> {
+    use quire_actors::{ItemStatus, JobKind, JobStatus};
+    let fin = store.latest_job(book, Some(JobKind::Finalize)).await?;
+    let extract = store.latest_job(book, Some(JobKind::Extract)).await?;
+    if let Some(fin) = fin.filter(|f| {
+        f.status == JobStatus::Completed
+            && extract
+                .as_ref()
+                .is_none_or(|e| e.created_at <= f.created_at)
+    }) {
+        let items = store
+            .items(fin.id, Some(ItemStatus::Completed), None, 1)
+            .await?;
+        if let Some(result) = items.into_iter().next().and_then(|i| i.result) {
+            let pages = result["pages"].as_u64().unwrap_or(0) as usize;
+            let topics: Vec<Topic> =
+                serde_json::from_value(result["topics"].clone()).unwrap_or_default();
+            return Ok((true, pages, topics));
+        }
+    }
+    let pages: Vec<(i64, PageGuidelines)> = store
+        .page_guidelines(book)
+        .await?
+        .into_iter()
+        .filter_map(|(n, v)| Some((n, serde_json::from_value(v).ok()?)))
+        .collect();
+    Ok((false, pages.len(), assemble(&pages)))
+}

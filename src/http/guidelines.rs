@@ -16,7 +16,7 @@ use super::error::{ApiError, ErrorBody};
 use super::openapi::BookPath;
 use super::views::JobView;
 use super::{ApiState, method_not_allowed};
-use crate::guidelines::{PageGuidelines, Topic, assemble};
+use crate::guidelines::Topic;
 use crate::pages::ReviewStatus;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -175,32 +175,6 @@ async fn finalize(
     Ok(HttpResponse::Accepted().json(JobView::new(&job, state.now())))
 }
 
-/// The final guidelines, if a finalization completed after the latest extraction.
-async fn final_set(
-    state: &ApiState,
-    book: BookId,
-) -> Result<Option<(usize, Vec<Topic>)>, ApiError> {
-    let jobs = state.runtime.store();
-    let Some(fin) = jobs.latest_job(book, Some(JobKind::Finalize)).await? else {
-        return Ok(None);
-    };
-    let extract = jobs.latest_job(book, Some(JobKind::Extract)).await?;
-    if fin.status != quire_actors::JobStatus::Completed
-        || extract.is_some_and(|e| e.created_at > fin.created_at)
-    {
-        return Ok(None);
-    }
-    let items = jobs
-        .items(fin.id, Some(ItemStatus::Completed), None, 1)
-        .await?;
-    let Some(result) = items.into_iter().next().and_then(|i| i.result) else {
-        return Ok(None);
-    };
-    let pages = result["pages"].as_u64().unwrap_or(0) as usize;
-    let topics: Vec<Topic> = serde_json::from_value(result["topics"].clone()).unwrap_or_default();
-    Ok(Some((pages, topics)))
-}
-
 /// Pages whose OCR completed, except those rejected in review.
 async fn eligible_pages(state: &ApiState, book: BookId) -> Result<Vec<i64>, ApiError> {
     let mut pages = Vec::new();
@@ -265,17 +239,8 @@ async fn show(
 ) -> Result<HttpResponse, ApiError> {
     let book_id = path.into_inner();
     let book = require_book(&state, book_id).await?;
-    let (status, pages, topics) = match final_set(&state, book_id).await? {
-        Some((pages, topics)) => ("final", pages, topics),
-        None => {
-            let found = state.store.page_guidelines(book_id).await?;
-            let pages: Vec<(i64, PageGuidelines)> = found
-                .into_iter()
-                .filter_map(|(n, v)| Some((n, serde_json::from_value(v).ok()?)))
-                .collect();
-            ("draft", pages.len(), assemble(&pages))
-        }
-    };
+    let (is_final, pages, topics) = crate::guidelines::current(&*state.store, book_id).await?;
+    let status = if is_final { "final" } else { "draft" };
     let wants_markdown = req
         .headers()
         .get(header::ACCEPT)

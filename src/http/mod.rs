@@ -3,6 +3,7 @@
 
 mod books;
 pub mod error;
+mod exports;
 mod guidelines;
 mod health;
 mod jobs;
@@ -63,6 +64,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .configure(books::configure)
                 .configure(pages::configure)
                 .configure(guidelines::configure)
+                .configure(exports::configure)
                 .configure(jobs::configure),
         )
         .default_service(web::to(not_found));

@@ -52,6 +52,8 @@ list theirs. Any route also answers `404 NOT_FOUND` for a path it does not know 
         super::guidelines::generate,
         super::guidelines::show,
         super::guidelines::finalize,
+        super::exports::start,
+        super::exports::download,
         super::jobs::list_jobs,
         super::jobs::show_job,
         super::jobs::cancel_job,

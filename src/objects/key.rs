@@ -38,6 +38,11 @@ impl ObjectKey {
         Self(format!("books/{book}/pages/{page_no}/source"))
     }
 
+    /// The book's latest EPUB export.
+    pub fn epub(book: BookId) -> Self {
+        Self(format!("books/{book}/exports/book.epub"))
+    }
+
     /// A page normalized for OCR.
     pub fn page_image(book: BookId, page_no: i64) -> Self {
         Self(format!("books/{book}/pages/{page_no}/page.png"))

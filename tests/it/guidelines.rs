@@ -125,6 +125,56 @@ async fn guidelines_from_a_real_textbook_page(backend: Backend) {
         json!("What Is a Fraction?")
     );
 
+    // Export as EPUB: approve page 1 so its text goes in; epubcheck finds no error.
+    let export = format!("/api/v1/books/{book}/exports/epub");
+    assert_error(
+        &api.get(&export).await,
+        StatusCode::NOT_FOUND,
+        "EXPORT_NOT_FOUND",
+    );
+    let (status, _) = api
+        .put(
+            &format!("/api/v1/books/{book}/pages/1/review"),
+            json!({ "action": "approve" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, job) = api.post(&export, json!({})).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{job}");
+    api.wait_status(job["id"].as_str().unwrap(), "completed")
+        .await;
+    let res = api
+        .http
+        .get(format!("{}{export}", api.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()["content-type"], "application/epub+zip");
+    let epub = res.bytes().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("book.epub");
+    std::fs::write(&file, &epub).unwrap();
+    let check = std::process::Command::new("java")
+        .args(["-jar", "/usr/share/java/epubcheck.jar"])
+        .arg(&file)
+        .output()
+        .expect("java and epubcheck (scripts/install-deps installs them)");
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&check.stdout),
+        String::from_utf8_lossy(&check.stderr)
+    );
+    assert!(check.status.success(), "epubcheck: {said}");
+    assert!(said.contains("No errors or warnings detected"), "{said}");
+    // The chapter holds the guidelines and the approved page text.
+    let haystack = String::from_utf8_lossy(&epub);
+    assert!(
+        haystack.contains("<h1>Understanding Fractions</h1>")
+            && haystack.contains("What Is a Fraction?")
+            && haystack.contains("Maya eats 3"),
+        "the EPUB lacks its chapter"
+    );
+
     // Everything completed: a resume has nothing to do; a restart runs the pages again and
     // keeps the first run in the history.
     assert_error(

@@ -93,7 +93,12 @@ pub async fn serve_with(db: &TestDb, storage: Storage, extra: &[(&str, &str)]) -
     actix_rt::spawn(server);
     Api {
         base: format!("http://{addr}"),
-        http: reqwest::Client::new(),
+        // Idle connections are dropped before the server's 5 s keep-alive closes them, so
+        // a request never goes out on a connection the server is closing.
+        http: reqwest::Client::builder()
+            .pool_idle_timeout(Duration::from_secs(2))
+            .build()
+            .unwrap(),
         _app: app,
         objects,
         _dir: dir,

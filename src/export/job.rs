@@ -1,0 +1,111 @@
+//! The `export_epub` job kind: one item that renders the book's guidelines and approved page
+//! text as EPUB and stores it (`books/{id}/exports/book.epub`).
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use quire_actors::ItemError;
+use quire_actors::ports::{Clock, ItemContext, RemoteItemHandler};
+use serde_json::{Value, json};
+
+use super::{Chapter, EpubBook, render};
+use crate::objects::{ObjectKey, ObjectStore};
+use crate::pages::ReviewStatus;
+use crate::store::Store;
+
+pub struct ExportEpub {
+    store: Arc<dyn Store>,
+    objects: Arc<dyn ObjectStore>,
+    clock: Arc<dyn Clock>,
+}
+
+impl ExportEpub {
+    pub fn new(
+        store: Arc<dyn Store>,
+        objects: Arc<dyn ObjectStore>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self {
+            store,
+            objects,
+            clock,
+        }
+    }
+}
+
+fn retryable(e: impl std::fmt::Display) -> ItemError {
+    ItemError::retryable("EXPORT_FAILED", e.to_string())
+}
+
+#[async_trait]
+impl RemoteItemHandler for ExportEpub {
+    async fn run(&self, item: &ItemContext) -> Result<Value, ItemError> {
+        let book = self
+            .store
+            .book(item.book_id)
+            .await
+            .map_err(retryable)?
+            .ok_or_else(|| ItemError::terminal("BOOK_NOT_FOUND", "the book is gone"))?;
+        let (_, _, topics) = crate::guidelines::current(&*self.store, item.book_id)
+            .await
+            .map_err(retryable)?;
+        // The approved (or corrected) text of every page, for the chapters to quote.
+        let mut approved = std::collections::BTreeMap::new();
+        let mut after = None;
+        loop {
+            let batch = self
+                .store
+                .pages(item.book_id, after, 500)
+                .await
+                .map_err(retryable)?;
+            let Some(last) = batch.last() else { break };
+            after = Some(last.page_no);
+            for page in &batch {
+                let ok = page.current_review().is_some_and(|r| {
+                    matches!(r.status, ReviewStatus::Approved | ReviewStatus::Edited)
+                });
+                if let (true, Some(text)) = (ok, page.text()) {
+                    approved.insert(page.page_no, text);
+                }
+            }
+        }
+        let mut chapters: Vec<Chapter> = topics
+            .into_iter()
+            .map(|topic| {
+                let pages = topic
+                    .pages
+                    .iter()
+                    .filter_map(|n| approved.get(n).map(|t| (*n, t.clone())))
+                    .collect();
+                Chapter::of(topic, pages)
+            })
+            .collect();
+        if chapters.is_empty() {
+            chapters.push(Chapter {
+                title: book.title.clone(),
+                subtopics: Vec::new(),
+                pages: approved.into_iter().collect(),
+            });
+        }
+        let modified = chrono::DateTime::from_timestamp_millis(self.clock.now_ms())
+            .unwrap_or_default()
+            .format("%Y-%m-%dT%H:%M:%SZ")
+            .to_string();
+        let epub = render(&EpubBook {
+            identifier: format!("urn:uuid:{}", book.id),
+            title: book.title,
+            creator: book.owner,
+            language: "en".to_owned(),
+            modified,
+            chapters: std::mem::take(&mut chapters),
+        });
+        let bytes = epub.len();
+        let key = ObjectKey::epub(item.book_id);
+        self.objects
+            .put(&key, Bytes::from(epub))
+            .await
+            .map_err(retryable)?;
+        Ok(json!({ "key": key.as_str(), "bytes": bytes }))
+    }
+}

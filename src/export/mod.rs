@@ -1,0 +1,8 @@
+//! Exports of a book: EPUB 3 (guidelines, then the approved page text, per topic).
+
+mod epub;
+mod job;
+mod zip;
+
+pub use epub::{Chapter, EpubBook, render};
+pub use job::ExportEpub;
