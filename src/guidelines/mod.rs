@@ -6,9 +6,11 @@
 
 mod finalize;
 mod offline;
+mod page_job;
 
 pub use finalize::{SIMILAR, finalize, normalize};
 pub use offline::OfflineExtractor;
+pub use page_job::{ExtractPages, FinalizeGuidelines};
 
 use async_trait::async_trait;
 use quire_actors::ItemError;
@@ -154,9 +156,40 @@ pub fn assemble(pages: &[(i64, PageGuidelines)]) -> Vec<Topic> {
     topics
 }
 
-mod page_job;
-
-pub use page_job::{ExtractPages, FinalizeGuidelines};
+/// The book's guidelines now: the final set if a finalization completed after the latest
+/// extraction, else the draft joined from each page's newest extraction. With whether they
+/// are final, and how many pages they come from.
+pub async fn current(
+    store: &dyn crate::store::Store,
+    book: quire_actors::BookId,
+) -> Result<(bool, usize, Vec<Topic>), quire_actors::StoreError> {
+    use quire_actors::{ItemStatus, JobKind, JobStatus};
+    let fin = store.latest_job(book, Some(JobKind::Finalize)).await?;
+    let extract = store.latest_job(book, Some(JobKind::Extract)).await?;
+    if let Some(fin) = fin.filter(|f| {
+        f.status == JobStatus::Completed
+            && extract
+                .as_ref()
+                .is_none_or(|e| e.created_at <= f.created_at)
+    }) {
+        let items = store
+            .items(fin.id, Some(ItemStatus::Completed), None, 1)
+            .await?;
+        if let Some(result) = items.into_iter().next().and_then(|i| i.result) {
+            let pages = result["pages"].as_u64().unwrap_or(0) as usize;
+            let topics: Vec<Topic> =
+                serde_json::from_value(result["topics"].clone()).unwrap_or_default();
+            return Ok((true, pages, topics));
+        }
+    }
+    let pages: Vec<(i64, PageGuidelines)> = store
+        .page_guidelines(book)
+        .await?
+        .into_iter()
+        .filter_map(|(n, v)| Some((n, serde_json::from_value(v).ok()?)))
+        .collect();
+    Ok((false, pages.len(), assemble(&pages)))
+}
 
 #[cfg(test)]
 mod tests {
@@ -213,39 +246,4 @@ mod tests {
             ["Shade a quarter."]
         );
     }
-}
-
-/// The book's guidelines now: the final set if a finalization completed after the latest
-/// extraction, else the draft joined from each page's newest extraction. With whether they
-/// are final, and how many pages they come from.
-pub async fn current(
-    store: &dyn crate::store::Store,
-    book: quire_actors::BookId,
-) -> Result<(bool, usize, Vec<Topic>), quire_actors::StoreError> {
-    use quire_actors::{ItemStatus, JobKind, JobStatus};
-    let fin = store.latest_job(book, Some(JobKind::Finalize)).await?;
-    let extract = store.latest_job(book, Some(JobKind::Extract)).await?;
-    if let Some(fin) = fin.filter(|f| {
-        f.status == JobStatus::Completed
-            && extract
-                .as_ref()
-                .is_none_or(|e| e.created_at <= f.created_at)
-    }) {
-        let items = store
-            .items(fin.id, Some(ItemStatus::Completed), None, 1)
-            .await?;
-        if let Some(result) = items.into_iter().next().and_then(|i| i.result) {
-            let pages = result["pages"].as_u64().unwrap_or(0) as usize;
-            let topics: Vec<Topic> =
-                serde_json::from_value(result["topics"].clone()).unwrap_or_default();
-            return Ok((true, pages, topics));
-        }
-    }
-    let pages: Vec<(i64, PageGuidelines)> = store
-        .page_guidelines(book)
-        .await?
-        .into_iter()
-        .filter_map(|(n, v)| Some((n, serde_json::from_value(v).ok()?)))
-        .collect();
-    Ok((false, pages.len(), assemble(&pages)))
 }
