@@ -13,6 +13,7 @@
 //! - [`pages`]: pages of a book, their OCR state and review.
 //! - [`synthetic`]: the `synthetic` job kind (latency and scripted faults) for load tests
 //!   and crash drills.
+//! - [`ingest`]: the whole chain for a folder of images (`quire ingest`), resumable.
 //! - [`http`]: the actix-web REST API.
 //! - [`app`]: wires settings, store, runtime and HTTP server together; used by `main` and tests.
 //!
@@ -24,6 +25,7 @@ pub mod config;
 pub mod export;
 pub mod guidelines;
 pub mod http;
+pub mod ingest;
 pub mod objects;
 pub mod ocr;
 pub mod pages;

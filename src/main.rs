@@ -1,4 +1,8 @@
-//! The `quire` command: `serve` runs the service, `migrate` prepares the database.
+//! The `quire` command: `serve` runs the service, `ingest` runs the whole chain on a folder
+//! of page images, `jobs` and `status` show what ran, `migrate` prepares the database.
+//!
+//! Exit codes: 0 done; 1 a job or the service failed (the message says which and why);
+//! 2 bad settings or arguments.
 
 use std::process::ExitCode;
 
@@ -23,6 +27,26 @@ enum Command {
     Serve,
     /// Apply the database migrations and exit.
     Migrate,
+    /// Upload a folder of page images, OCR them, extract and finalize guidelines, and
+    /// optionally export an EPUB. Run it again after an interruption: it goes on.
+    Ingest {
+        /// A folder of page images (PNG, JPEG, TIFF, WebP), taken in file-name order.
+        folder: std::path::PathBuf,
+        /// The book's title (default: the folder's name). An existing book of that title
+        /// is continued.
+        #[arg(long)]
+        book: Option<String>,
+        /// Write the EPUB here.
+        #[arg(long)]
+        epub: Option<std::path::PathBuf>,
+    },
+    /// The latest jobs, newest first.
+    Jobs {
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+    },
+    /// One job: status, progress, error.
+    Status { job: quire_actors::JobId },
 }
 
 fn main() -> ExitCode {
@@ -30,7 +54,11 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("QUIRE_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+                // Progress bars speak for `ingest`; the service logs what it does.
+                .unwrap_or_else(|_| {
+                    let quiet = matches!(cli.command, Command::Serve);
+                    tracing_subscriber::EnvFilter::new(if quiet { "info" } else { "warn" })
+                }),
         )
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
@@ -53,6 +81,11 @@ fn main() -> ExitCode {
                 Ok(())
             }
             Command::Serve => serve(settings).await,
+            Command::Ingest { folder, book, epub } => {
+                ingest(settings, &folder, book, epub.as_deref()).await
+            }
+            Command::Jobs { limit } => jobs(settings, limit).await,
+            Command::Status { job } => status(settings, job).await,
         }
     });
     match result {
@@ -91,4 +124,113 @@ fn redact(url: &str) -> String {
         }
         _ => url.to_owned(),
     }
+}
+
+/// Progress bars, one per stage, on stderr.
+struct Bars {
+    multi: indicatif::MultiProgress,
+    bars: std::sync::Mutex<Vec<(quire::ingest::Stage, indicatif::ProgressBar)>>,
+}
+
+impl Bars {
+    fn bar(&self, stage: quire::ingest::Stage) -> indicatif::ProgressBar {
+        let mut bars = self.bars.lock().expect("bars");
+        if let Some((_, bar)) = bars.iter().find(|(s, _)| *s == stage) {
+            return bar.clone();
+        }
+        let bar = self.multi.add(indicatif::ProgressBar::new(0));
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{prefix:>10} [{bar:30}] {pos}/{len} {msg}")
+                .expect("a valid template")
+                .progress_chars("=> "),
+        );
+        bar.set_prefix(stage.label());
+        bars.push((stage, bar.clone()));
+        bar
+    }
+}
+
+impl quire::ingest::Watcher for Bars {
+    fn progress(&self, stage: quire::ingest::Stage, done: u64, total: u64, note: &str) {
+        let bar = self.bar(stage);
+        bar.set_length(total);
+        bar.set_position(done);
+        bar.set_message(note.to_owned());
+    }
+
+    fn finished(&self, stage: quire::ingest::Stage, note: &str) {
+        self.bar(stage).finish_with_message(note.to_owned());
+    }
+}
+
+async fn ingest(
+    settings: Settings,
+    folder: &std::path::Path,
+    book: Option<String>,
+    epub: Option<&std::path::Path>,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let title = book.unwrap_or_else(|| {
+        folder
+            .canonicalize()
+            .ok()
+            .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+            .unwrap_or_else(|| "book".to_owned())
+    });
+    let app = App::start(settings).await?;
+    let bars = Bars {
+        multi: indicatif::MultiProgress::new(),
+        bars: Default::default(),
+    };
+    let done = quire::ingest::run(&app, folder, &title, epub, &bars).await;
+    app.runtime
+        .shutdown(std::time::Duration::from_secs(10))
+        .await;
+    let done = done?;
+    println!("book: {} ({})", title, done.book);
+    println!("pages: {}", done.pages);
+    println!("topics: {}", done.topics);
+    println!("database: {}", redact(&app.settings.database.url));
+    println!("objects: {}", app.settings.storage.path.display());
+    if let Some(epub) = done.epub {
+        println!("epub: {}", epub.display());
+    }
+    Ok(())
+}
+
+async fn jobs(settings: Settings, limit: u32) -> Result<(), Box<dyn std::error::Error>> {
+    let store = quire::store::open(&settings.database.url, 1).await?;
+    let jobs = store
+        .jobs(&quire_actors::ports::JobFilter::default(), None, limit)
+        .await?;
+    for j in jobs {
+        let p = &j.progress;
+        println!(
+            "{}  {:<11} {:<10} {:>5}/{:<5} failed {:<4} book {}{}",
+            j.id,
+            j.kind.as_str(),
+            j.status.as_str(),
+            p.completed + p.failed,
+            p.total,
+            p.failed,
+            j.book_id,
+            j.error
+                .map(|e| format!("  {}: {}", e.code, e.message))
+                .unwrap_or_default()
+        );
+    }
+    Ok(())
+}
+
+async fn status(
+    settings: Settings,
+    id: quire_actors::JobId,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let store = quire::store::open(&settings.database.url, 1).await?;
+    let job = store.job(id).await?;
+    let view = quire::http::views::JobView::new(
+        &job,
+        quire_actors::ports::Clock::now_ms(&quire_actors::ports::SystemClock),
+    );
+    println!("{}", serde_json::to_string_pretty(&view)?);
+    Ok(())
 }

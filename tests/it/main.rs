@@ -4,6 +4,7 @@ mod api;
 mod common;
 mod crash;
 mod guidelines;
+mod ingest;
 mod objects;
 mod ocr;
 mod openapi;

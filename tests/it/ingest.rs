@@ -1,0 +1,158 @@
+//! `quire ingest` as a user runs it: the real binary on the textbook folder, to an EPUB that
+//! epubcheck accepts; and killed with SIGKILL in the middle of OCR, then run again, going on
+//! where it stopped instead of starting over.
+
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use quire::store;
+use quire_actors::JobKind;
+use quire_actors::ports::JobFilter;
+
+fn textbook() -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/data/textbook")
+        .display()
+        .to_string()
+}
+
+fn ingest(dir: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_quire"));
+    cmd.arg("ingest")
+        .arg(textbook())
+        .arg("--book")
+        .arg("Fractions")
+        .arg("--epub")
+        .arg(dir.join("out.epub"))
+        .env(
+            "QUIRE_DATABASE_URL",
+            format!("sqlite://{}", dir.join("q.db").display()),
+        )
+        .env("QUIRE_STORAGE_PATH", dir.join("objects"))
+        // The same node each run: a rerun takes back at once what the killed run held.
+        .env("QUIRE_RUNTIME_NODE_ID", "ingest-test")
+        .env_remove("QUIRE_CONFIG");
+    cmd
+}
+
+fn said(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn epubcheck(file: &Path) {
+    let out = Command::new("java")
+        .args(["-jar", "/usr/share/java/epubcheck.jar"])
+        .arg(file)
+        .output()
+        .expect("java and epubcheck (scripts/install-deps installs them)");
+    assert!(out.status.success(), "epubcheck: {}", said(&out));
+}
+
+#[test]
+fn the_whole_chain_from_a_folder_to_an_epub() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = ingest(dir.path()).output().unwrap();
+    let text = said(&out);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("pages: 8") && text.contains("topics: 3"),
+        "{text}"
+    );
+    assert!(text.contains("epub: "), "{text}");
+    epubcheck(&dir.path().join("out.epub"));
+
+    // Run again: everything is done; nothing runs twice but the export asked for.
+    let again = ingest(dir.path()).output().unwrap();
+    assert!(again.status.success(), "{}", said(&again));
+
+    // A folder with no images is a clear error with exit code 1.
+    let empty = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_quire"))
+        .arg("ingest")
+        .arg(empty.path())
+        .env(
+            "QUIRE_DATABASE_URL",
+            format!("sqlite://{}", dir.path().join("q.db").display()),
+        )
+        .env("QUIRE_STORAGE_PATH", dir.path().join("objects"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", said(&out));
+    assert!(
+        said(&out).contains("holds no page images"),
+        "{}",
+        said(&out)
+    );
+}
+
+/// A child process that cannot outlive the test.
+struct Running(std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[actix_rt::test]
+async fn killed_during_ocr_it_goes_on_where_it_stopped() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("q.db").display());
+    let mut child = Running(ingest(dir.path()).spawn().unwrap());
+
+    // Kill it once OCR has read some pages and not all.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let killed_at = loop {
+        assert!(Instant::now() < deadline, "OCR never got going");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let Ok(db) = store::open(&url, 1).await else {
+            continue;
+        };
+        let filter = JobFilter {
+            kind: Some(JobKind::Ocr),
+            ..JobFilter::default()
+        };
+        let Ok(jobs) = db.jobs(&filter, None, 10).await else {
+            continue;
+        };
+        if let Some(job) = jobs.first()
+            && job.progress.completed >= 1
+            && job.progress.completed < job.progress.total
+        {
+            child.0.kill().unwrap(); // SIGKILL
+            child.0.wait().unwrap();
+            break job.progress.completed;
+        }
+    };
+    assert!(killed_at < 8);
+
+    let out = ingest(dir.path()).output().unwrap();
+    assert!(out.status.success(), "{}", said(&out));
+    epubcheck(&dir.path().join("out.epub"));
+
+    // One upload, one OCR job, taken back and finished: no page stored or read twice over.
+    let db = store::open(&url, 1).await.unwrap();
+    let ocr = db
+        .jobs(
+            &JobFilter {
+                kind: Some(JobKind::Ocr),
+                ..JobFilter::default()
+            },
+            None,
+            10,
+        )
+        .await
+        .unwrap();
+    assert_eq!(ocr.len(), 1, "{ocr:?}");
+    assert_eq!(ocr[0].progress.completed, 8, "{:?}", ocr[0]);
+    let books = db.books(None, 10).await.unwrap();
+    assert_eq!(books.len(), 1);
+    let pages = db.pages(books[0].id, None, 100).await.unwrap();
+    assert_eq!(pages.len(), 8);
+}
