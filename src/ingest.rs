@@ -15,7 +15,7 @@ use serde_json::json;
 use crate::app::App;
 use crate::objects::ObjectKey;
 use crate::ocr::sniff;
-use crate::pages::{NewPage, ReviewStatus};
+use crate::pages::NewPage;
 use crate::store::NewBook;
 
 /// The stages, in order.
@@ -118,7 +118,7 @@ pub async fn run(
 
     // OCR every page not read yet (once the upload's own OCR job has ended).
     wait_idle(app, book, watch).await?;
-    let pages = all_pages(app, book).await?;
+    let pages = crate::store::all_pages(&*app.store, book).await?;
     let unread: Vec<i64> = pages
         .iter()
         .filter(|p| {
@@ -139,17 +139,10 @@ pub async fn run(
         .into_iter()
         .map(|(n, _)| n)
         .collect();
-    let pages = all_pages(app, book).await?;
+    let pages = crate::store::all_pages(&*app.store, book).await?;
     let todo: Vec<i64> = pages
         .iter()
-        .filter(|p| {
-            p.ocr
-                .as_ref()
-                .is_some_and(|(i, _)| i.status == ItemStatus::Completed)
-                && p.current_review()
-                    .is_none_or(|r| r.status != ReviewStatus::Rejected)
-                && !done.contains(&p.page_no)
-        })
+        .filter(|p| p.for_guidelines() && !done.contains(&p.page_no))
         .map(|p| p.page_no)
         .collect();
     run_stage(app, book, Stage::Extract, JobKind::Extract, todo, watch).await?;
@@ -211,18 +204,6 @@ async fn find_or_create(app: &App, title: &str) -> Result<BookId, IngestError> {
         owner: None,
     };
     Ok(app.store.create_book(&new, app.clock.now_ms()).await?.id)
-}
-
-async fn all_pages(app: &App, book: BookId) -> Result<Vec<crate::pages::Page>, IngestError> {
-    let mut pages = Vec::new();
-    let mut after = None;
-    loop {
-        let batch = app.store.pages(book, after, 500).await?;
-        let Some(last) = batch.last() else { break };
-        after = Some(last.page_no);
-        pages.extend(batch);
-    }
-    Ok(pages)
 }
 
 /// Uploads the files whose page (file n is page n) the book does not have yet, under the

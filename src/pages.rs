@@ -39,6 +39,20 @@ pub struct Page {
 }
 
 impl Page {
+    pub fn ocr_completed(&self) -> bool {
+        self.ocr
+            .as_ref()
+            .is_some_and(|(item, _)| item.status == quire_actors::ItemStatus::Completed)
+    }
+
+    /// Whether the page goes into the guidelines: read, and not rejected in review.
+    pub fn for_guidelines(&self) -> bool {
+        self.ocr_completed()
+            && self
+                .current_review()
+                .is_none_or(|r| r.status != ReviewStatus::Rejected)
+    }
+
     /// What OCR read, once it completed.
     pub fn ocr_text(&self) -> Option<OcrResult> {
         let (item, _) = self.ocr.as_ref()?;

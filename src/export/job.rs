@@ -52,22 +52,15 @@ impl RemoteItemHandler for ExportEpub {
             .map_err(retryable)?;
         // The approved (or corrected) text of every page, for the chapters to quote.
         let mut approved = std::collections::BTreeMap::new();
-        let mut after = None;
-        loop {
-            let batch = self
-                .store
-                .pages(item.book_id, after, 500)
-                .await
-                .map_err(retryable)?;
-            let Some(last) = batch.last() else { break };
-            after = Some(last.page_no);
-            for page in &batch {
-                let ok = page.current_review().is_some_and(|r| {
-                    matches!(r.status, ReviewStatus::Approved | ReviewStatus::Edited)
-                });
-                if let (true, Some(text)) = (ok, page.text()) {
-                    approved.insert(page.page_no, text);
-                }
+        let pages = crate::store::all_pages(&*self.store, item.book_id)
+            .await
+            .map_err(retryable)?;
+        for page in &pages {
+            let ok = page
+                .current_review()
+                .is_some_and(|r| matches!(r.status, ReviewStatus::Approved | ReviewStatus::Edited));
+            if let (true, Some(text)) = (ok, page.text()) {
+                approved.insert(page.page_no, text);
             }
         }
         let mut chapters: Vec<Chapter> = topics

@@ -6,7 +6,7 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use quire_actors::model::NewJob;
 use quire_actors::runtime::ResumeMode;
-use quire_actors::{BookId, ItemStatus, JobKind};
+use quire_actors::{BookId, JobKind};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
@@ -17,7 +17,6 @@ use super::openapi::BookPath;
 use super::views::JobView;
 use super::{ApiState, method_not_allowed};
 use crate::guidelines::Topic;
-use crate::pages::ReviewStatus;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -177,26 +176,12 @@ async fn finalize(
 
 /// Pages whose OCR completed, except those rejected in review.
 async fn eligible_pages(state: &ApiState, book: BookId) -> Result<Vec<i64>, ApiError> {
-    let mut pages = Vec::new();
-    let mut after = None;
-    loop {
-        let batch = state.store.pages(book, after, super::MAX_LIMIT).await?;
-        let Some(last) = batch.last() else { break };
-        after = Some(last.page_no);
-        pages.extend(
-            batch
-                .iter()
-                .filter(|p| {
-                    p.ocr
-                        .as_ref()
-                        .is_some_and(|(i, _)| i.status == ItemStatus::Completed)
-                        && p.current_review()
-                            .is_none_or(|r| r.status != ReviewStatus::Rejected)
-                })
-                .map(|p| p.page_no),
-        );
-    }
-    Ok(pages)
+    let pages = crate::store::all_pages(&*state.store, book).await?;
+    Ok(pages
+        .iter()
+        .filter(|p| p.for_guidelines())
+        .map(|p| p.page_no)
+        .collect())
 }
 
 /// The guidelines as extracted so far.

@@ -545,24 +545,12 @@ async fn start_ocr(
 
 /// Every page of the book whose OCR has not completed.
 async fn not_completed(state: &ApiState, book: BookId) -> Result<Vec<i64>, ApiError> {
-    let mut pages = Vec::new();
-    let mut after = None;
-    loop {
-        let batch = state.store.pages(book, after, super::MAX_LIMIT).await?;
-        let Some(last) = batch.last() else { break };
-        after = Some(last.page_no);
-        pages.extend(
-            batch
-                .iter()
-                .filter(|p| {
-                    p.ocr
-                        .as_ref()
-                        .is_none_or(|(i, _)| i.status != ItemStatus::Completed)
-                })
-                .map(|p| p.page_no),
-        );
-    }
-    Ok(pages)
+    let pages = crate::store::all_pages(&*state.store, book).await?;
+    Ok(pages
+        .iter()
+        .filter(|p| !p.ocr_completed())
+        .map(|p| p.page_no)
+        .collect())
 }
 
 async fn submit_ocr(

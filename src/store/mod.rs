@@ -15,7 +15,7 @@ use quire_actors::ports::JobStore;
 use quire_actors::{BookId, JobKind, JobStatus, StoreError};
 use serde::Serialize;
 
-pub use pages::PageStore;
+pub use pages::{PageStore, all_pages};
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 

@@ -63,6 +63,22 @@ pub trait PageStore: Send + Sync + 'static {
     async fn delete_book(&self, book: BookId) -> Result<bool, StoreError>;
 }
 
+/// Every page of the book, in order, read a batch at a time.
+pub async fn all_pages(
+    store: &dyn PageStore,
+    book: BookId,
+) -> Result<Vec<crate::pages::Page>, StoreError> {
+    let mut pages = Vec::new();
+    let mut after = None;
+    loop {
+        let batch = store.pages(book, after, 500).await?;
+        let Some(last) = batch.last() else { break };
+        after = Some(last.page_no);
+        pages.extend(batch);
+    }
+    Ok(pages)
+}
+
 /// The page columns and the page's current OCR item, for [`PageRow`].
 macro_rules! page_select {
     () => {

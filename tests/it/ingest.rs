@@ -65,6 +65,21 @@ fn the_whole_chain_from_a_folder_to_an_epub() {
     );
     assert!(text.contains("epub: "), "{text}");
     epubcheck(&dir.path().join("out.epub"));
+    // The topics are the textbook's chapters, as its headings name them (the EPUB's entries
+    // are stored, so its navigation is readable as is).
+    let epub = std::fs::read(dir.path().join("out.epub")).unwrap();
+    let epub = String::from_utf8_lossy(&epub);
+    for chapter in [
+        "Understanding Fractions",
+        "Adding and Subtracting Fractions",
+        "Multiplying and Dividing Fractions",
+    ] {
+        assert!(
+            epub.contains(&format!(">{chapter}</a></li>")),
+            "no chapter {chapter}"
+        );
+    }
+    assert!(epub.contains("<h2>Equivalent Fractions</h2>"));
 
     // Run again: everything is done; nothing runs twice but the export asked for.
     let again = ingest(dir.path()).output().unwrap();
