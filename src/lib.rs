@@ -28,6 +28,7 @@ pub mod http;
 pub mod ingest;
 pub mod objects;
 pub mod ocr;
+pub mod openai;
 pub mod pages;
 pub mod store;
 pub mod synthetic;

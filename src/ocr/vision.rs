@@ -4,25 +4,22 @@
 //! HTTP status and `Retry-After`, and the runtime needs both to classify a failure and to
 //! back off for as long as the provider asked.
 
-use std::fmt;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use base64::Engine as _;
 use quire_actors::ItemError;
-use reqwest::header::{self, HeaderMap, HeaderValue};
-use reqwest::{StatusCode, Url};
-use serde::{Deserialize, Serialize};
-use tokio::sync::Semaphore;
+use serde_json::json;
 
 use super::{NormalizedPage, OcrEngine, OcrText};
+use crate::openai::{ChatClient, ChatSettings, Purpose};
+
+/// Settings a [`VisionEngine`] cannot start with.
+pub type VisionError = crate::openai::ChatError;
 
 const DEFAULT_PROMPT: &str = "Transcribe all the text on this page exactly as written, in \
 reading order. Keep line breaks and paragraphs. Output only the page's text: no commentary, \
 no description of the page, no Markdown code fences.";
-
-/// How much of a provider's error message goes into an item's error.
-const PROVIDER_MESSAGE_CHARS: usize = 300;
 
 #[derive(Clone)]
 pub struct VisionSettings {
@@ -42,8 +39,8 @@ pub struct VisionSettings {
 }
 
 /// Keeps the API key out of logs.
-impl fmt::Debug for VisionSettings {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl std::fmt::Debug for VisionSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("VisionSettings")
             .field("base_url", &self.base_url)
             .field("model", &self.model)
@@ -55,336 +52,55 @@ impl fmt::Debug for VisionSettings {
     }
 }
 
-type UrlError = <Url as std::str::FromStr>::Err;
-
-/// Settings a [`VisionEngine`] cannot start with.
-#[derive(Debug, thiserror::Error)]
-pub enum VisionError {
-    #[error("the OCR base URL `{url}` is invalid: {source}")]
-    InvalidBaseUrl {
-        url: String,
-        #[source]
-        source: UrlError,
-    },
-    #[error("the OCR base URL `{url}` must start with http:// or https://")]
-    UnsupportedScheme { url: String },
-    /// The key holds characters an HTTP header cannot carry (the key itself is not shown).
-    #[error("the OCR API key is not a valid HTTP header value")]
-    InvalidApiKey,
-    #[error("the HTTP client for OCR could not be built: {0}")]
-    Client(#[source] reqwest::Error),
-}
-
 pub struct VisionEngine {
-    http: reqwest::Client,
-    endpoint: Url,
-    model: String,
+    client: ChatClient,
     prompt: String,
-    timeout: Duration,
-    slots: Semaphore,
 }
+
+const OCR: Purpose = Purpose {
+    what: "OCR",
+    key_setting: "ocr.openai_api_key",
+    key_env: "QUIRE_OCR_OPENAI_API_KEY",
+};
 
 impl VisionEngine {
     pub fn new(settings: VisionSettings) -> Result<Self, VisionError> {
-        let base = settings.base_url.trim().trim_end_matches('/');
-        let endpoint: Url = format!("{base}/chat/completions")
-            .parse()
-            .map_err(|source| VisionError::InvalidBaseUrl {
-                url: settings.base_url.clone(),
-                source,
-            })?;
-        if !matches!(endpoint.scheme(), "http" | "https") {
-            return Err(VisionError::UnsupportedScheme {
-                url: settings.base_url,
-            });
-        }
-        let mut headers = HeaderMap::new();
-        // An empty key (an unset variable in a config template) means no key.
-        if let Some(key) = settings.api_key.as_deref().filter(|k| !k.trim().is_empty()) {
-            let mut value = HeaderValue::from_str(&format!("Bearer {}", key.trim()))
-                .map_err(|_| VisionError::InvalidApiKey)?;
-            value.set_sensitive(true);
-            headers.insert(header::AUTHORIZATION, value);
-        }
-        let http = reqwest::Client::builder()
-            .default_headers(headers)
-            .timeout(settings.timeout)
-            // A redirect would turn the POST into a GET; a moved endpoint is a setting to fix.
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(VisionError::Client)?;
+        let client = ChatClient::new(
+            ChatSettings {
+                base_url: settings.base_url,
+                model: settings.model,
+                api_key: settings.api_key,
+                timeout: settings.timeout,
+                concurrency: settings.concurrency,
+            },
+            OCR,
+        )?;
         Ok(Self {
-            http,
-            endpoint,
-            model: settings.model,
+            client,
             prompt: settings.prompt.unwrap_or_else(|| DEFAULT_PROMPT.to_owned()),
-            timeout: settings.timeout,
-            slots: Semaphore::new(settings.concurrency.max(1)),
         })
-    }
-
-    async fn status_error(&self, response: reqwest::Response) -> ItemError {
-        let status = response.status();
-        if status == StatusCode::TOO_MANY_REQUESTS {
-            return ItemError::RateLimited {
-                retry_after: retry_after(response.headers()),
-            };
-        }
-        let location = response
-            .headers()
-            .get(header::LOCATION)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        let detail = match response.bytes().await {
-            Ok(body) => provider_message(&body)
-                .map(|m| format!("HTTP {status}: {m}"))
-                .unwrap_or_else(|| format!("HTTP {status}")),
-            Err(_) => format!("HTTP {status}"),
-        };
-        match status.as_u16() {
-            401 | 403 => ItemError::fatal(
-                "PROVIDER_AUTH",
-                format!(
-                    "the OCR provider refused the API key ({detail}); set `ocr.openai_api_key` \
-                     (env QUIRE_OCR_OPENAI_API_KEY)"
-                ),
-            ),
-            404 => ItemError::fatal(
-                "PROVIDER_REJECTED",
-                format!(
-                    "the OCR provider has no model `{}` or no chat completions at {} ({detail})",
-                    self.model, self.endpoint
-                ),
-            ),
-            400 => ItemError::fatal(
-                "PROVIDER_REJECTED",
-                format!("the OCR provider rejected the request ({detail})"),
-            ),
-            408 | 500..=599 => ItemError::retryable(
-                "PROVIDER_UNAVAILABLE",
-                format!("the OCR provider is unavailable ({detail})"),
-            ),
-            _ if status.is_client_error() => ItemError::terminal(
-                "PROVIDER_REJECTED",
-                format!("the OCR provider rejected the page ({detail})"),
-            ),
-            _ => ItemError::fatal(
-                "PROVIDER_REJECTED",
-                format!(
-                    "the OCR endpoint {} answered {detail}{}; check the OCR base URL",
-                    self.endpoint,
-                    location
-                        .map(|l| format!(" (redirect to {l})"))
-                        .unwrap_or_default()
-                ),
-            ),
-        }
-    }
-}
-
-/// A failure to talk to the provider at all, by reqwest's error kind.
-fn transport_error(e: &reqwest::Error, timeout: Duration) -> ItemError {
-    if e.is_timeout() {
-        ItemError::retryable(
-            "TIMEOUT",
-            format!("the OCR provider did not answer within {timeout:?}"),
-        )
-    } else {
-        // Connection refused or reset, DNS, TLS, or a body cut off: the next attempt may work.
-        ItemError::retryable(
-            "PROVIDER_UNREACHABLE",
-            format!("the OCR provider could not be reached: {}", error_chain(e)),
-        )
-    }
-}
-
-/// reqwest's own message is only "error sending request"; the cause is in its sources.
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        out.push_str(": ");
-        out.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    out
-}
-
-/// How long a 429 asks us to wait: OpenAI's `retry-after-ms` if present (finer), else
-/// `Retry-After` as seconds (possibly fractional) or an HTTP date.
-fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let get = |name: &str| headers.get(name)?.to_str().ok().map(str::trim);
-    if let Some(ms) = get("retry-after-ms").and_then(|v| v.parse::<f64>().ok())
-        && let Ok(d) = Duration::try_from_secs_f64(ms / 1000.0)
-    {
-        return Some(d);
-    }
-    let value = get(header::RETRY_AFTER.as_str())?;
-    if let Ok(secs) = value.parse::<f64>() {
-        return Duration::try_from_secs_f64(secs).ok();
-    }
-    let at = chrono::DateTime::parse_from_rfc2822(value).ok()?;
-    Some(
-        (at.with_timezone(&chrono::Utc) - chrono::Utc::now())
-            .to_std()
-            .unwrap_or(Duration::ZERO),
-    )
-}
-
-/// The provider's own explanation: `{"error":{"message":..}}`, `{"error":".."}`, or the body
-/// itself when it is not JSON; trimmed to [`PROVIDER_MESSAGE_CHARS`].
-fn provider_message(body: &[u8]) -> Option<String> {
-    let from_json = serde_json::from_slice::<serde_json::Value>(body)
-        .ok()
-        .and_then(|v| {
-            let error = v.get("error")?;
-            error
-                .get("message")
-                .unwrap_or(error)
-                .as_str()
-                .map(str::to_owned)
-        });
-    let message = from_json.unwrap_or_else(|| String::from_utf8_lossy(body).into_owned());
-    let message = message.split_whitespace().collect::<Vec<_>>().join(" ");
-    if message.is_empty() {
-        return None;
-    }
-    Some(match message.char_indices().nth(PROVIDER_MESSAGE_CHARS) {
-        Some((cut, _)) => format!("{}…", &message[..cut]),
-        None => message,
-    })
-}
-
-#[derive(Serialize)]
-struct ChatRequest<'a> {
-    model: &'a str,
-    messages: [Message<'a>; 1],
-    temperature: f32,
-}
-
-#[derive(Serialize)]
-struct Message<'a> {
-    role: &'static str,
-    content: [Part<'a>; 2],
-}
-
-#[derive(Serialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-enum Part<'a> {
-    Text { text: &'a str },
-    ImageUrl { image_url: ImageUrl },
-}
-
-#[derive(Serialize)]
-struct ImageUrl {
-    url: String,
-}
-
-/// Only the fields we read; serde skips the rest (usage, ids, logprobs…).
-#[derive(Deserialize)]
-struct ChatResponse {
-    choices: Vec<Choice>,
-}
-
-#[derive(Deserialize)]
-struct Choice {
-    message: ReplyMessage,
-    #[serde(default)]
-    finish_reason: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct ReplyMessage {
-    #[serde(default)]
-    content: Option<Content>,
-    #[serde(default)]
-    refusal: Option<String>,
-}
-
-/// OpenAI answers with a string; some compatible servers with a list of typed parts.
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum Content {
-    Text(String),
-    Parts(Vec<ContentPart>),
-}
-
-#[derive(Deserialize)]
-struct ContentPart {
-    #[serde(default, rename = "type")]
-    kind: Option<String>,
-    #[serde(default)]
-    text: Option<String>,
-}
-
-impl Content {
-    fn into_text(self) -> String {
-        match self {
-            Self::Text(text) => text,
-            // Reasoning or other non-text parts are not the page's text.
-            Self::Parts(parts) => parts
-                .into_iter()
-                .filter(|p| p.kind.as_deref().is_none_or(|k| k == "text"))
-                .filter_map(|p| p.text)
-                .collect(),
-        }
     }
 }
 
 #[async_trait]
 impl OcrEngine for VisionEngine {
     async fn recognize(&self, page: &NormalizedPage) -> Result<OcrText, ItemError> {
-        let _slot = super::slot(&self.slots).await?;
         let image = base64::engine::general_purpose::STANDARD.encode(&page.png);
-        let request = ChatRequest {
-            model: &self.model,
-            messages: [Message {
-                role: "user",
-                content: [
-                    Part::Text { text: &self.prompt },
-                    Part::ImageUrl {
-                        image_url: ImageUrl {
-                            url: format!("data:image/png;base64,{image}"),
-                        },
-                    },
-                ],
-            }],
-            temperature: 0.0,
-        };
-        let response = self
-            .http
-            .post(self.endpoint.clone())
-            .json(&request)
-            .send()
-            .await
-            .map_err(|e| transport_error(&e, self.timeout))?;
-        if !response.status().is_success() {
-            return Err(self.status_error(response).await);
-        }
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| transport_error(&e, self.timeout))?;
-        let bad_response = |why: String| {
-            ItemError::retryable(
-                "PROVIDER_BAD_RESPONSE",
-                format!("the OCR provider's answer is not a chat completion: {why}"),
-            )
-        };
-        let parsed: ChatResponse =
-            serde_json::from_slice(&body).map_err(|e| bad_response(e.to_string()))?;
-        let choice = parsed
-            .choices
-            .into_iter()
-            .next()
-            .ok_or_else(|| bad_response("it has no choices".to_owned()))?;
-        let text = choice
-            .message
-            .content
-            .map(Content::into_text)
-            .unwrap_or_default();
-        if text.trim().is_empty() {
-            let why = match (choice.message.refusal, choice.finish_reason) {
+        let reply = self
+            .client
+            .complete(json!({
+                "messages": [{
+                    "role": "user",
+                    "content": [
+                        { "type": "text", "text": self.prompt },
+                        { "type": "image_url", "image_url": { "url": format!("data:image/png;base64,{image}") } },
+                    ],
+                }],
+                "temperature": 0,
+            }))
+            .await?;
+        if reply.text.trim().is_empty() {
+            let why = match (reply.refusal, reply.finish_reason) {
                 (Some(refusal), _) => format!("the model refused: {refusal}"),
                 (None, Some(reason)) => format!("finish reason `{reason}`"),
                 (None, None) => "no finish reason".to_owned(),
@@ -395,7 +111,7 @@ impl OcrEngine for VisionEngine {
             ));
         }
         Ok(OcrText {
-            text,
+            text: reply.text,
             confidence: None,
         })
     }
@@ -404,78 +120,6 @@ impl OcrEngine for VisionEngine {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
-        pairs
-            .iter()
-            .map(|(k, v)| {
-                (
-                    header::HeaderName::from_static(k),
-                    HeaderValue::from_static(v),
-                )
-            })
-            .collect()
-    }
-
-    #[test]
-    fn retry_after_reads_seconds_milliseconds_and_dates() {
-        let secs = |s| Some(Duration::from_secs_f64(s));
-        assert_eq!(retry_after(&headers(&[("retry-after", "2")])), secs(2.0));
-        assert_eq!(retry_after(&headers(&[("retry-after", "1.5")])), secs(1.5));
-        assert_eq!(
-            retry_after(&headers(&[
-                ("retry-after", "20"),
-                ("retry-after-ms", "250")
-            ])),
-            secs(0.25)
-        );
-        assert_eq!(retry_after(&headers(&[("retry-after", "-1")])), None);
-        assert_eq!(retry_after(&headers(&[("retry-after", "soon")])), None);
-        assert_eq!(retry_after(&headers(&[])), None);
-        assert_eq!(
-            retry_after(&headers(&[(
-                "retry-after",
-                "Wed, 21 Oct 2015 07:28:00 GMT"
-            )])),
-            Some(Duration::ZERO)
-        );
-        let later = (chrono::Utc::now() + chrono::Duration::seconds(30))
-            .format("%a, %d %b %Y %H:%M:%S GMT")
-            .to_string();
-        let mut map = HeaderMap::new();
-        map.insert(header::RETRY_AFTER, HeaderValue::from_str(&later).unwrap());
-        let wait = retry_after(&map).unwrap();
-        assert!((Duration::from_secs(28)..=Duration::from_secs(30)).contains(&wait));
-    }
-
-    #[test]
-    fn provider_messages_are_found_and_trimmed() {
-        assert_eq!(
-            provider_message(br#"{"error":{"message":"bad key","type":"auth"}}"#).as_deref(),
-            Some("bad key")
-        );
-        assert_eq!(
-            provider_message(br#"{"error":"model not loaded"}"#).as_deref(),
-            Some("model not loaded")
-        );
-        assert_eq!(
-            provider_message(b"<h1>Bad\n gateway</h1>").as_deref(),
-            Some("<h1>Bad gateway</h1>")
-        );
-        assert_eq!(provider_message(b"  "), None);
-        let long = "é".repeat(1000);
-        let cut = provider_message(long.as_bytes()).unwrap();
-        assert_eq!(cut.chars().count(), PROVIDER_MESSAGE_CHARS + 1);
-    }
-
-    #[test]
-    fn content_parts_keep_only_text() {
-        let content: Content = serde_json::from_str(
-            r#"[{"type":"reasoning","text":"hmm"},{"type":"text","text":"Page "},{"text":"one"}]"#,
-        )
-        .unwrap();
-        assert_eq!(content.into_text(), "Page one");
-    }
 
     #[test]
     fn bad_settings_are_refused() {
@@ -501,7 +145,7 @@ mod tests {
         ));
         let engine = VisionEngine::new(settings("http://host:8000/v1/", Some(""))).unwrap();
         assert_eq!(
-            engine.endpoint.as_str(),
+            engine.client.endpoint.as_str(),
             "http://host:8000/v1/chat/completions"
         );
         let shown = format!("{:?}", settings("http://h/v1", Some("sk-secret")));
