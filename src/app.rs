@@ -11,12 +11,18 @@ use quire_actors::ports::{Clock, ItemWork, JobStore, SystemClock};
 use quire_actors::runtime::KindRegistry;
 use quire_actors::{JobKind, RuntimeHandle};
 
-use crate::config::{OcrEngineName, OcrSettings, Settings, StorageBackend, StorageSettings};
+use crate::config::{
+    ExtractorName, GuidelinesSettings, OcrEngineName, OcrSettings, Settings, StorageBackend,
+    StorageSettings,
+};
 use crate::export::ExportEpub;
-use crate::guidelines::{ExtractPages, FinalizeGuidelines, OfflineExtractor};
+use crate::guidelines::{
+    ExtractPages, Extractor, FinalizeGuidelines, OfflineExtractor, OpenAiExtractor,
+};
 use crate::http::{self, ApiState};
 use crate::objects::{FolderStore, ObjectStore, S3Settings, S3Store};
 use crate::ocr::{OcrEngine, OcrPages, PixelLimit, Tesseract, VisionEngine, VisionSettings};
+use crate::openai::ChatSettings;
 use crate::store::{self, OpenError, Store};
 use crate::synthetic::SyntheticHandler;
 
@@ -49,8 +55,8 @@ pub enum StartError {
         path: String,
         source: std::io::Error,
     },
-    #[error("cannot set up the OCR engine: {0}")]
-    Ocr(#[from] crate::ocr::VisionError),
+    #[error("cannot set up the OpenAI-compatible client: {0}")]
+    Provider(#[from] crate::openai::ChatError),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -75,7 +81,7 @@ impl App {
             concurrency,
         );
         kinds.insert(JobKind::Ocr, ItemWork::Remote(Arc::new(ocr)));
-        let extract = ExtractPages::new(store.clone(), Arc::new(OfflineExtractor));
+        let extract = ExtractPages::new(store.clone(), extractor(&settings.guidelines)?);
         kinds.insert(JobKind::Extract, ItemWork::Remote(Arc::new(extract)));
         let finalize = FinalizeGuidelines::new(store.clone());
         kinds.insert(JobKind::Finalize, ItemWork::Remote(Arc::new(finalize)));
@@ -160,6 +166,25 @@ fn ocr_engine(s: &OcrSettings) -> Result<(Arc<dyn OcrEngine>, &'static str, usiz
                 prompt: None,
             })?;
             (Arc::new(engine), "openai", s.openai_concurrency as usize)
+        }
+    })
+}
+
+/// The guidelines extractor the settings name.
+fn extractor(s: &GuidelinesSettings) -> Result<Arc<dyn Extractor>, StartError> {
+    Ok(match s.extractor {
+        ExtractorName::Offline => Arc::new(OfflineExtractor),
+        ExtractorName::Openai => {
+            let key = Some(s.openai_api_key.clone())
+                .filter(|k| !k.is_empty())
+                .or_else(|| std::env::var("OPENAI_API_KEY").ok());
+            Arc::new(OpenAiExtractor::new(ChatSettings {
+                base_url: s.openai_base_url.clone(),
+                model: s.openai_model.clone(),
+                api_key: key,
+                timeout: std::time::Duration::from_millis(s.openai_timeout_ms),
+                concurrency: s.openai_concurrency as usize,
+            })?)
         }
     })
 }

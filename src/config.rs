@@ -27,7 +27,43 @@ pub struct Settings {
     pub runtime: RuntimeSettings,
     pub upload: UploadSettings,
     pub ocr: OcrSettings,
+    pub guidelines: GuidelinesSettings,
     pub synthetic: SyntheticSettings,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExtractorName {
+    Offline,
+    Openai,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GuidelinesSettings {
+    /// `offline` (deterministic rules, no network; the embedded default) or `openai` (any
+    /// OpenAI-compatible chat model with structured output).
+    pub extractor: ExtractorName,
+    pub openai_base_url: String,
+    pub openai_model: String,
+    /// Empty falls back to `OPENAI_API_KEY`.
+    pub openai_api_key: String,
+    pub openai_timeout_ms: u64,
+    /// Pages sent at once.
+    pub openai_concurrency: u32,
+}
+
+impl Default for GuidelinesSettings {
+    fn default() -> Self {
+        Self {
+            extractor: ExtractorName::Offline,
+            openai_base_url: "https://api.openai.com/v1".to_owned(),
+            openai_model: String::new(),
+            openai_api_key: String::new(),
+            openai_timeout_ms: 120_000,
+            openai_concurrency: 16,
+        }
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -460,6 +496,24 @@ impl Settings {
             }
             if o.openai_concurrency == 0 {
                 return bad("ocr.openai_concurrency", "must be at least 1");
+            }
+        }
+        let g = &self.guidelines;
+        if g.extractor == ExtractorName::Openai {
+            if g.openai_model.trim().is_empty() {
+                return bad(
+                    "guidelines.openai_model",
+                    "must name a model when guidelines.extractor is openai",
+                );
+            }
+            if g.openai_concurrency == 0 {
+                return bad("guidelines.openai_concurrency", "must be at least 1");
+            }
+            if g.openai_timeout_ms == 0 || g.openai_timeout_ms > DAY_MS {
+                return bad(
+                    "guidelines.openai_timeout_ms",
+                    "must be between 1 and 86400000",
+                );
             }
         }
         Ok(())

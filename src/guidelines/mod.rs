@@ -6,10 +6,12 @@
 
 mod finalize;
 mod offline;
+mod openai;
 mod page_job;
 
 pub use finalize::{SIMILAR, finalize, normalize};
 pub use offline::OfflineExtractor;
+pub use openai::OpenAiExtractor;
 pub use page_job::{ExtractPages, FinalizeGuidelines};
 
 use async_trait::async_trait;

@@ -3,6 +3,7 @@
 mod api;
 mod common;
 mod crash;
+mod extractor;
 mod guidelines;
 mod ingest;
 mod objects;
