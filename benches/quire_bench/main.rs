@@ -10,9 +10,12 @@
 //! - `ocr`: Tesseract pages through the `ocr` job kind against the `tesseract` CLI with one
 //!   process per core.
 //! - `finalize`: merging 5,000 draft subtopics, against 500 (is it linear?).
+//! - `extract`: 300 pages through the OpenAI-compatible extractor against a 1 s test model
+//!   at concurrency 16, against the ideal time.
 //!
 //! Run it in release mode: `cargo run --release --bin quire-bench -- all`.
 
+mod extract;
 mod finalize;
 mod pages;
 mod setup;
@@ -60,6 +63,8 @@ enum Bench {
     Ocr,
     /// Finalization of 500 and 5,000 draft subtopics (no database).
     Finalize,
+    /// 300 pages through the OpenAI-compatible extractor, 1 s a page, concurrency 16.
+    Extract,
     /// Every benchmark with its default size.
     All,
 }
@@ -81,6 +86,7 @@ fn main() {
                 Bench::Upload { gigabytes } => pages::upload(backend, gigabytes).await,
                 Bench::Ocr => pages::ocr(backend).await,
                 Bench::Finalize => finalize::run(backend),
+                Bench::Extract => extract::run(backend).await,
                 Bench::All => {
                     throughput(backend, 100_000).await;
                     io(backend, 2_000).await;
@@ -88,6 +94,7 @@ fn main() {
                     pages::upload(backend, 1).await;
                     pages::ocr(backend).await;
                     finalize::run(backend);
+                    extract::run(backend).await;
                 }
             }
         }
