@@ -171,3 +171,80 @@ async fn killed_during_ocr_it_goes_on_where_it_stopped() {
     let pages = db.pages(books[0].id, None, 100).await.unwrap();
     assert_eq!(pages.len(), 8);
 }
+
+/// A test model for the OpenAI-compatible extractor: every page, 400 ms, the same answer.
+async fn slow_model() -> actix_web::HttpResponse {
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let content = serde_json::json!({
+        "continued": { "objectives": [], "key_concepts": [], "examples": [], "common_mistakes": [], "exercises": [] },
+        "topics": [{ "name": "Fractions", "subtopics": [{ "name": "Halves", "objectives": [],
+            "key_concepts": ["a half is one of two equal parts"], "examples": [], "common_mistakes": [], "exercises": [] }] }],
+    });
+    actix_web::HttpResponse::Ok().json(serde_json::json!({
+        "id": "c", "object": "chat.completion", "created": 1, "model": "m",
+        "choices": [{ "index": 0, "finish_reason": "stop",
+                      "message": { "role": "assistant", "content": content.to_string() } }],
+    }))
+}
+
+#[actix_rt::test]
+async fn killed_during_extraction_it_goes_on_where_it_stopped() {
+    let server = actix_web::HttpServer::new(|| {
+        actix_web::App::new().route(
+            "/v1/chat/completions",
+            actix_web::web::post().to(slow_model),
+        )
+    })
+    .workers(1)
+    .disable_signals()
+    .bind(("127.0.0.1", 0))
+    .unwrap();
+    let addr = server.addrs()[0];
+    actix_rt::spawn(server.run());
+    let base_url = format!("http://{addr}/v1");
+    let with_model = |mut cmd: Command| {
+        cmd.env("QUIRE_GUIDELINES_EXTRACTOR", "openai")
+            .env("QUIRE_GUIDELINES_OPENAI_BASE_URL", &base_url)
+            .env("QUIRE_GUIDELINES_OPENAI_MODEL", "m")
+            .env("QUIRE_GUIDELINES_OPENAI_CONCURRENCY", "1");
+        cmd
+    };
+
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("q.db").display());
+    let mut child = Running(with_model(ingest(dir.path())).spawn().unwrap());
+    let extract = JobFilter {
+        kind: Some(JobKind::Extract),
+        ..JobFilter::default()
+    };
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        assert!(Instant::now() < deadline, "extraction never got going");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let Ok(db) = store::open(&url, 1).await else {
+            continue;
+        };
+        let Ok(jobs) = db.jobs(&extract, None, 10).await else {
+            continue;
+        };
+        if let Some(job) = jobs.first()
+            && job.progress.completed >= 1
+            && job.progress.completed < job.progress.total
+        {
+            child.0.kill().unwrap(); // SIGKILL
+            child.0.wait().unwrap();
+            break;
+        }
+    }
+
+    let out = with_model(ingest(dir.path())).output().unwrap();
+    assert!(out.status.success(), "{}", said(&out));
+    epubcheck(&dir.path().join("out.epub"));
+    // The one extraction was taken back and finished; every page has its guidelines.
+    let db = store::open(&url, 1).await.unwrap();
+    let jobs = db.jobs(&extract, None, 10).await.unwrap();
+    assert_eq!(jobs.len(), 1, "{jobs:?}");
+    assert_eq!(jobs[0].progress.completed, 8, "{:?}", jobs[0]);
+    let books = db.books(None, 10).await.unwrap();
+    assert_eq!(db.page_guidelines(books[0].id).await.unwrap().len(), 8);
+}
