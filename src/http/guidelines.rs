@@ -192,6 +192,8 @@ pub struct GuidelinesView {
     pub status: &'static str,
     /// Pages with extraction results.
     pub pages: usize,
+    /// Subtopics found so far (in the draft, before finalization merges them).
+    pub subtopics: usize,
     #[schema(value_type = Vec<Object>)]
     pub topics: Vec<Topic>,
 }
@@ -240,6 +242,7 @@ async fn show(
         book_id: book_id.0,
         status,
         pages,
+        subtopics: topics.iter().map(|t| t.subtopics.len()).sum(),
         topics,
     }))
 }

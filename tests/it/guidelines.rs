@@ -71,6 +71,7 @@ async fn guidelines_from_a_real_textbook_page(backend: Backend) {
     assert_eq!(status, StatusCode::OK, "{found}");
     assert_eq!(found["status"], json!("draft"));
     assert_eq!(found["pages"], json!(1));
+    assert_eq!(found["subtopics"], json!(1));
     let topic = &found["topics"][0];
     assert_eq!(topic["name"], json!("Understanding Fractions"), "{found}");
     let sub = &topic["subtopics"][0];
