@@ -1,6 +1,6 @@
 //! `quire ingest` as a user runs it: the real binary on the textbook folder, to an EPUB that
-//! epubcheck accepts; and killed with SIGKILL in the middle of OCR, then run again, going on
-//! where it stopped instead of starting over.
+//! epubcheck accepts; and killed with SIGKILL in the middle of OCR, of extraction and of
+//! finalization, then run again, going on where it stopped instead of starting over.
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -247,4 +247,106 @@ async fn killed_during_extraction_it_goes_on_where_it_stopped() {
     assert_eq!(jobs[0].progress.completed, 8, "{:?}", jobs[0]);
     let books = db.books(None, 10).await.unwrap();
     assert_eq!(db.page_guidelines(books[0].id).await.unwrap().len(), 8);
+}
+
+/// A test model that finds many subtopics on every page (2,000, each named apart), so the
+/// book's finalization has real work to do (seconds in a debug build) and a kill can land
+/// inside it.
+async fn prolific_model(body: actix_web::web::Json<serde_json::Value>) -> actix_web::HttpResponse {
+    let page = body["messages"][1]["content"]
+        .as_str()
+        .and_then(|t| t.strip_prefix("Page "))
+        .and_then(|t| t.split(':').next())
+        .unwrap_or("0")
+        .to_owned();
+    let subtopics: Vec<serde_json::Value> = (0..2000)
+        .map(|i| {
+            serde_json::json!({ "name": format!("Skill page{page} item{i}"),
+                "objectives": [], "key_concepts": [format!("idea {i}")], "examples": [],
+                "common_mistakes": [], "exercises": [] })
+        })
+        .collect();
+    let content = serde_json::json!({
+        "continued": { "objectives": [], "key_concepts": [], "examples": [], "common_mistakes": [], "exercises": [] },
+        "topics": [{ "name": "Fractions", "subtopics": subtopics }],
+    });
+    actix_web::HttpResponse::Ok().json(serde_json::json!({
+        "id": "c", "object": "chat.completion", "created": 1, "model": "m",
+        "choices": [{ "index": 0, "finish_reason": "stop",
+                      "message": { "role": "assistant", "content": content.to_string() } }],
+    }))
+}
+
+#[actix_rt::test]
+async fn killed_during_finalization_it_goes_on_where_it_stopped() {
+    let server = actix_web::HttpServer::new(|| {
+        actix_web::App::new()
+            .app_data(actix_web::web::JsonConfig::default().limit(1 << 20))
+            .route(
+                "/v1/chat/completions",
+                actix_web::web::post().to(prolific_model),
+            )
+    })
+    .workers(1)
+    .disable_signals()
+    .bind(("127.0.0.1", 0))
+    .unwrap();
+    let addr = server.addrs()[0];
+    actix_rt::spawn(server.run());
+    let base_url = format!("http://{addr}/v1");
+    let with_model = |mut cmd: Command| {
+        cmd.env("QUIRE_GUIDELINES_EXTRACTOR", "openai")
+            .env("QUIRE_GUIDELINES_OPENAI_BASE_URL", &base_url)
+            .env("QUIRE_GUIDELINES_OPENAI_MODEL", "m");
+        cmd
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("q.db").display());
+    let mut child = Running(with_model(ingest(dir.path())).spawn().unwrap());
+    let finalize = JobFilter {
+        kind: Some(JobKind::Finalize),
+        ..JobFilter::default()
+    };
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let started = Instant::now();
+    loop {
+        assert!(Instant::now() < deadline, "finalization never ran");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let Ok(db) = store::open(&url, 1).await else {
+            continue;
+        };
+        let Ok(jobs) = db.jobs(&finalize, None, 10).await else {
+            continue;
+        };
+        let Some(job) = jobs.first() else { continue };
+        assert!(
+            !job.status.is_terminal(),
+            "finalization ended before the kill ({:?} after start)",
+            started.elapsed()
+        );
+        // Pending: created, not yet entered; wait for it to run.
+        if job.status == quire_actors::JobStatus::Running {
+            child.0.kill().unwrap(); // SIGKILL
+            child.0.wait().unwrap();
+            break;
+        }
+    }
+
+    let out = with_model(ingest(dir.path())).output().unwrap();
+    assert!(out.status.success(), "{}", said(&out));
+    let db = store::open(&url, 1).await.unwrap();
+    let jobs = db.jobs(&finalize, None, 10).await.unwrap();
+    assert_eq!(jobs.len(), 1, "{jobs:?}");
+    assert_eq!(
+        jobs[0].status,
+        quire_actors::JobStatus::Completed,
+        "{:?}",
+        jobs[0]
+    );
+    let books = db.books(None, 10).await.unwrap();
+    let (is_final, pages, topics) = quire::guidelines::current(&*db, books[0].id).await.unwrap();
+    assert!(is_final);
+    assert_eq!(pages, 8);
+    assert_eq!(topics.len(), 1);
+    assert_eq!(topics[0].subtopics.len(), 16_000);
 }
