@@ -120,32 +120,11 @@ async fn killed_during_ocr_it_goes_on_where_it_stopped() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("q.db").display());
     let mut child = Running(ingest(dir.path()).spawn().unwrap());
-
-    // Kill it once OCR has read some pages and not all.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let killed_at = loop {
-        assert!(Instant::now() < deadline, "OCR never got going");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        let Ok(db) = store::open(&url, 1).await else {
-            continue;
-        };
-        let filter = JobFilter {
-            kind: Some(JobKind::Ocr),
-            ..JobFilter::default()
-        };
-        let Ok(jobs) = db.jobs(&filter, None, 10).await else {
-            continue;
-        };
-        if let Some(job) = jobs.first()
-            && job.progress.completed >= 1
-            && job.progress.completed < job.progress.total
-        {
-            child.0.kill().unwrap(); // SIGKILL
-            child.0.wait().unwrap();
-            break job.progress.completed;
-        }
-    };
-    assert!(killed_at < 8);
+    // Once OCR has read some pages and not all.
+    kill_when(&mut child, &url, JobKind::Ocr, |job| {
+        job.progress.completed >= 1 && job.progress.completed < job.progress.total
+    })
+    .await;
 
     let out = ingest(dir.path()).output().unwrap();
     assert!(out.status.success(), "{}", said(&out));
@@ -172,14 +151,8 @@ async fn killed_during_ocr_it_goes_on_where_it_stopped() {
     assert_eq!(pages.len(), 8);
 }
 
-/// A test model for the OpenAI-compatible extractor: every page, 400 ms, the same answer.
-async fn slow_model() -> actix_web::HttpResponse {
-    tokio::time::sleep(Duration::from_millis(400)).await;
-    let content = serde_json::json!({
-        "continued": { "objectives": [], "key_concepts": [], "examples": [], "common_mistakes": [], "exercises": [] },
-        "topics": [{ "name": "Fractions", "subtopics": [{ "name": "Halves", "objectives": [],
-            "key_concepts": ["a half is one of two equal parts"], "examples": [], "common_mistakes": [], "exercises": [] }] }],
-    });
+/// A chat completion whose message is `content` (a page's guidelines as JSON).
+fn completion(content: serde_json::Value) -> actix_web::HttpResponse {
     actix_web::HttpResponse::Ok().json(serde_json::json!({
         "id": "c", "object": "chat.completion", "created": 1, "model": "m",
         "choices": [{ "index": 0, "finish_reason": "stop",
@@ -187,13 +160,27 @@ async fn slow_model() -> actix_web::HttpResponse {
     }))
 }
 
-#[actix_rt::test]
-async fn killed_during_extraction_it_goes_on_where_it_stopped() {
-    let server = actix_web::HttpServer::new(|| {
-        actix_web::App::new().route(
-            "/v1/chat/completions",
-            actix_web::web::post().to(slow_model),
-        )
+fn page_guidelines(subtopics: Vec<serde_json::Value>) -> serde_json::Value {
+    serde_json::json!({
+        "continued": { "objectives": [], "key_concepts": [], "examples": [], "common_mistakes": [], "exercises": [] },
+        "topics": [{ "name": "Fractions", "subtopics": subtopics }],
+    })
+}
+
+/// Starts a test model on a free port; `ingest` then talks to it with `with_model`.
+fn start_model<F, Args>(handler: F) -> String
+where
+    F: actix_web::Handler<Args> + Clone + Send + 'static,
+    Args: actix_web::FromRequest + 'static,
+    F::Output: actix_web::Responder + 'static,
+{
+    let server = actix_web::HttpServer::new(move || {
+        actix_web::App::new()
+            .app_data(actix_web::web::JsonConfig::default().limit(1 << 20))
+            .route(
+                "/v1/chat/completions",
+                actix_web::web::post().to(handler.clone()),
+            )
     })
     .workers(1)
     .disable_signals()
@@ -201,43 +188,82 @@ async fn killed_during_extraction_it_goes_on_where_it_stopped() {
     .unwrap();
     let addr = server.addrs()[0];
     actix_rt::spawn(server.run());
-    let base_url = format!("http://{addr}/v1");
-    let with_model = |mut cmd: Command| {
-        cmd.env("QUIRE_GUIDELINES_EXTRACTOR", "openai")
-            .env("QUIRE_GUIDELINES_OPENAI_BASE_URL", &base_url)
-            .env("QUIRE_GUIDELINES_OPENAI_MODEL", "m")
-            .env("QUIRE_GUIDELINES_OPENAI_CONCURRENCY", "1");
-        cmd
-    };
+    format!("http://{addr}/v1")
+}
 
+/// `ingest` with the OpenAI-compatible extractor on the model at `base_url`.
+fn with_model(mut cmd: Command, base_url: &str) -> Command {
+    cmd.env("QUIRE_GUIDELINES_EXTRACTOR", "openai")
+        .env("QUIRE_GUIDELINES_OPENAI_BASE_URL", base_url)
+        .env("QUIRE_GUIDELINES_OPENAI_MODEL", "m")
+        .env("QUIRE_GUIDELINES_OPENAI_CONCURRENCY", "1");
+    cmd
+}
+
+/// SIGKILLs `child` once the newest job of `kind` satisfies `now`; a job that ended first
+/// fails the test.
+async fn kill_when(
+    child: &mut Running,
+    url: &str,
+    kind: JobKind,
+    now: impl Fn(&quire_actors::Job) -> bool,
+) {
+    let filter = JobFilter {
+        kind: Some(kind),
+        ..JobFilter::default()
+    };
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        assert!(
+            Instant::now() < deadline,
+            "no {kind} job reached the moment to kill"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let Ok(db) = store::open(url, 1).await else {
+            continue;
+        };
+        let Ok(jobs) = db.jobs(&filter, None, 10).await else {
+            continue;
+        };
+        let Some(job) = jobs.first() else { continue };
+        assert!(
+            !job.status.is_terminal(),
+            "the {kind} job ended before the kill"
+        );
+        if now(job) {
+            child.0.kill().unwrap(); // SIGKILL
+            child.0.wait().unwrap();
+            return;
+        }
+    }
+}
+
+/// A test model for the OpenAI-compatible extractor: every page, 400 ms, the same answer.
+async fn slow_model() -> actix_web::HttpResponse {
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    completion(page_guidelines(vec![
+        serde_json::json!({ "name": "Halves", "objectives": [],
+        "key_concepts": ["a half is one of two equal parts"], "examples": [],
+        "common_mistakes": [], "exercises": [] }),
+    ]))
+}
+
+#[actix_rt::test]
+async fn killed_during_extraction_it_goes_on_where_it_stopped() {
+    let model = start_model(slow_model);
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("q.db").display());
-    let mut child = Running(with_model(ingest(dir.path())).spawn().unwrap());
+    let mut child = Running(with_model(ingest(dir.path()), &model).spawn().unwrap());
+    kill_when(&mut child, &url, JobKind::Extract, |job| {
+        job.progress.completed >= 1 && job.progress.completed < job.progress.total
+    })
+    .await;
     let extract = JobFilter {
         kind: Some(JobKind::Extract),
         ..JobFilter::default()
     };
-    let deadline = Instant::now() + Duration::from_secs(90);
-    loop {
-        assert!(Instant::now() < deadline, "extraction never got going");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        let Ok(db) = store::open(&url, 1).await else {
-            continue;
-        };
-        let Ok(jobs) = db.jobs(&extract, None, 10).await else {
-            continue;
-        };
-        if let Some(job) = jobs.first()
-            && job.progress.completed >= 1
-            && job.progress.completed < job.progress.total
-        {
-            child.0.kill().unwrap(); // SIGKILL
-            child.0.wait().unwrap();
-            break;
-        }
-    }
 
-    let out = with_model(ingest(dir.path())).output().unwrap();
+    let out = with_model(ingest(dir.path()), &model).output().unwrap();
     assert!(out.status.success(), "{}", said(&out));
     epubcheck(&dir.path().join("out.epub"));
     // The one extraction was taken back and finished; every page has its guidelines.
@@ -266,75 +292,28 @@ async fn prolific_model(body: actix_web::web::Json<serde_json::Value>) -> actix_
                 "common_mistakes": [], "exercises": [] })
         })
         .collect();
-    let content = serde_json::json!({
-        "continued": { "objectives": [], "key_concepts": [], "examples": [], "common_mistakes": [], "exercises": [] },
-        "topics": [{ "name": "Fractions", "subtopics": subtopics }],
-    });
-    actix_web::HttpResponse::Ok().json(serde_json::json!({
-        "id": "c", "object": "chat.completion", "created": 1, "model": "m",
-        "choices": [{ "index": 0, "finish_reason": "stop",
-                      "message": { "role": "assistant", "content": content.to_string() } }],
-    }))
+    completion(page_guidelines(subtopics))
 }
 
 #[actix_rt::test]
 async fn killed_during_finalization_it_goes_on_where_it_stopped() {
-    let server = actix_web::HttpServer::new(|| {
-        actix_web::App::new()
-            .app_data(actix_web::web::JsonConfig::default().limit(1 << 20))
-            .route(
-                "/v1/chat/completions",
-                actix_web::web::post().to(prolific_model),
-            )
-    })
-    .workers(1)
-    .disable_signals()
-    .bind(("127.0.0.1", 0))
-    .unwrap();
-    let addr = server.addrs()[0];
-    actix_rt::spawn(server.run());
-    let base_url = format!("http://{addr}/v1");
-    let with_model = |mut cmd: Command| {
-        cmd.env("QUIRE_GUIDELINES_EXTRACTOR", "openai")
-            .env("QUIRE_GUIDELINES_OPENAI_BASE_URL", &base_url)
-            .env("QUIRE_GUIDELINES_OPENAI_MODEL", "m");
-        cmd
-    };
+    let model = start_model(prolific_model);
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("q.db").display());
-    let mut child = Running(with_model(ingest(dir.path())).spawn().unwrap());
+    let mut child = Running(with_model(ingest(dir.path()), &model).spawn().unwrap());
+    // Pending: created, not yet entered; it is killed once it runs.
+    kill_when(&mut child, &url, JobKind::Finalize, |job| {
+        job.status == quire_actors::JobStatus::Running
+    })
+    .await;
+
+    let out = with_model(ingest(dir.path()), &model).output().unwrap();
+    assert!(out.status.success(), "{}", said(&out));
+    let db = store::open(&url, 1).await.unwrap();
     let finalize = JobFilter {
         kind: Some(JobKind::Finalize),
         ..JobFilter::default()
     };
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let started = Instant::now();
-    loop {
-        assert!(Instant::now() < deadline, "finalization never ran");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        let Ok(db) = store::open(&url, 1).await else {
-            continue;
-        };
-        let Ok(jobs) = db.jobs(&finalize, None, 10).await else {
-            continue;
-        };
-        let Some(job) = jobs.first() else { continue };
-        assert!(
-            !job.status.is_terminal(),
-            "finalization ended before the kill ({:?} after start)",
-            started.elapsed()
-        );
-        // Pending: created, not yet entered; wait for it to run.
-        if job.status == quire_actors::JobStatus::Running {
-            child.0.kill().unwrap(); // SIGKILL
-            child.0.wait().unwrap();
-            break;
-        }
-    }
-
-    let out = with_model(ingest(dir.path())).output().unwrap();
-    assert!(out.status.success(), "{}", said(&out));
-    let db = store::open(&url, 1).await.unwrap();
     let jobs = db.jobs(&finalize, None, 10).await.unwrap();
     assert_eq!(jobs.len(), 1, "{jobs:?}");
     assert_eq!(
