@@ -168,4 +168,25 @@ async fn an_admin_uploads_watches_ocr_retries_and_reviews() {
         .wait_text("tr[data-page='4']", |t| t.contains("completed"))
         .await;
     browser.screenshot("06-book").await;
+
+    // Guidelines: generate, watch them appear, finalize.
+    browser
+        .click(&browser.find("#guidelines button").await)
+        .await;
+    browser
+        .wait_text("#guidelines .status", |t| t.contains("completed"))
+        .await;
+    let summary = browser
+        .wait_text("[data-test=guidelines-summary]", |t| t.starts_with("Draft"))
+        .await;
+    // The scans are not textbook pages (no headings, so no topics); the broken page, whose
+    // OCR failed, takes no part.
+    assert!(summary.ends_with("from 3 page(s)"), "{summary}");
+    let finalize = browser.find("#guidelines button:not(.secondary)").await;
+    assert_eq!(browser.text(&finalize).await, "Finalize");
+    browser.click(&finalize).await;
+    browser
+        .wait_text("[data-test=guidelines-summary]", |t| t.starts_with("Final"))
+        .await;
+    browser.screenshot("07-guidelines").await;
 }

@@ -175,11 +175,13 @@ async function bookView(bookId) {
   const jobBox = h("div", { id: "job", "aria-live": "polite" });
   const pagesBox = h("div", { id: "pages" });
   const jobsBox = h("div", { id: "jobs" });
+  const guidelinesBox = h("div", { id: "guidelines", "aria-live": "polite" });
   main().replaceChildren(
     h("p", {}, h("a", { href: "#/" }, "← Books")),
     h("h1", {}, book.title),
     uploadPanel(bookId, () => refresh()),
     h("section", { class: "card", "aria-labelledby": "job-h" }, h("h2", { id: "job-h" }, "Latest job"), jobBox),
+    h("section", { class: "card", "aria-labelledby": "guidelines-h" }, h("h2", { id: "guidelines-h" }, "Guidelines"), guidelinesBox),
     h("section", { class: "card", "aria-labelledby": "pages-h" }, h("h2", { id: "pages-h" }, "Pages"), pagesBox),
     h("section", { class: "card", "aria-labelledby": "jobs-h" }, h("h2", { id: "jobs-h" }, "Job history"), jobsBox));
 
@@ -191,10 +193,16 @@ async function bookView(bookId) {
     } catch (e) {
       if (e.code !== "JOB_NOT_FOUND") throw e;
     }
-    const [pages, history] = await Promise.all([
+    const [pages, history, guidelines] = await Promise.all([
       api("GET", `/books/${bookId}/pages?limit=500`),
       api("GET", `/books/${bookId}/jobs?limit=20`),
+      api("GET", `/books/${bookId}/guidelines`),
     ]);
+    // The latest job, if it is the extraction, is the same read as `busy` comes from.
+    const extraction = job && job.kind === "extract"
+      ? job
+      : history.items.find((j) => j.kind === "extract") || null;
+    renderGuidelines(guidelinesBox, bookId, guidelines, extraction, job, refresh);
     renderJob(jobBox, job, refresh);
     renderPages(pagesBox, bookId, pages, isActive(job), refresh);
     renderHistory(jobsBox, history.items, refresh);
@@ -202,6 +210,45 @@ async function bookView(bookId) {
     if (isActive(job)) poller = setTimeout(() => refresh().catch(fail), POLL_MS);
   }
   await refresh();
+}
+
+// Generate, follow, resume or restart, finalize and export the book's guidelines.
+function renderGuidelines(box, bookId, found, extraction, latest, refresh) {
+  const busy = isActive(latest);
+  const start = (mode) => async () => {
+    try { await api("POST", `/books/${bookId}/guidelines/generate`, { mode }); await refresh(); } catch (e) { fail(e); }
+  };
+  const post = (path) => async () => {
+    try { await api("POST", path, {}); await refresh(); } catch (e) { fail(e); }
+  };
+  const actions = h("div", { class: "row" });
+  if (!extraction) {
+    actions.append(h("button", { disabled: busy, onclick: start("start") }, "Generate guidelines"));
+  } else if (!isActive(extraction)) {
+    const p = extraction.progress;
+    if (extraction.status === "failed" || p.remaining > 0) {
+      const next = p.last_completed_item !== null ? p.last_completed_item + 1 : 1;
+      actions.append(
+        h("button", { disabled: busy, onclick: start("resume") }, `Resume from page ${next}`),
+        h("button", { class: "secondary", disabled: busy, onclick: start("restart") }, "Restart from page 1"));
+    } else {
+      actions.append(
+        h("button", { disabled: busy, onclick: post(`/books/${bookId}/guidelines/finalize`) },
+          found.status === "final" ? "Finalize again" : "Finalize"),
+        h("button", { class: "secondary", disabled: busy, onclick: post(`/books/${bookId}/exports/epub`) }, "Export EPUB"),
+        h("a", { class: "button secondary", href: `/api/v1/books/${bookId}/exports/epub`, download: "" }, "Download EPUB"),
+        h("button", { class: "secondary", disabled: busy, onclick: start("restart") }, "Generate again"));
+    }
+  }
+  const summary = h("p", { class: "muted num", "data-test": "guidelines-summary" },
+    `${found.status === "final" ? "Final" : "Draft"}: ${found.topics.length} topic(s), ${found.subtopics} subtopic(s) from ${found.pages} page(s)`);
+  const topics = h("ul", {}, found.topics.map((t) => h("li", {}, h("strong", {}, t.name),
+    ` (${t.subtopics.length})`, h("ul", {}, t.subtopics.map((s) => h("li", {}, s.name))))));
+  box.replaceChildren(h("div", {},
+    extraction ? progressBar(extraction, "Guidelines") : null,
+    extraction && extraction.error ? h("p", { class: "error", role: "alert" },
+      `${extraction.error.message} (${extraction.error.code}): ${extraction.progress.completed} pages done, ${extraction.progress.failed} failed, ${extraction.progress.remaining} remaining`) : null,
+    summary, actions, found.topics.length ? topics : null));
 }
 
 function renderJob(box, job, refresh) {
