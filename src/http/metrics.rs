@@ -101,6 +101,21 @@ async fn metrics(state: web::Data<ApiState>) -> Result<HttpResponse, ApiError> {
             "Provider calls answered with 429.",
             &stats.rate_limited,
         ),
+        (
+            "quire_upload_bytes_total",
+            "Page image bytes stored by uploads on this node.",
+            &state.uploads.bytes,
+        ),
+        (
+            "quire_upload_files_total",
+            "Page images stored by uploads on this node.",
+            &state.uploads.files,
+        ),
+        (
+            "quire_uploads_rejected_total",
+            "Uploads refused whole (a bad file, too many files).",
+            &state.uploads.rejected,
+        ),
     ] {
         let value = value.load(Ordering::Relaxed);
         family(
@@ -151,32 +166,6 @@ async fn metrics(state: web::Data<ApiState>) -> Result<HttpResponse, ApiError> {
         "Item attempts from dispatch to answer, by job kind.",
         &mut latency.into_iter(),
     );
-    let uploads = &state.uploads;
-    for (name, help, value) in [
-        (
-            "quire_upload_bytes_total",
-            "Page image bytes stored by uploads on this node.",
-            &uploads.bytes,
-        ),
-        (
-            "quire_upload_files_total",
-            "Page images stored by uploads on this node.",
-            &uploads.files,
-        ),
-        (
-            "quire_uploads_rejected_total",
-            "Uploads refused whole (a bad file, too many files).",
-            &uploads.rejected,
-        ),
-    ] {
-        let value = value.load(Ordering::Relaxed);
-        family(
-            name,
-            "counter",
-            help,
-            &mut std::iter::once(format!(" {value}")),
-        );
-    }
     Ok(HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(out))
