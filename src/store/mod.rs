@@ -1,6 +1,7 @@
 //! Storage adapters: the runtime's [`JobStore`] port and the application's [`Catalog`],
 //! on SQLite (the embedded default) and PostgreSQL, sharing one implementation.
 
+mod catalog;
 mod pages;
 mod postgres;
 mod rows;

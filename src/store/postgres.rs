@@ -123,4 +123,5 @@ impl PgStore {
 }
 
 super::shared::impl_stores!(PgStore, Postgres, dialect);
+super::catalog::impl_catalog!(PgStore, Postgres);
 super::pages::impl_page_store!(PgStore, Postgres);

@@ -167,4 +167,5 @@ impl SqliteStore {
 }
 
 super::shared::impl_stores!(SqliteStore, Sqlite, dialect);
+super::catalog::impl_catalog!(SqliteStore, Sqlite);
 super::pages::impl_page_store!(SqliteStore, Sqlite);
