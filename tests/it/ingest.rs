@@ -10,6 +10,8 @@ use quire::store;
 use quire_actors::JobKind;
 use quire_actors::ports::JobFilter;
 
+use crate::common::model::{self, ModelServer, page_guidelines};
+
 fn textbook() -> String {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../shared/data/textbook")
@@ -119,9 +121,10 @@ impl Drop for Running {
 async fn killed_during_ocr_it_goes_on_where_it_stopped() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("q.db").display());
+    let db = open(&url).await;
     let mut child = Running(ingest(dir.path()).spawn().unwrap());
     // Once OCR has read some pages and not all.
-    kill_when(&mut child, &url, JobKind::Ocr, |job| {
+    kill_when(&mut child, &*db, JobKind::Ocr, |job| {
         job.progress.completed >= 1 && job.progress.completed < job.progress.total
     })
     .await;
@@ -131,7 +134,6 @@ async fn killed_during_ocr_it_goes_on_where_it_stopped() {
     epubcheck(&dir.path().join("out.epub"));
 
     // One upload, one OCR job, taken back and finished: no page stored or read twice over.
-    let db = store::open(&url, 1).await.unwrap();
     let ocr = db
         .jobs(
             &JobFilter {
@@ -151,44 +153,12 @@ async fn killed_during_ocr_it_goes_on_where_it_stopped() {
     assert_eq!(pages.len(), 8);
 }
 
-/// A chat completion whose message is `content` (a page's guidelines as JSON).
-fn completion(content: serde_json::Value) -> actix_web::HttpResponse {
-    actix_web::HttpResponse::Ok().json(serde_json::json!({
-        "id": "c", "object": "chat.completion", "created": 1, "model": "m",
-        "choices": [{ "index": 0, "finish_reason": "stop",
-                      "message": { "role": "assistant", "content": content.to_string() } }],
-    }))
-}
-
-fn page_guidelines(subtopics: Vec<serde_json::Value>) -> serde_json::Value {
-    serde_json::json!({
-        "continued": { "objectives": [], "key_concepts": [], "examples": [], "common_mistakes": [], "exercises": [] },
-        "topics": [{ "name": "Fractions", "subtopics": subtopics }],
-    })
-}
-
-/// Starts a test model on a free port; `ingest` then talks to it with `with_model`.
-fn start_model<F, Args>(handler: F) -> String
-where
-    F: actix_web::Handler<Args> + Clone + Send + 'static,
-    Args: actix_web::FromRequest + 'static,
-    F::Output: actix_web::Responder + 'static,
-{
-    let server = actix_web::HttpServer::new(move || {
-        actix_web::App::new()
-            .app_data(actix_web::web::JsonConfig::default().limit(1 << 20))
-            .route(
-                "/v1/chat/completions",
-                actix_web::web::post().to(handler.clone()),
-            )
-    })
-    .workers(1)
-    .disable_signals()
-    .bind(("127.0.0.1", 0))
-    .unwrap();
-    let addr = server.addrs()[0];
-    actix_rt::spawn(server.run());
-    format!("http://{addr}/v1")
+/// A test model's answer: a chat completion whose message is a page's guidelines.
+fn reply(guidelines: serde_json::Value) -> actix_web::HttpResponse {
+    actix_web::HttpResponse::Ok().json(model::completion(
+        "m",
+        serde_json::json!(guidelines.to_string()),
+    ))
 }
 
 /// `ingest` with the OpenAI-compatible extractor on the model at `base_url`.
@@ -200,11 +170,12 @@ fn with_model(mut cmd: Command, base_url: &str) -> Command {
     cmd
 }
 
-/// SIGKILLs `child` once the newest job of `kind` satisfies `now`; a job that ended first
-/// fails the test.
+/// SIGKILLs `child` once the newest job of `kind` satisfies `now`; a job or a process that
+/// ended first fails the test. No deadline but a generous guard against hanging: on a loaded
+/// machine the stages before the moment can take minutes.
 async fn kill_when(
     child: &mut Running,
-    url: &str,
+    db: &dyn store::Store,
     kind: JobKind,
     now: impl Fn(&quire_actors::Job) -> bool,
 ) {
@@ -212,19 +183,17 @@ async fn kill_when(
         kind: Some(kind),
         ..JobFilter::default()
     };
-    let deadline = Instant::now() + Duration::from_secs(120);
+    let guard = Instant::now() + Duration::from_secs(15 * 60);
     loop {
         assert!(
-            Instant::now() < deadline,
+            Instant::now() < guard,
             "no {kind} job reached the moment to kill"
         );
+        if let Some(status) = child.0.try_wait().unwrap() {
+            panic!("ingest ended ({status}) before its {kind} job reached the moment to kill");
+        }
         tokio::time::sleep(Duration::from_millis(20)).await;
-        let Ok(db) = store::open(url, 1).await else {
-            continue;
-        };
-        let Ok(jobs) = db.jobs(&filter, None, 10).await else {
-            continue;
-        };
+        let jobs = db.jobs(&filter, None, 1).await.unwrap();
         let Some(job) = jobs.first() else { continue };
         assert!(
             !job.status.is_terminal(),
@@ -238,23 +207,32 @@ async fn kill_when(
     }
 }
 
+/// Opens the test's database before `ingest` starts, so the two never migrate it at once.
+async fn open(url: &str) -> std::sync::Arc<dyn store::Store> {
+    store::open(url, 1).await.unwrap()
+}
+
 /// A test model for the OpenAI-compatible extractor: every page, 400 ms, the same answer.
 async fn slow_model() -> actix_web::HttpResponse {
     tokio::time::sleep(Duration::from_millis(400)).await;
-    completion(page_guidelines(vec![
-        serde_json::json!({ "name": "Halves", "objectives": [],
-        "key_concepts": ["a half is one of two equal parts"], "examples": [],
-        "common_mistakes": [], "exercises": [] }),
-    ]))
+    reply(page_guidelines(
+        "Fractions",
+        vec![model::subtopic("Halves")],
+    ))
 }
 
 #[actix_rt::test]
 async fn killed_during_extraction_it_goes_on_where_it_stopped() {
-    let model = start_model(slow_model);
+    let model = ModelServer::start(slow_model);
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("q.db").display());
-    let mut child = Running(with_model(ingest(dir.path()), &model).spawn().unwrap());
-    kill_when(&mut child, &url, JobKind::Extract, |job| {
+    let db = open(&url).await;
+    let mut child = Running(
+        with_model(ingest(dir.path()), &model.base_url)
+            .spawn()
+            .unwrap(),
+    );
+    kill_when(&mut child, &*db, JobKind::Extract, |job| {
         job.progress.completed >= 1 && job.progress.completed < job.progress.total
     })
     .await;
@@ -263,11 +241,12 @@ async fn killed_during_extraction_it_goes_on_where_it_stopped() {
         ..JobFilter::default()
     };
 
-    let out = with_model(ingest(dir.path()), &model).output().unwrap();
+    let out = with_model(ingest(dir.path()), &model.base_url)
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", said(&out));
     epubcheck(&dir.path().join("out.epub"));
     // The one extraction was taken back and finished; every page has its guidelines.
-    let db = store::open(&url, 1).await.unwrap();
     let jobs = db.jobs(&extract, None, 10).await.unwrap();
     assert_eq!(jobs.len(), 1, "{jobs:?}");
     assert_eq!(jobs[0].progress.completed, 8, "{:?}", jobs[0]);
@@ -279,12 +258,7 @@ async fn killed_during_extraction_it_goes_on_where_it_stopped() {
 /// book's finalization has real work to do (seconds in a debug build) and a kill can land
 /// inside it.
 async fn prolific_model(body: actix_web::web::Json<serde_json::Value>) -> actix_web::HttpResponse {
-    let page = body["messages"][1]["content"]
-        .as_str()
-        .and_then(|t| t.strip_prefix("Page "))
-        .and_then(|t| t.split(':').next())
-        .unwrap_or("0")
-        .to_owned();
+    let page = model::page_of(&body).unwrap_or(0);
     let subtopics: Vec<serde_json::Value> = (0..2000)
         .map(|i| {
             serde_json::json!({ "name": format!("Skill page{page} item{i}"),
@@ -292,24 +266,30 @@ async fn prolific_model(body: actix_web::web::Json<serde_json::Value>) -> actix_
                 "common_mistakes": [], "exercises": [] })
         })
         .collect();
-    completion(page_guidelines(subtopics))
+    reply(page_guidelines("Fractions", subtopics))
 }
 
 #[actix_rt::test]
 async fn killed_during_finalization_it_goes_on_where_it_stopped() {
-    let model = start_model(prolific_model);
+    let model = ModelServer::start(prolific_model);
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("q.db").display());
-    let mut child = Running(with_model(ingest(dir.path()), &model).spawn().unwrap());
+    let db = open(&url).await;
+    let mut child = Running(
+        with_model(ingest(dir.path()), &model.base_url)
+            .spawn()
+            .unwrap(),
+    );
     // Pending: created, not yet entered; it is killed once it runs.
-    kill_when(&mut child, &url, JobKind::Finalize, |job| {
+    kill_when(&mut child, &*db, JobKind::Finalize, |job| {
         job.status == quire_actors::JobStatus::Running
     })
     .await;
 
-    let out = with_model(ingest(dir.path()), &model).output().unwrap();
+    let out = with_model(ingest(dir.path()), &model.base_url)
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", said(&out));
-    let db = store::open(&url, 1).await.unwrap();
     let finalize = JobFilter {
         kind: Some(JobKind::Finalize),
         ..JobFilter::default()
