@@ -3,105 +3,29 @@
 //! and through the API, a run that fails mid-way and a resume that reads exactly the pages
 //! left.
 
-use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
-
-use actix_web::{HttpResponse, HttpServer, web};
 use quire::guidelines::{Extractor, OpenAiExtractor};
 use quire::openai::ChatSettings;
 use quire_actors::{ErrorClass, ItemError};
 use reqwest::StatusCode;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::common::api::{Part, Storage, serve_with, shared_data};
 use crate::common::db::{Backend, TestDb};
+use crate::common::model::{ScriptedModel, answer, page_guidelines, refusal, subtopic};
 
-/// One scripted answer: status, headers, body.
-type Reply = (u16, Vec<(&'static str, &'static str)>, String);
-
-/// A scripted provider: each request gets the next [`Reply`]; request bodies are kept.
-#[derive(Default)]
-struct Script {
-    replies: Mutex<VecDeque<Reply>>,
-    seen: Mutex<Vec<Value>>,
-}
-
-async fn complete(script: web::Data<Script>, body: web::Json<Value>) -> HttpResponse {
-    script.seen.lock().unwrap().push(body.into_inner());
-    let next = script.replies.lock().unwrap().pop_front();
-    let (status, headers, body) = next.unwrap_or((
-        500,
-        vec![],
-        r#"{"error":{"message":"no reply scripted"}}"#.into(),
-    ));
-    let mut res = HttpResponse::build(actix_web::http::StatusCode::from_u16(status).unwrap());
-    for h in headers {
-        res.insert_header(h);
-    }
-    res.content_type("application/json").body(body)
-}
-
-struct Provider {
-    base_url: String,
-    script: Arc<Script>,
-}
-
-impl Provider {
-    fn start(replies: Vec<Reply>) -> Provider {
-        let script = Arc::new(Script::default());
-        script.replies.lock().unwrap().extend(replies);
-        let data = web::Data::from(script.clone());
-        let server = HttpServer::new(move || {
-            actix_web::App::new()
-                .app_data(data.clone())
-                .route("/v1/chat/completions", web::post().to(complete))
-        })
-        .workers(1)
-        .disable_signals()
-        .bind(("127.0.0.1", 0))
-        .unwrap();
-        let addr = server.addrs()[0];
-        actix_rt::spawn(server.run());
-        Provider {
-            base_url: format!("http://{addr}/v1"),
-            script,
-        }
-    }
-
-    fn extractor(&self) -> OpenAiExtractor {
-        OpenAiExtractor::new(ChatSettings {
-            base_url: self.base_url.clone(),
-            model: "test-model".into(),
-            api_key: Some("sk-test".into()),
-            timeout: std::time::Duration::from_secs(5),
-            concurrency: 1,
-        })
-        .unwrap()
-    }
-
-    fn seen(&self) -> Vec<Value> {
-        self.script.seen.lock().unwrap().clone()
-    }
-}
-
-/// A chat completion whose message is `content`.
-fn answer(content: &str) -> Reply {
-    let body = json!({
-        "id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "test-model",
-        "choices": [{ "index": 0, "finish_reason": "stop",
-                      "message": { "role": "assistant", "content": content } }],
-    });
-    (200, vec![], body.to_string())
-}
-
-fn guidelines(topic: &str, subtopic: &str) -> String {
-    json!({
-        "continued": { "objectives": [], "key_concepts": [], "examples": [], "common_mistakes": [], "exercises": [] },
-        "topics": [{ "name": topic, "subtopics": [{ "name": subtopic,
-            "objectives": ["Name the parts of a fraction"], "key_concepts": ["numerator"],
-            "examples": ["3/8 of a pizza"], "common_mistakes": [], "exercises": [] }] }],
+fn extractor(model: &ScriptedModel) -> OpenAiExtractor {
+    OpenAiExtractor::new(ChatSettings {
+        base_url: model.server.base_url.clone(),
+        model: "test-model".into(),
+        api_key: Some("sk-test".into()),
+        timeout: std::time::Duration::from_secs(5),
+        concurrency: 1,
     })
-    .to_string()
+    .unwrap()
+}
+
+fn guidelines(topic: &str, name: &str) -> String {
+    page_guidelines(topic, vec![subtopic(name)]).to_string()
 }
 
 fn class_and_code(e: &ItemError) -> (ErrorClass, &str) {
@@ -110,12 +34,11 @@ fn class_and_code(e: &ItemError) -> (ErrorClass, &str) {
 
 #[actix_rt::test]
 async fn a_valid_answer_becomes_the_page_guidelines() {
-    let provider = Provider::start(vec![answer(&guidelines(
+    let provider = ScriptedModel::start(vec![answer(&guidelines(
         "Fractions",
         "What Is a Fraction?",
     ))]);
-    let found = provider
-        .extractor()
+    let found = extractor(&provider)
         .extract(1, "Chapter 1: Fractions")
         .await
         .unwrap();
@@ -141,11 +64,11 @@ async fn a_valid_answer_becomes_the_page_guidelines() {
 
 #[actix_rt::test]
 async fn an_invalid_answer_is_retried_once_with_its_error() {
-    let provider = Provider::start(vec![
+    let provider = ScriptedModel::start(vec![
         answer("Here you go: topics are fractions"),
         answer(&guidelines("Fractions", "Halves")),
     ]);
-    let found = provider.extractor().extract(2, "text").await.unwrap();
+    let found = extractor(&provider).extract(2, "text").await.unwrap();
     assert_eq!(found.topics[0].subtopics[0].name, "Halves");
     let seen = provider.seen();
     assert_eq!(seen.len(), 2);
@@ -158,8 +81,8 @@ async fn an_invalid_answer_is_retried_once_with_its_error() {
             .starts_with("That answer is invalid: not valid JSON")
     );
 
-    let provider = Provider::start(vec![answer("nope"), answer("{\"topics\": 3}")]);
-    let err = provider.extractor().extract(3, "text").await.unwrap_err();
+    let provider = ScriptedModel::start(vec![answer("nope"), answer("{\"topics\": 3}")]);
+    let err = extractor(&provider).extract(3, "text").await.unwrap_err();
     assert_eq!(
         class_and_code(&err),
         (ErrorClass::Terminal, "INVALID_MODEL_OUTPUT")
@@ -169,24 +92,20 @@ async fn an_invalid_answer_is_retried_once_with_its_error() {
 
 #[actix_rt::test]
 async fn rate_limits_and_bad_keys_are_classified() {
-    let provider = Provider::start(vec![(
+    let provider = ScriptedModel::start(vec![(
         429,
         vec![("retry-after", "2")],
         r#"{"error":{"message":"slow down"}}"#.into(),
     )]);
-    let err = provider.extractor().extract(1, "text").await.unwrap_err();
+    let err = extractor(&provider).extract(1, "text").await.unwrap_err();
     assert_eq!(
         err,
         ItemError::RateLimited {
             retry_after: Some(std::time::Duration::from_secs(2))
         }
     );
-    let provider = Provider::start(vec![(
-        401,
-        vec![],
-        r#"{"error":{"message":"Incorrect API key"}}"#.into(),
-    )]);
-    let err = provider.extractor().extract(1, "text").await.unwrap_err();
+    let provider = ScriptedModel::start(vec![refusal(401, "Incorrect API key")]);
+    let err = extractor(&provider).extract(1, "text").await.unwrap_err();
     assert_eq!(class_and_code(&err), (ErrorClass::Fatal, "PROVIDER_AUTH"));
     assert!(
         err.to_string().contains("guidelines.openai_api_key"),
@@ -198,25 +117,14 @@ async fn rate_limits_and_bad_keys_are_classified() {
 /// done, and its resume sends exactly the third.
 #[actix_rt::test]
 async fn a_run_that_fails_midway_resumes_with_exactly_the_pages_left() {
-    let provider = Provider::start(vec![
+    let provider = ScriptedModel::start(vec![
         answer(&guidelines("Fractions", "Halves")),
         answer(&guidelines("Fractions", "Quarters")),
-        (401, vec![], r#"{"error":{"message":"key revoked"}}"#.into()),
+        refusal(401, "key revoked"),
         answer(&guidelines("Fractions", "Eighths")),
     ]);
     let db = TestDb::new(Backend::Sqlite).await;
-    let api = serve_with(
-        &db,
-        Storage::Folder,
-        &[
-            ("QUIRE_GUIDELINES_EXTRACTOR", "openai"),
-            ("QUIRE_GUIDELINES_OPENAI_BASE_URL", &provider.base_url),
-            ("QUIRE_GUIDELINES_OPENAI_MODEL", "test-model"),
-            ("QUIRE_GUIDELINES_OPENAI_API_KEY", "sk-test"),
-            ("QUIRE_GUIDELINES_OPENAI_CONCURRENCY", "1"),
-        ],
-    )
-    .await;
+    let api = serve_with(&db, Storage::Folder, &provider.server.extractor_env("1")).await;
     let book = api.book().await;
     let scan = shared_data("phototest.tif");
     let (status, up) = api

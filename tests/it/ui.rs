@@ -1,14 +1,94 @@
 //! The admin UI in a real headless Chromium: create a book, upload real scans (and a broken
 //! file) through the file input, watch OCR reach 100%, retry the failed page, review a page,
-//! and reload during a job to find it still tracked. Screenshots of the main screens go to
-//! `<target>/tmp/ui-screenshots/`.
+//! and reload during a job to find it still tracked without the layout moving; and, with
+//! the keyboard and a drag and drop, generate guidelines with a failing test model, read the
+//! failure summary, resume and see them complete. Every screen is checked for labels and
+//! visible focus. Screenshots of the main screens go to `<target>/tmp/ui-screenshots/`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use actix_web::{HttpResponse, web};
+use serde_json::Value;
 
 use crate::common::api::{Storage, serve_with, shared_data};
 use crate::common::browser::Browser;
 use crate::common::db::{Backend, TestDb};
 use crate::common::images::truncated_png;
+use crate::common::model::{
+    ModelServer, answer, page_guidelines, page_of, refusal, respond, subtopic,
+};
+
+/// WebDriver's key codes.
+const TAB: &str = "\u{E004}";
+const ENTER: &str = "\u{E007}";
+
+fn shots() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("ui-screenshots")
+}
+
+/// What a screen reader or keyboard user would miss on the current screen: form fields
+/// without a label, buttons and links without a name, images without text, progress bars
+/// without a label, statuses shown by colour or icon alone.
+const ACCESSIBILITY_PROBLEMS: &str = r#"
+  const problems = [];
+  const what = (el) => el.outerHTML.slice(0, 100);
+  const labelled = (el) => el.getAttribute("aria-label") || el.getAttribute("aria-labelledby")
+    || (el.id && document.querySelector(`label[for="${CSS.escape(el.id)}"]`)) || el.closest("label");
+  for (const el of document.querySelectorAll("input, textarea, select")) {
+    if (!labelled(el)) problems.push("unlabelled field: " + what(el));
+  }
+  for (const el of document.querySelectorAll("button, a")) {
+    if (!el.textContent.trim() && !el.getAttribute("aria-label")) problems.push("nameless control: " + what(el));
+  }
+  for (const el of document.querySelectorAll("img")) {
+    if (!el.alt) problems.push("image without alt text: " + what(el));
+  }
+  for (const el of document.querySelectorAll("[role=progressbar]")) {
+    if (!el.getAttribute("aria-label") || !el.hasAttribute("aria-valuenow")) problems.push("progress bar without label or value: " + what(el));
+  }
+  for (const el of document.querySelectorAll(".status")) {
+    if (!/\p{L}/u.test(el.textContent)) problems.push("status without a word: " + what(el));
+  }
+  return problems;
+"#;
+
+async fn assert_accessible(browser: &Browser, screen: &str) {
+    let problems = browser.script(ACCESSIBILITY_PROBLEMS).await;
+    assert_eq!(problems, serde_json::json!([]), "on {screen}");
+}
+
+/// Scrolls the element with id `id` to the top of the window, for a screenshot.
+async fn show(browser: &Browser, id: &str) {
+    browser
+        .script(&format!(
+            "document.getElementById('{id}').scrollIntoView({{ block: 'start' }})"
+        ))
+        .await;
+}
+
+/// Tabs from the focus to the element `css` selects, as a keyboard user would, asserting
+/// that every element on the way shows a visible focus ring.
+async fn tab_to(browser: &Browser, css: &str) {
+    let css = serde_json::to_string(css).unwrap();
+    for _ in 0..100 {
+        browser.press(TAB).await;
+        let at: Value = browser
+            .script(&format!(
+                "const el = document.activeElement; const s = getComputedStyle(el);
+                 return {{ hit: el.matches({css}), what: el.outerHTML.slice(0, 100),
+                          ring: s.outlineStyle !== 'none' && parseFloat(s.outlineWidth) >= 2 }};"
+            ))
+            .await;
+        assert_eq!(at["ring"], true, "no visible focus on {}", at["what"]);
+        if at["hit"] == true {
+            return;
+        }
+    }
+    panic!("Tab never reached {css}");
+}
 
 fn data_path(name: &str) -> String {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -24,8 +104,7 @@ fn data_path(name: &str) -> String {
 async fn an_admin_uploads_watches_ocr_retries_and_reviews() {
     let db = TestDb::new(Backend::Sqlite).await;
     let api = serve_with(&db, Storage::Folder, &[]).await;
-    let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("ui-screenshots");
-    let browser = Browser::start(&shots).await;
+    let browser = Browser::start(&shots()).await;
     let files = tempfile::tempdir().unwrap();
     let broken = files.path().join("broken.png");
     std::fs::write(&broken, truncated_png()).unwrap();
@@ -37,6 +116,7 @@ async fn an_admin_uploads_watches_ocr_retries_and_reviews() {
     browser.goto(&format!("{}/", api.base)).await;
     let title = browser.find("#new-title").await;
     browser.type_into(&title, "Fractions, Grade 5").await;
+    assert_accessible(&browser, "the books").await;
     browser.screenshot("01-books").await;
     browser
         .click(&browser.find("form button[type=submit]").await)
@@ -75,7 +155,9 @@ async fn an_admin_uploads_watches_ocr_retries_and_reviews() {
     // OCR runs page by page; the bar reaches 3/3 and the broken page is failed, with its
     // reason and a Retry button.
     browser
-        .wait_text("#job [data-test=progress-text]", |t| t == "3/3 (100%)")
+        .wait_text("#job [data-test=progress-text]", |t| {
+            t == "3/3 pages (100%)"
+        })
         .await;
     browser
         .wait_text("#job .status", |t| t.contains("completed"))
@@ -84,15 +166,18 @@ async fn an_admin_uploads_watches_ocr_retries_and_reviews() {
         .wait_text("tr[data-page='3']", |t| t.contains("failed"))
         .await;
     assert!(failed_row.contains("CORRUPT_IMAGE"), "{failed_row}");
+    assert_accessible(&browser, "a book").await;
     browser.screenshot("03-ocr-done").await;
     browser
         .click(&browser.find("[data-test=retry-3]").await)
         .await;
     browser
-        .wait_text("#job [data-test=progress-text]", |t| t == "1/1 (100%)")
+        .wait_text("#job [data-test=progress-text]", |t| {
+            t == "1/1 pages (100%)"
+        })
         .await;
     let history = browser
-        .wait_text("#jobs", |t| t.matches("ocr").count() >= 2)
+        .wait_text("#jobs", |t| t.matches("OCR").count() >= 2)
         .await;
     assert!(history.contains("completed"), "{history}");
 
@@ -120,6 +205,7 @@ async fn an_admin_uploads_watches_ocr_retries_and_reviews() {
         assert!(std::time::Instant::now() < deadline, "the page image never loaded");
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
+    assert_accessible(&browser, "a page's review").await;
     browser.screenshot("04-review").await;
     browser
         .click(
@@ -152,7 +238,7 @@ async fn an_admin_uploads_watches_ocr_retries_and_reviews() {
         .click(&browser.find(".card .row button:not(.secondary)").await)
         .await;
     browser
-        .wait_text("#job [data-test=progress-text]", |t| t == "0/1 (0%)")
+        .wait_text("#job [data-test=progress-text]", |t| t == "0/1 pages (0%)")
         .await;
     browser.refresh().await;
     browser
@@ -161,9 +247,30 @@ async fn an_admin_uploads_watches_ocr_retries_and_reviews() {
         })
         .await;
     browser.screenshot("05-ocr-running").await;
+    // Every re-render while the job runs, and the one at its end, leaves the sections below
+    // the job where they were.
     browser
-        .wait_text("#job [data-test=progress-text]", |t| t == "1/1 (100%)")
+        .script(
+            "window.tops = [];
+             const record = () => window.tops.push(['guidelines-h', 'pages-h']
+               .map((id) => document.getElementById(id).getBoundingClientRect().top + scrollY));
+             record();
+             new MutationObserver(record).observe(document.getElementById('main'),
+               { subtree: true, childList: true, characterData: true });",
+        )
         .await;
+    browser
+        .wait_text("#job [data-test=progress-text]", |t| {
+            t == "1/1 pages (100%)"
+        })
+        .await;
+    let tops = browser.script("return window.tops").await;
+    let tops = tops.as_array().unwrap();
+    assert!(tops.len() >= 2, "no re-render was seen: {tops:?}");
+    assert!(
+        tops.iter().all(|t| t == &tops[0]),
+        "the layout moved: {tops:?}"
+    );
     browser
         .wait_text("tr[data-page='4']", |t| t.contains("completed"))
         .await;
@@ -188,5 +295,180 @@ async fn an_admin_uploads_watches_ocr_retries_and_reviews() {
     browser
         .wait_text("[data-test=guidelines-summary]", |t| t.starts_with("Final"))
         .await;
+    show(&browser, "guidelines-h").await;
     browser.screenshot("07-guidelines").await;
+}
+
+/// How the test model behaves: at first it answers page 1, answers page 2 invalidly (twice,
+/// so the page fails terminal) and refuses its key on page 3 once page 2 has failed (fatal
+/// for the job); once fixed it answers every page; once down it answers 500.
+#[derive(Default)]
+struct FlakyModel {
+    asked: Mutex<Vec<i64>>,
+    phase: AtomicU8,
+}
+
+const FAILING: u8 = 0;
+const FIXED: u8 = 1;
+const DOWN: u8 = 2;
+
+impl FlakyModel {
+    async fn answer(&self, request: Value) -> HttpResponse {
+        let page = page_of(&request).expect("a page's prompt");
+        self.asked.lock().unwrap().push(page);
+        let ok =
+            |name: &str| answer(&page_guidelines("Fractions", vec![subtopic(name)]).to_string());
+        respond(match (self.phase.load(Ordering::SeqCst), page) {
+            (FAILING, 1) => ok("Halves"),
+            (FAILING, 2) => answer("Here are the topics: fractions"),
+            (FAILING, _) => {
+                while self.asked(2) < 2 {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                // Page 2's failure is recorded before the job fails.
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                refusal(401, "key revoked")
+            }
+            (FIXED, 2) => ok("Tenths"),
+            (FIXED, _) => ok("Hundredths"),
+            _ => refusal(503, "overloaded"),
+        })
+    }
+
+    fn asked(&self, page: i64) -> usize {
+        self.asked
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|p| **p == page)
+            .count()
+    }
+}
+
+/// The guidelines panel through a failure, a resume and a cancel, with a model that fails
+/// as [`FlakyModel`] says. The admin works with the keyboard and drops the scans on the page.
+#[actix_rt::test]
+async fn an_admin_resumes_guidelines_after_the_model_fails() {
+    let flaky = Arc::new(FlakyModel::default());
+    let model = {
+        let flaky = flaky.clone();
+        ModelServer::start(move |body: web::Json<Value>| {
+            let flaky = flaky.clone();
+            async move { flaky.answer(body.into_inner()).await }
+        })
+    };
+    let db = TestDb::new(Backend::Sqlite).await;
+    let api = serve_with(&db, Storage::Folder, &model.extractor_env("3")).await;
+    let browser = Browser::start(&shots()).await;
+
+    // A book, created from the keyboard.
+    browser.goto(&format!("{}/", api.base)).await;
+    tab_to(&browser, "#new-title").await;
+    browser.press("Decimals").await;
+    browser.press(ENTER).await;
+    browser.wait_text("h1", |t| t == "Decimals").await;
+
+    // Three scans dropped on the drop zone, uploaded, read.
+    let scans = ["phototest.tif", "eurotext.tif", "textbook/page-01.png"].map(data_path);
+    let dropped = browser.drop_files("[data-test=dropzone]", &scans).await;
+    assert_eq!(dropped, 3);
+    let selection = browser
+        .wait_text("[data-test=selection]", |t| t.starts_with("3 file(s)"))
+        .await;
+    assert!(!selection.contains("rejected"), "{selection}");
+    tab_to(&browser, ".card .row button:not(.secondary)").await;
+    browser.press(ENTER).await;
+    browser
+        .wait_text("#job [data-test=progress-text]", |t| {
+            t == "3/3 pages (100%)"
+        })
+        .await;
+    browser
+        .wait_text("#job .status", |t| t.contains("completed"))
+        .await;
+
+    // Generate, from the keyboard: the run fails, and the panel says what happened.
+    tab_to(&browser, "#guidelines button").await;
+    browser.press(ENTER).await;
+    let failure = browser
+        .wait_text("[data-test=guidelines-failure]", |t| {
+            t.contains("PROVIDER_AUTH")
+        })
+        .await;
+    assert!(failure.contains("key revoked"), "{failure}");
+    assert!(
+        failure.contains("1 page(s) done, 1 failed, 1 remaining."),
+        "{failure}"
+    );
+    assert!(
+        failure.contains("Page 2:") && failure.contains("(INVALID_MODEL_OUTPUT)"),
+        "{failure}"
+    );
+    let summary = browser
+        .text(&browser.find("[data-test=guidelines-summary]").await)
+        .await;
+    assert_eq!(summary, "Draft: 1 topic(s), 1 subtopic(s) from 1 page(s)");
+
+    // Closed and opened again later, the page shows the same summary and where to resume.
+    browser.refresh().await;
+    let resume = browser.find("[data-test=resume]").await;
+    assert_eq!(browser.text(&resume).await, "Resume from page 2");
+    browser
+        .wait_text("[data-test=guidelines-failure]", |t| {
+            t.contains("PROVIDER_AUTH")
+        })
+        .await;
+    assert_accessible(&browser, "a failed extraction").await;
+    show(&browser, "guidelines-h").await;
+    browser.screenshot("08-guidelines-failed").await;
+
+    // The key is fixed: resume runs exactly the two pages left, and the draft is whole.
+    flaky.phase.store(FIXED, Ordering::SeqCst);
+    browser.click(&resume).await;
+    browser
+        .wait_text("#guidelines [data-test=progress-text]", |t| {
+            t == "2/2 pages (100%)"
+        })
+        .await;
+    let summary = browser
+        .wait_text("[data-test=guidelines-summary]", |t| {
+            t.ends_with("3 subtopic(s) from 3 page(s)")
+        })
+        .await;
+    assert!(summary.starts_with("Draft"), "{summary}");
+    let panel = browser.text(&browser.find("#guidelines").await).await;
+    for name in ["Halves", "Tenths", "Hundredths", "Finalize"] {
+        assert!(panel.contains(name), "no {name}: {panel}");
+    }
+    assert!(!panel.contains("Resume"), "{panel}");
+    assert_eq!(flaky.asked(1), 1, "page 1 was asked once");
+    assert_eq!((flaky.asked(2), flaky.asked(3)), (3, 2));
+    show(&browser, "guidelines-h").await;
+    browser.screenshot("09-guidelines-resumed").await;
+
+    // Generated again while the model is down: the run keeps retrying, and the admin
+    // cancels it from the job box; the history keeps both the cancel and the runs before.
+    flaky.phase.store(DOWN, Ordering::SeqCst);
+    browser
+        .script(
+            "[...document.querySelectorAll('#guidelines button')]
+               .find((b) => b.textContent === 'Generate again').click()",
+        )
+        .await;
+    browser
+        .wait_text("#job .status", |t| t.contains("running"))
+        .await;
+    browser
+        .click(&browser.find("#job button.danger").await)
+        .await;
+    browser
+        .wait_text("#job .status", |t| t.contains("cancelled"))
+        .await;
+    let history = browser
+        .wait_text("#jobs", |t| t.contains("cancelled"))
+        .await;
+    show(&browser, "job-h").await;
+    browser.screenshot("10-cancelled").await;
+    assert_eq!(history.matches("Guidelines").count(), 3, "{history}");
+    assert!(history.contains("PROVIDER_AUTH"), "{history}");
 }

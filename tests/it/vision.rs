@@ -7,11 +7,13 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, HttpServer, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use base64::Engine as _;
 use quire::ocr::{NormalizedPage, OcrEngine, PixelLimit, VisionEngine, VisionSettings, normalize};
 use quire_actors::{ErrorClass, ItemError};
 use serde_json::{Value, json};
+
+use crate::common::model::{self, ModelServer};
 
 const MODEL: &str = "qwen2.5-vl-7b-instruct";
 const KEY: &str = "sk-test-0123456789";
@@ -31,34 +33,8 @@ fn page_png() -> Vec<u8> {
     png
 }
 
-/// A chat completion as OpenAI sends it, extra fields and all.
 fn completion(content: Value) -> Value {
-    json!({
-        "id": "chatcmpl-B9MHDbslfkBeAs8l4bebGdFOJ6PeG",
-        "object": "chat.completion",
-        "created": 1_741_570_283,
-        "model": MODEL,
-        "choices": [{
-            "index": 0,
-            "message": {
-                "role": "assistant",
-                "content": content,
-                "refusal": null,
-                "annotations": []
-            },
-            "logprobs": null,
-            "finish_reason": "stop"
-        }],
-        "usage": {
-            "prompt_tokens": 1117,
-            "completion_tokens": 46,
-            "total_tokens": 1163,
-            "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
-            "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0}
-        },
-        "service_tier": "default",
-        "system_fingerprint": "fp_fc9f1d7035"
-    })
+    model::completion(MODEL, content)
 }
 
 fn openai_error(message: &str, kind: &str, code: &str) -> Value {
@@ -199,9 +175,8 @@ async fn chat_completions(
 
 /// A chat-completions server on a free port that answers with the scripted replies in turn.
 struct Provider {
-    base_url: String,
+    server: ModelServer,
     script: Arc<Script>,
-    handle: actix_web::dev::ServerHandle,
 }
 
 impl Provider {
@@ -209,29 +184,15 @@ impl Provider {
         let script = Arc::new(Script::default());
         script.replies.lock().unwrap().extend(replies);
         let data = web::Data::from(script.clone());
-        let server = HttpServer::new(move || {
-            actix_web::App::new()
-                .app_data(data.clone())
-                .route("/v1/chat/completions", web::post().to(chat_completions))
-        })
-        .workers(1)
-        .disable_signals()
-        .bind(("127.0.0.1", 0))
-        .unwrap();
-        let addr = server.addrs()[0];
-        let server = server.run();
-        let handle = server.handle();
-        actix_rt::spawn(server);
-        Self {
-            base_url: format!("http://{addr}/v1"),
-            script,
-            handle,
-        }
+        let server = ModelServer::start(move |req: HttpRequest, body: web::Bytes| {
+            chat_completions(data.clone(), req, body)
+        });
+        Self { server, script }
     }
 
     fn settings(&self) -> VisionSettings {
         VisionSettings {
-            base_url: self.base_url.clone(),
+            base_url: self.server.base_url.clone(),
             model: MODEL.to_owned(),
             api_key: Some(KEY.to_owned()),
             timeout: Duration::from_secs(5),
@@ -246,13 +207,6 @@ impl Provider {
 
     fn seen(&self) -> Vec<Seen> {
         std::mem::take(&mut *self.script.seen.lock().unwrap())
-    }
-}
-
-impl Drop for Provider {
-    fn drop(&mut self) {
-        // The stop command is sent at once; its future only reports completion.
-        drop(self.handle.stop(false));
     }
 }
 
@@ -515,7 +469,7 @@ async fn pages_uploaded_through_the_api_are_read_by_the_model() {
         Storage::Folder,
         &[
             ("QUIRE_OCR_ENGINE", "openai"),
-            ("QUIRE_OCR_OPENAI_BASE_URL", &provider.base_url),
+            ("QUIRE_OCR_OPENAI_BASE_URL", &provider.server.base_url),
             ("QUIRE_OCR_OPENAI_MODEL", MODEL),
             ("QUIRE_OCR_OPENAI_API_KEY", KEY),
             ("QUIRE_OCR_OPENAI_CONCURRENCY", "1"),

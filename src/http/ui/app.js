@@ -99,21 +99,45 @@ function when(t) {
 
 const isActive = (job) => job && ["pending", "running", "cancelling"].includes(job.status);
 
+// Items of OCR and extraction jobs are pages; other kinds count plain items.
+const PAGED = ["ocr", "extract"];
+const KINDS = { ocr: "OCR", extract: "Guidelines", finalize: "Finalization", export_epub: "EPUB export",
+  pdf_import: "PDF import", synthetic: "Synthetic" };
+const kindName = (kind) => KINDS[kind] || kind;
+
 function progressBar(job, label) {
   const p = job.progress;
+  const unit = PAGED.includes(job.kind) ? " pages" : "";
   const done = p.completed + p.failed;
   const pct = p.total ? Math.floor((done * 100) / p.total) : 0;
+  const share = (n) => (p.total ? (n * 100) / p.total : 0);
   return h("div", { class: "job-progress" },
     h("div", { class: "progress-line" },
       h("span", {}, label, " ", status(job.status)),
-      h("span", { class: "num", "data-test": "progress-text" }, `${done}/${p.total} (${pct}%)`)),
+      h("span", { class: "num", "data-test": "progress-text" }, `${done}/${p.total}${unit} (${pct}%)`)),
     h("div", { class: "bar", role: "progressbar", "aria-valuemin": "0", "aria-valuemax": "100",
-      "aria-valuenow": String(pct), "aria-label": label }, h("span", { style: `width:${pct}%` })),
+      "aria-valuenow": String(pct), "aria-label": label },
+      h("span", { style: `width:${share(p.completed)}%` }),
+      h("span", { class: "failed", style: `width:${share(p.failed)}%` })),
     h("div", { class: "row muted" },
       p.current_item !== null && isActive(job) ? h("span", {}, `Current page: ${p.current_item}`) : null,
       h("span", {}, `Failed: ${p.failed}`),
       job.elapsed_ms !== null ? h("span", {}, `Elapsed: ${duration(job.elapsed_ms)}`) : null,
       isActive(job) ? h("span", {}, "You can leave this page; the job goes on.") : null));
+}
+
+// What an ended job left undone: its failed items (with their errors) and the first item
+// not completed, where a resume starts. Null when it left nothing.
+async function leftUndone(job) {
+  if (!job || isActive(job) || (job.status !== "failed" && job.progress.failed === 0 && job.progress.remaining === 0)) {
+    return null;
+  }
+  const [failed, waiting] = await Promise.all([
+    api("GET", `/jobs/${job.id}/items?status=failed&limit=100`),
+    api("GET", `/jobs/${job.id}/items?status=pending&limit=1`),
+  ]);
+  const first = [failed.items[0], waiting.items[0]].filter(Boolean).map((i) => i.item_no);
+  return first.length ? { failed: failed.items, first: Math.min(...first) } : null;
 }
 
 // --- Router -----------------------------------------------------------------------------
@@ -156,7 +180,7 @@ async function booksView() {
   const rows = list.items.map((b) => h("tr", {},
     h("td", {}, h("a", { href: `#/books/${b.id}` }, b.title)),
     h("td", { class: "num" }, `${b.pages.total} (${b.pages.completed} read, ${b.pages.failed} failed)`),
-    h("td", {}, b.latest_job ? [b.latest_job.kind, " ", status(b.latest_job.status)] : h("span", { class: "muted" }, "no job yet")),
+    h("td", {}, b.latest_job ? [kindName(b.latest_job.kind), " ", status(b.latest_job.status)] : h("span", { class: "muted" }, "no job yet")),
     h("td", { class: "muted" }, when(b.created_at))));
   main().replaceChildren(
     h("h1", {}, "Books"),
@@ -202,7 +226,8 @@ async function bookView(bookId) {
     const extraction = job && job.kind === "extract"
       ? job
       : history.items.find((j) => j.kind === "extract") || null;
-    renderGuidelines(guidelinesBox, bookId, guidelines, extraction, job, refresh);
+    const undone = await leftUndone(extraction);
+    renderGuidelines(guidelinesBox, bookId, guidelines, extraction, undone, job, refresh);
     renderJob(jobBox, job, refresh);
     renderPages(pagesBox, bookId, pages, isActive(job), refresh);
     renderHistory(jobsBox, history.items, refresh);
@@ -212,8 +237,9 @@ async function bookView(bookId) {
   await refresh();
 }
 
-// Generate, follow, resume or restart, finalize and export the book's guidelines.
-function renderGuidelines(box, bookId, found, extraction, latest, refresh) {
+// Generate, follow, resume or restart, finalize and export the book's guidelines. After a
+// failure the summary says what was done, what failed and why, and where a resume starts.
+function renderGuidelines(box, bookId, found, extraction, undone, latest, refresh) {
   const busy = isActive(latest);
   const start = (mode) => async () => {
     try { await api("POST", `/books/${bookId}/guidelines/generate`, { mode }); await refresh(); } catch (e) { fail(e); }
@@ -221,34 +247,41 @@ function renderGuidelines(box, bookId, found, extraction, latest, refresh) {
   const post = (path) => async () => {
     try { await api("POST", path, {}); await refresh(); } catch (e) { fail(e); }
   };
-  const actions = h("div", { class: "row" });
+  const actions = h("div", { class: "row actions" });
   if (!extraction) {
     actions.append(h("button", { disabled: busy, onclick: start("start") }, "Generate guidelines"));
   } else if (!isActive(extraction)) {
-    const p = extraction.progress;
-    if (extraction.status === "failed" || p.remaining > 0) {
-      const next = p.last_completed_item !== null ? p.last_completed_item + 1 : 1;
+    if (undone) {
       actions.append(
-        h("button", { disabled: busy, onclick: start("resume") }, `Resume from page ${next}`),
+        h("button", { disabled: busy, "data-test": "resume", onclick: start("resume") }, `Resume from page ${undone.first}`),
         h("button", { class: "secondary", disabled: busy, onclick: start("restart") }, "Restart from page 1"));
-    } else {
+    }
+    if (extraction.status === "completed") {
       actions.append(
-        h("button", { disabled: busy, onclick: post(`/books/${bookId}/guidelines/finalize`) },
+        h("button", { class: undone ? "secondary" : "", disabled: busy, onclick: post(`/books/${bookId}/guidelines/finalize`) },
           found.status === "final" ? "Finalize again" : "Finalize"),
         h("button", { class: "secondary", disabled: busy, onclick: post(`/books/${bookId}/exports/epub`) }, "Export EPUB"),
-        h("a", { class: "button secondary", href: `/api/v1/books/${bookId}/exports/epub`, download: "" }, "Download EPUB"),
-        h("button", { class: "secondary", disabled: busy, onclick: start("restart") }, "Generate again"));
+        h("a", { class: "button secondary", href: `/api/v1/books/${bookId}/exports/epub`, download: "" }, "Download EPUB"));
+      if (!undone) {
+        actions.append(h("button", { class: "secondary", disabled: busy, onclick: start("restart") }, "Generate again"));
+      }
     }
   }
+  const p = extraction ? extraction.progress : null;
+  const failure = extraction && !isActive(extraction) && undone
+    ? h("div", { class: "failure", role: "alert", "data-test": "guidelines-failure" },
+        extraction.error ? h("p", { class: "error" }, `${extraction.error.message} (${extraction.error.code})`) : null,
+        h("p", { class: "num" }, `${p.completed} page(s) done, ${p.failed} failed, ${p.remaining} remaining.`),
+        undone.failed.length ? h("ul", { class: "error" }, undone.failed.map((i) => h("li", { "data-page": String(i.item_no) },
+          `Page ${i.item_no}: ${i.error ? `${i.error.message} (${i.error.code})` : "failed"}`))) : null)
+    : null;
   const summary = h("p", { class: "muted num", "data-test": "guidelines-summary" },
     `${found.status === "final" ? "Final" : "Draft"}: ${found.topics.length} topic(s), ${found.subtopics} subtopic(s) from ${found.pages} page(s)`);
   const topics = h("ul", {}, found.topics.map((t) => h("li", {}, h("strong", {}, t.name),
     ` (${t.subtopics.length})`, h("ul", {}, t.subtopics.map((s) => h("li", {}, s.name))))));
   box.replaceChildren(h("div", {},
     extraction ? progressBar(extraction, "Guidelines") : null,
-    extraction && extraction.error ? h("p", { class: "error", role: "alert" },
-      `${extraction.error.message} (${extraction.error.code}): ${extraction.progress.completed} pages done, ${extraction.progress.failed} failed, ${extraction.progress.remaining} remaining`) : null,
-    summary, actions, found.topics.length ? topics : null));
+    failure, summary, actions, found.topics.length ? topics : null));
 }
 
 function renderJob(box, job, refresh) {
@@ -256,8 +289,8 @@ function renderJob(box, job, refresh) {
     box.replaceChildren(h("p", { class: "muted" }, "No job yet: upload pages to start OCR."));
     return;
   }
-  const label = job.kind === "ocr" ? "OCR" : job.kind;
-  const actions = h("div", { class: "row" });
+  const label = kindName(job.kind);
+  const actions = h("div", { class: "row actions" });
   if (isActive(job)) {
     actions.append(h("button", { class: "danger", onclick: async () => {
       try { await api("DELETE", `/jobs/${job.id}`); await refresh(); } catch (e) { fail(e); }
@@ -311,7 +344,7 @@ function renderHistory(box, jobs, refresh) {
     h("thead", {}, h("tr", {}, h("th", {}, "Job"), h("th", {}, "Status"), h("th", {}, "Items"),
       h("th", {}, "Started"), h("th", {}, "Duration"), h("th", {}, "Error"), h("th", {}, ""))),
     h("tbody", {}, jobs.map((j) => h("tr", {},
-      h("td", {}, j.kind, j.resumed_from ? " (resumed)" : ""),
+      h("td", {}, kindName(j.kind), j.resumed_from ? " (resumed)" : ""),
       h("td", {}, status(j.status)),
       h("td", { class: "num" }, `${j.progress.completed + j.progress.failed}/${j.progress.total}`),
       h("td", { class: "muted" }, when(j.started_at || j.created_at)),

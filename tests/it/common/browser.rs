@@ -1,5 +1,6 @@
 //! Headless Chromium driven through ChromeDriver's WebDriver protocol: a small client over
-//! `reqwest`, enough for the UI tests (navigate, find, click, type, read, screenshot).
+//! `reqwest`, enough for the UI tests (navigate, find, click, type, press keys, drop files,
+//! read, screenshot).
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -190,6 +191,54 @@ impl Browser {
             );
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
+    }
+
+    /// Presses keys on whatever has the focus (WebDriver key codes: `TAB`, `ENTER`).
+    pub async fn press(&self, keys: &str) {
+        let actions: Vec<Value> = keys
+            .chars()
+            .flat_map(|k| {
+                let k = k.to_string();
+                [
+                    json!({ "type": "keyDown", "value": k }),
+                    json!({ "type": "keyUp", "value": k }),
+                ]
+            })
+            .collect();
+        self.call(
+            reqwest::Method::POST,
+            "/actions",
+            Some(json!({ "actions": [{ "type": "key", "id": "keyboard", "actions": actions }] })),
+        )
+        .await;
+    }
+
+    /// Drops real files from disk on the element `target`, as a user dragging them from a
+    /// file manager would: a file input of the test's own reads them, and a `drop` event
+    /// carries them to the page. Returns how many files the drop carried.
+    pub async fn drop_files(&self, target: &str, paths: &[String]) -> u64 {
+        self.script(
+            "const i = document.createElement('input'); i.type = 'file'; i.multiple = true;
+             i.id = 'test-drag-source'; document.body.append(i);",
+        )
+        .await;
+        let source = self.find("#test-drag-source").await;
+        self.type_into(&source, &paths.join("\n")).await;
+        let target = serde_json::to_string(target).unwrap();
+        self.script(&format!(
+            "const src = document.getElementById('test-drag-source');
+             const dt = new DataTransfer();
+             for (const f of src.files) dt.items.add(f);
+             const zone = document.querySelector({target});
+             for (const type of ['dragenter', 'dragover', 'drop']) {{
+               zone.dispatchEvent(new DragEvent(type, {{ bubbles: true, cancelable: true, dataTransfer: dt }}));
+             }}
+             src.remove();
+             return dt.files.length;"
+        ))
+        .await
+        .as_u64()
+        .unwrap_or(0)
     }
 
     pub async fn script(&self, js: &str) -> Value {

@@ -5,4 +5,5 @@ pub mod browser;
 pub mod db;
 pub mod flaky;
 pub mod images;
+pub mod model;
 pub mod runtime;
