@@ -133,7 +133,12 @@ pub fn assemble(pages: &[(i64, PageGuidelines)]) -> Vec<Topic> {
             }
         }
         for draft in &page.topics {
-            let continues = draft.name.is_none() && !topics.is_empty();
+            // A page that names the topic in progress again (models repeat a chapter's name
+            // on each of its pages) continues it.
+            let continues = match &draft.name {
+                None => !topics.is_empty(),
+                Some(name) => topics.last().is_some_and(|t| same_name(&t.name, name)),
+            };
             if !continues {
                 topics.push(Topic {
                     name: draft
@@ -147,15 +152,25 @@ pub fn assemble(pages: &[(i64, PageGuidelines)]) -> Vec<Topic> {
             let topic = topics.last_mut().expect("pushed above");
             add_page(&mut topic.pages, *page_no);
             for sub in &draft.subtopics {
-                topic.subtopics.push(Subtopic {
-                    name: sub.name.clone(),
-                    content: sub.content.clone(),
-                    pages: vec![*page_no],
-                });
+                match topic.subtopics.last_mut() {
+                    Some(last) if same_name(&last.name, &sub.name) => {
+                        last.content.extend(sub.content.clone());
+                        add_page(&mut last.pages, *page_no);
+                    }
+                    _ => topic.subtopics.push(Subtopic {
+                        name: sub.name.clone(),
+                        content: sub.content.clone(),
+                        pages: vec![*page_no],
+                    }),
+                }
             }
         }
     }
     topics
+}
+
+fn same_name(a: &str, b: &str) -> bool {
+    finalize::normalize(a) == finalize::normalize(b)
 }
 
 /// The book's guidelines now: the final set if a finalization completed after the latest
@@ -247,5 +262,46 @@ mod tests {
             topics[1].subtopics[0].content.exercises,
             ["Shade a quarter."]
         );
+    }
+
+    /// A model that names the chapter and section in progress again on the next page
+    /// continues them instead of starting new ones.
+    #[test]
+    fn a_repeated_name_continues_the_topic_and_subtopic() {
+        let page = |topic: &str, subtopic: &str, example: &str| {
+            serde_json::from_value::<PageGuidelines>(serde_json::json!({
+                "continued": { "objectives": [], "key_concepts": [], "examples": [],
+                               "common_mistakes": [], "exercises": [] },
+                "topics": [{ "name": topic, "subtopics": [{ "name": subtopic,
+                    "objectives": [], "key_concepts": [], "examples": [example],
+                    "common_mistakes": [], "exercises": [] }] }],
+            }))
+            .unwrap()
+        };
+        let topics = assemble(&[
+            (1, page("Fractions", "Halves", "half of 8")),
+            (2, page("FRACTIONS", "Halves.", "half of 10")),
+            (3, page("Fractions", "Quarters", "a quarter of 8")),
+            (4, page("Decimals", "Tenths", "0.1")),
+        ]);
+        let outline: Vec<(&str, Vec<(&str, &[i64], usize)>)> = topics
+            .iter()
+            .map(|t| {
+                let subs = t.subtopics.iter();
+                let subs = subs.map(|s| (s.name.as_str(), &s.pages[..], s.content.examples.len()));
+                (t.name.as_str(), subs.collect())
+            })
+            .collect();
+        assert_eq!(
+            outline,
+            vec![
+                (
+                    "Fractions",
+                    vec![("Halves", &[1, 2][..], 2), ("Quarters", &[3][..], 1)]
+                ),
+                ("Decimals", vec![("Tenths", &[4][..], 1)]),
+            ]
+        );
+        assert_eq!(topics[0].pages, [1, 2, 3]);
     }
 }

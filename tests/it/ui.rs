@@ -1,14 +1,15 @@
 //! The admin UI in a real headless Chromium: create a book, upload real scans (and a broken
 //! file) through the file input, watch OCR reach 100%, retry the failed page, review a page,
-//! and reload during a job to find it still tracked without the layout moving; and, with
-//! the keyboard and a drag and drop, generate guidelines with a failing test model, read the
-//! failure summary, resume and see them complete. Every screen is checked for labels and
+//! and reload during a job to find it still tracked; and, with the keyboard and a drag and
+//! drop, generate guidelines with a failing test model, read the failure summary, resume and
+//! see them complete, review pages while a job runs, and cancel it without the layout
+//! moving. Every screen is checked for labels and
 //! visible focus. Screenshots of the main screens go to `<target>/tmp/ui-screenshots/`.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use actix_web::{HttpResponse, web};
 use serde_json::Value;
@@ -247,30 +248,11 @@ async fn an_admin_uploads_watches_ocr_retries_and_reviews() {
         })
         .await;
     browser.screenshot("05-ocr-running").await;
-    // Every re-render while the job runs, and the one at its end, leaves the sections below
-    // the job where they were.
-    browser
-        .script(
-            "window.tops = [];
-             const record = () => window.tops.push(['guidelines-h', 'pages-h']
-               .map((id) => document.getElementById(id).getBoundingClientRect().top + scrollY));
-             record();
-             new MutationObserver(record).observe(document.getElementById('main'),
-               { subtree: true, childList: true, characterData: true });",
-        )
-        .await;
     browser
         .wait_text("#job [data-test=progress-text]", |t| {
             t == "1/1 pages (100%)"
         })
         .await;
-    let tops = browser.script("return window.tops").await;
-    let tops = tops.as_array().unwrap();
-    assert!(tops.len() >= 2, "no re-render was seen: {tops:?}");
-    assert!(
-        tops.iter().all(|t| t == &tops[0]),
-        "the layout moved: {tops:?}"
-    );
     browser
         .wait_text("tr[data-page='4']", |t| t.contains("completed"))
         .await;
@@ -301,7 +283,7 @@ async fn an_admin_uploads_watches_ocr_retries_and_reviews() {
 
 /// How the test model behaves: at first it answers page 1, answers page 2 invalidly (twice,
 /// so the page fails terminal) and refuses its key on page 3 once page 2 has failed (fatal
-/// for the job); once fixed it answers every page; once down it answers 500.
+/// for the job); once fixed it answers every page; once down it rate-limits every request.
 #[derive(Default)]
 struct FlakyModel {
     asked: Mutex<Vec<i64>>,
@@ -310,7 +292,7 @@ struct FlakyModel {
 
 const FAILING: u8 = 0;
 const FIXED: u8 = 1;
-const DOWN: u8 = 2;
+const LIMITED: u8 = 2;
 
 impl FlakyModel {
     async fn answer(&self, request: Value) -> HttpResponse {
@@ -331,7 +313,11 @@ impl FlakyModel {
             }
             (FIXED, 2) => ok("Tenths"),
             (FIXED, _) => ok("Hundredths"),
-            _ => refusal(503, "overloaded"),
+            // Rate limited: retried after the wait, costing no attempt, so the job runs on.
+            _ => {
+                let (status, _, body) = refusal(429, "slow down");
+                (status, vec![("retry-after", "1")], body)
+            }
         })
     }
 
@@ -426,8 +412,8 @@ async fn an_admin_resumes_guidelines_after_the_model_fails() {
     flaky.phase.store(FIXED, Ordering::SeqCst);
     browser.click(&resume).await;
     browser
-        .wait_text("#guidelines [data-test=progress-text]", |t| {
-            t == "2/2 pages (100%)"
+        .wait_text("#guidelines .job-progress", |t| {
+            t.contains("completed") && t.contains("2/2 pages (100%)")
         })
         .await;
     let summary = browser
@@ -446,15 +432,67 @@ async fn an_admin_resumes_guidelines_after_the_model_fails() {
     show(&browser, "guidelines-h").await;
     browser.screenshot("09-guidelines-resumed").await;
 
-    // Generated again while the model is down: the run keeps retrying, and the admin
+    // Generated again while the model rate-limits: the run waits and retries, and the admin
     // cancels it from the job box; the history keeps both the cancel and the runs before.
-    flaky.phase.store(DOWN, Ordering::SeqCst);
+    flaky.phase.store(LIMITED, Ordering::SeqCst);
     browser
         .script(
             "[...document.querySelectorAll('#guidelines button')]
                .find((b) => b.textContent === 'Generate again').click()",
         )
         .await;
+    browser
+        .wait_text("#job .status", |t| t.contains("running"))
+        .await;
+    // Polling re-renders the job every 2 s; the sections below it stay where they are.
+    browser
+        .script(
+            "window.tops = [];
+             const record = () => window.tops.push(['guidelines-h', 'pages-h']
+               .map((id) => document.getElementById(id).getBoundingClientRect().top + scrollY));
+             record();
+             new MutationObserver(record).observe(document.getElementById('main'),
+               { subtree: true, childList: true, characterData: true });",
+        )
+        .await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let tops = loop {
+        let tops = browser.script("return window.tops").await;
+        if tops.as_array().unwrap().len() >= 3 {
+            break tops;
+        }
+        assert!(Instant::now() < deadline, "no re-render was seen: {tops}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let tops = tops.as_array().unwrap();
+    assert!(
+        tops.iter().all(|t| t == &tops[0]),
+        "the layout moved: {tops:?}"
+    );
+    // While the job holds the book, pages can still be reviewed: edit page 1's text, then go
+    // on to page 2 with Next.
+    let book_url = browser.url().await;
+    browser
+        .click(&browser.find("tr[data-page='1'] a.button").await)
+        .await;
+    browser.wait_text("h1", |t| t == "Page 1").await;
+    browser
+        .script("document.getElementById('page-text').value = 'One half is 1/2.'")
+        .await;
+    browser
+        .script(
+            "[...document.querySelectorAll('.review button')]
+               .find((b) => b.textContent === 'Save edited text').click()",
+        )
+        .await;
+    browser
+        .wait_text("[data-test=review-status]", |t| t.contains("edited"))
+        .await;
+    browser
+        .click(&browser.find("nav[aria-label=Pages] a").await)
+        .await;
+    browser.wait_text("h1", |t| t == "Page 2").await;
+    browser.goto(&book_url).await;
     browser
         .wait_text("#job .status", |t| t.contains("running"))
         .await;
@@ -467,8 +505,31 @@ async fn an_admin_resumes_guidelines_after_the_model_fails() {
     let history = browser
         .wait_text("#jobs", |t| t.contains("cancelled"))
         .await;
+    // Nor does the job's end move the guidelines below it.
+    let top = browser
+        .script(
+            "return document.getElementById('guidelines-h').getBoundingClientRect().top + scrollY",
+        )
+        .await;
+    assert_eq!(top, tops[0][0], "the layout moved when the job ended");
     show(&browser, "job-h").await;
     browser.screenshot("10-cancelled").await;
     assert_eq!(history.matches("Guidelines").count(), 3, "{history}");
     assert!(history.contains("PROVIDER_AUTH"), "{history}");
+    let failure = browser
+        .wait_text("[data-test=guidelines-failure]", |t| {
+            t.contains("cancelled")
+        })
+        .await;
+    assert!(
+        failure.contains("0 page(s) done, 0 failed, 3 remaining."),
+        "{failure}"
+    );
+    let book = book_url.rsplit('/').next().unwrap();
+    let (_, page) = api.get(&format!("/api/v1/books/{book}/pages/1")).await;
+    assert_eq!(
+        (&page["review"]["status"], &page["text"]),
+        (&Value::from("edited"), &Value::from("One half is 1/2.")),
+        "{page}"
+    );
 }

@@ -271,6 +271,7 @@ function renderGuidelines(box, bookId, found, extraction, undone, latest, refres
   const failure = extraction && !isActive(extraction) && undone
     ? h("div", { class: "failure", role: "alert", "data-test": "guidelines-failure" },
         extraction.error ? h("p", { class: "error" }, `${extraction.error.message} (${extraction.error.code})`) : null,
+        extraction.status === "cancelled" ? h("p", {}, "The run was cancelled.") : null,
         h("p", { class: "num" }, `${p.completed} page(s) done, ${p.failed} failed, ${p.remaining} remaining.`),
         undone.failed.length ? h("ul", { class: "error" }, undone.failed.map((i) => h("li", { "data-page": String(i.item_no) },
           `Page ${i.item_no}: ${i.error ? `${i.error.message} (${i.error.code})` : "failed"}`))) : null)
