@@ -284,7 +284,8 @@ mod tests {
             (3, page("Fractions", "Quarters", "a quarter of 8")),
             (4, page("Decimals", "Tenths", "0.1")),
         ]);
-        let outline: Vec<(&str, Vec<(&str, &[i64], usize)>)> = topics
+        type Outline<'a> = Vec<(&'a str, Vec<(&'a str, &'a [i64], usize)>)>;
+        let outline: Outline = topics
             .iter()
             .map(|t| {
                 let subs = t.subtopics.iter();
