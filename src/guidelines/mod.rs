@@ -174,7 +174,8 @@ fn same_name(a: &str, b: &str) -> bool {
 }
 
 /// The book's guidelines now: the final set if a finalization completed after the latest
-/// extraction, else the draft joined from each page's newest extraction. With whether they
+/// extraction, else the draft joined from each page's newest extraction (of the pages that
+/// still take part). With whether they
 /// are final, and how many pages they come from.
 pub async fn current(
     store: &dyn crate::store::Store,
@@ -199,10 +200,18 @@ pub async fn current(
             return Ok((true, pages, topics));
         }
     }
+    // Pages deleted or rejected in review since their extraction take no part.
+    let taking_part: std::collections::HashSet<i64> = crate::store::all_pages(store, book)
+        .await?
+        .iter()
+        .filter(|p| p.for_guidelines())
+        .map(|p| p.page_no)
+        .collect();
     let pages: Vec<(i64, PageGuidelines)> = store
         .page_guidelines(book)
         .await?
         .into_iter()
+        .filter(|(n, _)| taking_part.contains(n))
         .filter_map(|(n, v)| Some((n, serde_json::from_value(v).ok()?)))
         .collect();
     Ok((false, pages.len(), assemble(&pages)))

@@ -45,6 +45,7 @@ list theirs. Any route also answers `404 NOT_FOUND` for a path it does not know 
         super::pages::upload_one,
         super::pages::upload_many,
         super::pages::show_page,
+        super::pages::delete_page,
         super::pages::page_image,
         super::pages::review_page,
         super::pages::retry_ocr,

@@ -32,6 +32,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(
         web::resource("/books/{book_id}/pages/{page_no}")
             .route(web::get().to(show_page))
+            .route(web::delete().to(delete_page))
             .default_service(web::to(method_not_allowed)),
     )
     .service(
@@ -264,6 +265,49 @@ async fn show_page(
     let (book, page_no) = path.into_inner();
     let page = require_page(&state, book, page_no).await?;
     Ok(HttpResponse::Ok().json(PageView::new(&page, true)))
+}
+
+/// Delete a page
+///
+/// Its row and its images; its OCR and extraction runs stay in their jobs' history. A
+/// page is replaced by deleting it and uploading the new scan under its number.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/books/{book_id}/pages/{page_no}",
+    tag = "pages",
+    params(PagePath),
+    responses(
+        (status = 204, description = "Deleted."),
+        (status = 400, description = "`INVALID_PATH`: a malformed id or number; `INVALID_PAGE_NO`: out of range.", body = ErrorBody),
+        (status = 404, description = "`BOOK_NOT_FOUND`, `PAGE_NOT_FOUND`.", body = ErrorBody),
+        (status = 409, description = "`BOOK_BUSY`: a job holds the book; `details.job_id` names it.", body = ErrorBody),
+        (status = 503, description = "`STORE_UNAVAILABLE`: the database does not answer; try again.", body = ErrorBody),
+        (status = 500, description = "`INTERNAL`: the server failed; see its log.", body = ErrorBody),
+    )
+)]
+async fn delete_page(
+    state: web::Data<ApiState>,
+    path: web::Path<(BookId, i64)>,
+) -> Result<HttpResponse, ApiError> {
+    let (book, page_no) = path.into_inner();
+    require_page(&state, book, page_no).await?;
+    if !state.store.delete_page(book, page_no).await? {
+        return Err(ApiError::not_found(
+            "PAGE_NOT_FOUND",
+            format!("the book has no page {page_no}"),
+        ));
+    }
+    // The row went first: a failure here leaves unreachable bytes, which the next upload
+    // under this number replaces.
+    for key in [
+        ObjectKey::page_source(book, page_no),
+        ObjectKey::page_image(book, page_no),
+    ] {
+        if let Err(e) = state.objects.delete(&key).await {
+            tracing::error!(book_id = %book, page_no, error = %e, "page deleted, but not its object {}", key.as_str());
+        }
+    }
+    Ok(HttpResponse::NoContent().finish())
 }
 
 #[derive(Deserialize, IntoParams)]

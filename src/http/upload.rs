@@ -372,7 +372,10 @@ impl Upload {
                 return Err(ApiError::new(
                     StatusCode::CONFLICT,
                     "PAGE_EXISTS",
-                    format!("the book already has a page {page_no} ({label} would be it)"),
+                    format!(
+                        "the book already has a page {page_no} ({label} would be it); \
+                         to replace it, delete the page first"
+                    ),
                 )
                 .with_details(json!({ "page_no": page_no }))
                 .into());

@@ -61,6 +61,10 @@ pub trait PageStore: Send + Sync + 'static {
     /// Deletes the book with its pages and jobs, unless a job holds its JobLock
     /// ([`StoreError::BookBusy`]). `false` if there was no such book.
     async fn delete_book(&self, book: BookId) -> Result<bool, StoreError>;
+
+    /// Deletes one page's row, unless a job holds the book (`BookBusy`); `false` if the
+    /// page does not exist. Its OCR and extraction items stay with their jobs' history.
+    async fn delete_page(&self, book: BookId, page_no: i64) -> Result<bool, StoreError>;
 }
 
 /// Every page of the book, in order, read a batch at a time.
@@ -311,6 +315,27 @@ macro_rules! impl_page_store {
                 .await
                 .map_err(classify)?
                 .rows_affected();
+                self.deleted_unless_busy(book, deleted).await
+            }
+
+            async fn delete_page(&self, book: BookId, page_no: i64) -> Result<bool, StoreError> {
+                let deleted = sqlx::query(
+                    "DELETE FROM pages WHERE book_id = $1 AND page_no = $2 AND NOT EXISTS ( \
+                       SELECT 1 FROM jobs WHERE book_id = $1 AND status IN ('pending', 'running', 'cancelling'))",
+                )
+                .bind(book.0)
+                .bind(page_no)
+                .execute(self.writer())
+                .await
+                .map_err(classify)?
+                .rows_affected();
+                self.deleted_unless_busy(book, deleted).await
+            }
+        }
+
+        impl $store {
+            /// After a delete that a held book refuses: whether it deleted, else why not.
+            async fn deleted_unless_busy(&self, book: BookId, deleted: u64) -> Result<bool, StoreError> {
                 if deleted == 1 {
                     return Ok(true);
                 }

@@ -114,7 +114,8 @@ async fn rate_limits_and_bad_keys_are_classified() {
 }
 
 /// Three pages; the model answers two, then refuses the key: the job fails with two pages
-/// done, and its resume sends exactly the third.
+/// done, and its resume sends exactly the third. Pages deleted or rejected later leave the
+/// draft.
 #[actix_rt::test]
 async fn a_run_that_fails_midway_resumes_with_exactly_the_pages_left() {
     let provider = ScriptedModel::start(vec![
@@ -168,4 +169,18 @@ async fn a_run_that_fails_midway_resumes_with_exactly_the_pages_left() {
         .collect();
     names.sort_unstable();
     assert_eq!(names, ["Eighths", "Halves", "Quarters"], "{draft}");
+
+    // A page deleted, or rejected in review, after its extraction leaves the draft.
+    let (status, _) = api.delete(&format!("/api/v1/books/{book}/pages/3")).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = api
+        .put(
+            &format!("/api/v1/books/{book}/pages/1/review"),
+            json!({ "action": "reject" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, draft) = api.get(&format!("/api/v1/books/{book}/guidelines")).await;
+    assert_eq!(draft["pages"], json!(1), "{draft}");
+    assert_eq!(draft["topics"][0]["pages"], json!([2]), "{draft}");
 }

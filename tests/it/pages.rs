@@ -221,6 +221,44 @@ async fn the_admins_first_hour(backend: Backend, storage: Storage) {
         );
     }
 
+    // Replacing a scan: page 2 (the broken one) goes with its image, and a good scan takes
+    // its number.
+    let page2 = format!("/api/v1/books/{book}/pages/2");
+    let (status, _) = api.delete(&page2).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_error(
+        &api.get(&page2).await,
+        StatusCode::NOT_FOUND,
+        "PAGE_NOT_FOUND",
+    );
+    assert_error(
+        &api.delete(&page2).await,
+        StatusCode::NOT_FOUND,
+        "PAGE_NOT_FOUND",
+    );
+    let keys = api.object_keys().await;
+    assert!(
+        keys.iter().all(|k| !k.contains("/pages/2/"))
+            && keys.iter().any(|k| k.contains("/pages/1/")),
+        "{keys:?}"
+    );
+    assert_eq!(pages(&api, &book).await["counts"]["total"], json!(3));
+    let (status, replaced) = api
+        .upload(
+            &format!("/api/v1/books/{book}/pages?page_no=2"),
+            &[Part::file("rescan.tif", &scan)],
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{replaced}");
+    api.wait_ended(replaced["job"]["id"].as_str().unwrap())
+        .await;
+    let rescanned = settled_page(&api, &book, 2).await;
+    assert_eq!(
+        (&rescanned["original_name"], &rescanned["ocr"]["status"]),
+        (&json!("rescan.tif"), &json!("completed")),
+        "{rescanned}"
+    );
+
     // Deleting the book takes its pages, jobs and images with it.
     assert!(!api.object_keys().await.is_empty());
     let (status, _) = api.delete(&format!("/api/v1/books/{book}")).await;
@@ -458,6 +496,7 @@ async fn bad_uploads_are_refused_whole(backend: Backend) {
         )
         .await,
         api.delete(&format!("/api/v1/books/{book}")).await,
+        api.delete(&format!("/api/v1/books/{book}/pages/1")).await,
     ] {
         assert_error(&busy, StatusCode::CONFLICT, "BOOK_BUSY");
         assert_eq!(busy.1["error"]["details"]["job_id"], holder);

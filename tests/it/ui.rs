@@ -532,4 +532,36 @@ async fn an_admin_resumes_guidelines_after_the_model_fails() {
         (&Value::from("edited"), &Value::from("One half is 1/2.")),
         "{page}"
     );
+
+    // A correction: page 3 is deleted (a second click confirms) and a new scan goes in
+    // under its number in single-page mode.
+    browser
+        .click(&browser.find("tr[data-page='3'] a.button").await)
+        .await;
+    browser.wait_text("h1", |t| t == "Page 3").await;
+    browser
+        .click(&browser.find("[data-test=delete]").await)
+        .await;
+    browser
+        .click(&browser.find("[data-test=delete-confirm]").await)
+        .await;
+    browser.wait_text("h1", |t| t == "Decimals").await;
+    browser
+        .wait_text("#pages", |t| t.contains("2 pages:"))
+        .await;
+    let dropped = browser
+        .drop_files("[data-test=dropzone]", &[data_path("phototest.tif")])
+        .await;
+    assert_eq!(dropped, 1);
+    browser.click(&browser.find("#single").await).await;
+    browser
+        .type_into(&browser.find("#page-no").await, "3")
+        .await;
+    browser
+        .click(&browser.find(".card .row button:not(.secondary)").await)
+        .await;
+    let row = browser
+        .wait_text("tr[data-page='3']", |t| t.contains("completed"))
+        .await;
+    assert!(row.contains("phototest.tif"), "{row}");
 }

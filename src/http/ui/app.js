@@ -502,5 +502,34 @@ async function pageView(bookId, n) {
         h("div", { class: "row", style: "margin-top:.5rem" },
           h("button", { onclick: () => act({ action: "approve" }), disabled: page.ocr.status !== "completed" }, "Approve"),
           h("button", { class: "danger", onclick: () => act({ action: "reject" }) }, "Reject"),
-          h("button", { class: "secondary", onclick: () => act({ action: "edit", text: text.value }) }, "Save edited text")))));
+          h("button", { class: "secondary", onclick: () => act({ action: "edit", text: text.value }) }, "Save edited text")),
+        deletion(bookId, n))));
+}
+
+// Deleting a page takes a second, explicit click; the scan can then be uploaded again under
+// the same number in single-page mode.
+function deletion(bookId, n) {
+  const box = h("div", { class: "row actions", style: "margin-top:1.5rem" });
+  // Focus follows the buttons as they swap, so a keyboard user is never dropped to the top.
+  const ask = () => {
+    const keep = h("button", { class: "secondary", onclick: () => offer(true) }, "Keep it");
+    box.replaceChildren(
+      h("span", {}, `Delete page ${n} and its scan? Its text and review go too.`),
+      h("button", { class: "danger", "data-test": "delete-confirm", onclick: async () => {
+        try {
+          await api("DELETE", `/books/${bookId}/pages/${n}`);
+          toast(`Page ${n} deleted; upload its new scan as page ${n} in single-page mode.`);
+          location.hash = `#/books/${bookId}`;
+        } catch (e) { fail(e); }
+      } }, `Delete page ${n}`),
+      keep);
+    keep.focus();
+  };
+  const offer = (focus) => {
+    const del = h("button", { class: "danger", "data-test": "delete", onclick: ask }, "Delete page…");
+    box.replaceChildren(del);
+    if (focus) del.focus();
+  };
+  offer(false);
+  return box;
 }
