@@ -291,12 +291,14 @@ macro_rules! impl_page_store {
                 book: BookId,
             ) -> Result<Vec<(i64, serde_json::Value)>, StoreError> {
                 let rows: Vec<(i64, sqlx::types::Json<serde_json::Value>)> = sqlx::query_as(
-                    "SELECT i.item_no, i.result FROM job_items i \
-                     WHERE i.status = 'completed' AND i.job_id = ( \
-                       SELECT j2.id FROM jobs j2 JOIN job_items i2 ON i2.job_id = j2.id \
-                         AND i2.item_no = i.item_no AND i2.status = 'completed' \
-                       WHERE j2.book_id = $1 AND j2.kind = 'extract' ORDER BY j2.id DESC LIMIT 1) \
-                     ORDER BY i.item_no",
+                    // From the book's extraction jobs (by index), never a scan of every
+                    // job's items: the UI reads this every poll.
+                    "SELECT item_no, result FROM ( \
+                       SELECT i.item_no, i.result, \
+                         ROW_NUMBER() OVER (PARTITION BY i.item_no ORDER BY j.id DESC) AS newest \
+                       FROM jobs j JOIN job_items i ON i.job_id = j.id \
+                       WHERE j.book_id = $1 AND j.kind = 'extract' AND i.status = 'completed') t \
+                     WHERE newest = 1 ORDER BY item_no",
                 )
                 .bind(book.0)
                 .fetch_all(self.reader())
