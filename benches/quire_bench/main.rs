@@ -12,9 +12,12 @@
 //! - `finalize`: merging 5,000 draft subtopics, against 500 (is it linear?).
 //! - `extract`: 300 pages through the OpenAI-compatible extractor against a 1 s test model
 //!   at concurrency 16, against the ideal time.
+//! - `draft`: reading a book's draft guidelines (what the UI polls) among 1,000 other books
+//!   of 100 extracted pages each, against reading it alone.
 //!
 //! Run it in release mode: `cargo run --release --bin quire-bench -- all`.
 
+mod draft;
 mod extract;
 mod finalize;
 mod pages;
@@ -25,8 +28,7 @@ use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand, ValueEnum};
 use quire_actors::JobKind;
-use quire_actors::model::{ItemOutcome, Lease, NewJob};
-use quire_actors::ports::{Clock, Commit, SystemClock};
+use quire_actors::model::NewJob;
 use serde_json::json;
 
 use setup::{BenchDb, start_runtime, wait_done};
@@ -65,6 +67,11 @@ enum Bench {
     Finalize,
     /// 300 pages through the OpenAI-compatible extractor, 1 s a page, concurrency 16.
     Extract,
+    /// A book's draft guidelines read among other books' extractions, against alone.
+    Draft {
+        #[arg(long, default_value_t = 1_000)]
+        books: usize,
+    },
     /// Every benchmark with its default size.
     All,
 }
@@ -87,6 +94,7 @@ fn main() {
                 Bench::Ocr => pages::ocr(backend).await,
                 Bench::Finalize => finalize::run(backend),
                 Bench::Extract => extract::run(backend).await,
+                Bench::Draft { books } => draft::run(backend, books).await,
                 Bench::All => {
                     throughput(backend, 100_000).await;
                     io(backend, 2_000).await;
@@ -95,6 +103,7 @@ fn main() {
                     pages::ocr(backend).await;
                     finalize::run(backend);
                     extract::run(backend).await;
+                    draft::run(backend, 1_000).await;
                 }
             }
         }
@@ -108,7 +117,6 @@ async fn throughput(backend: Backend, items: i64) {
     // Baseline: the same claims and batched commits, straight to the store, no actors.
     let db = BenchDb::new(backend).await;
     let store = db.store().await;
-    let clock = SystemClock;
     let book = setup::book(&store).await;
     let job = NewJob {
         book_id: book,
@@ -120,42 +128,7 @@ async fn throughput(backend: Backend, items: i64) {
     };
     // Both sides are timed from the job's creation (its item rows included) to its end.
     let started = Instant::now();
-    let id = quire_actors::JobId::new();
-    let now = clock.now_ms();
-    let created = store
-        .create_job(id, &job, "bench", now + 60_000, now)
-        .await
-        .unwrap();
-    let lease = Lease {
-        job_id: id,
-        owner: "bench".into(),
-        generation: created.lease_generation,
-    };
-    // Enter the job claiming the first window, then write each window's outcomes and claim
-    // the next in one transaction, as the JobActor does when no item takes any time.
-    let entered = store
-        .enter_job(&lease, WINDOW, clock.now_ms())
-        .await
-        .unwrap();
-    let mut progress = entered.job.progress;
-    let mut claimed = entered.claimed;
-    while !claimed.is_empty() {
-        let now = clock.now_ms();
-        let outcomes: Vec<ItemOutcome> = claimed
-            .iter()
-            .map(|c| ItemOutcome::completed(c.item_no, json!({ "item_no": c.item_no }), now))
-            .collect();
-        progress.completed += outcomes.len() as u64;
-        progress.last_completed_item = claimed.last().map(|c| c.item_no);
-        let commit = Commit {
-            outcomes: &outcomes,
-            progress: &progress,
-            claim: WINDOW,
-            lease_expires_at: now + 60_000,
-            now,
-        };
-        claimed = store.commit(&lease, commit).await.unwrap().claimed;
-    }
+    setup::run_in_store(&store, &job, WINDOW, |n| json!({ "item_no": n })).await;
     let bare = started.elapsed();
     drop(store);
     drop(db);

@@ -8,8 +8,13 @@ use async_trait::async_trait;
 use quire::store::scratch::{self, ScratchDb};
 use quire::store::{self, NewBook, Store};
 use quire::synthetic::SyntheticHandler;
-use quire_actors::ports::{ItemContext, ItemWork, JobStore, RemoteItemHandler, SystemClock};
-use quire_actors::{BookId, ItemError, Job, JobId, JobKind, RuntimeConfig, RuntimeHandle};
+use quire_actors::model::{ItemOutcome, Lease, NewJob};
+use quire_actors::ports::{
+    Clock, Commit, ItemContext, ItemWork, JobStore, RemoteItemHandler, SystemClock,
+};
+use quire_actors::{
+    BookId, ItemError, Job, JobId, JobKind, Progress, RuntimeConfig, RuntimeHandle,
+};
 use serde_json::{Value, json};
 use tokio::sync::{broadcast, mpsc};
 
@@ -62,6 +67,53 @@ pub async fn start_runtime(
     RuntimeHandle::start(cfg, job_store, kinds, Arc::new(SystemClock))
         .await
         .unwrap()
+}
+
+/// Runs a job straight through the store, no actors: enters it claiming a window of items,
+/// then writes each window's outcomes (`result` of each item) and claims the next in one
+/// transaction, as the JobActor does when no item takes any time. The job stays running.
+pub async fn run_in_store(
+    store: &Arc<dyn Store>,
+    job: &NewJob,
+    window: u32,
+    result: impl Fn(i64) -> Value,
+) -> Progress {
+    let clock = SystemClock;
+    let id = JobId::new();
+    let now = clock.now_ms();
+    let created = store
+        .create_job(id, job, "bench", now + 60_000, now)
+        .await
+        .unwrap();
+    let lease = Lease {
+        job_id: id,
+        owner: "bench".into(),
+        generation: created.lease_generation,
+    };
+    let entered = store
+        .enter_job(&lease, window, clock.now_ms())
+        .await
+        .unwrap();
+    let mut progress = entered.job.progress;
+    let mut claimed = entered.claimed;
+    while !claimed.is_empty() {
+        let now = clock.now_ms();
+        let outcomes: Vec<ItemOutcome> = claimed
+            .iter()
+            .map(|c| ItemOutcome::completed(c.item_no, result(c.item_no), now))
+            .collect();
+        progress.completed += outcomes.len() as u64;
+        progress.last_completed_item = claimed.last().map(|c| c.item_no);
+        let commit = Commit {
+            outcomes: &outcomes,
+            progress: &progress,
+            claim: window,
+            lease_expires_at: now + 60_000,
+            now,
+        };
+        claimed = store.commit(&lease, commit).await.unwrap().claimed;
+    }
+    progress
 }
 
 pub async fn book(store: &Arc<dyn Store>) -> BookId {

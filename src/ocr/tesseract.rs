@@ -19,6 +19,8 @@ pub struct Tesseract {
     language: String,
     timeout: Duration,
     slots: Semaphore,
+    /// The models `tesseract --list-langs` reported, read once it first answers.
+    installed: tokio::sync::OnceCell<Vec<String>>,
 }
 
 impl Tesseract {
@@ -34,6 +36,72 @@ impl Tesseract {
             language: language.to_owned(),
             timeout,
             slots: Semaphore::new(processes.max(1)),
+            installed: tokio::sync::OnceCell::new(),
+        }
+    }
+
+    /// A language with no installed model fails every page the same way, so it is fatal
+    /// for the job, naming the setting; told from the installed list, not from an error
+    /// message.
+    async fn check_language(&self) -> Result<(), ItemError> {
+        let installed = self
+            .installed
+            .get_or_try_init(|| async {
+                let out = self.command().arg("--list-langs").output().await;
+                let out = out.map_err(|e| self.spawn_error(e))?;
+                // The first line is a header ("List of available languages in …").
+                let listed = String::from_utf8_lossy(&out.stdout);
+                Ok::<_, ItemError>(
+                    listed
+                        .lines()
+                        .skip(1)
+                        .map(|l| l.trim().to_owned())
+                        .collect(),
+                )
+            })
+            .await?;
+        let missing: Vec<&str> = self
+            .language
+            .split('+')
+            .filter(|l| !installed.iter().any(|i| i == l))
+            .collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        Err(ItemError::fatal(
+            "OCR_LANGUAGE_MISSING",
+            format!(
+                "Tesseract has no model for {} (installed: {}); install it (Debian: \
+                 tesseract-ocr-<lang>) or set `ocr.language` (env QUIRE_OCR_LANGUAGE)",
+                missing.join(", "),
+                installed.join(", ")
+            ),
+        ))
+    }
+
+    fn command(&self) -> tokio::process::Command {
+        let mut cmd = tokio::process::Command::new(&self.binary);
+        cmd.env("OMP_THREAD_LIMIT", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        cmd
+    }
+
+    fn spawn_error(&self, e: std::io::Error) -> ItemError {
+        match e.kind() {
+            std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied => {
+                ItemError::fatal(
+                    "OCR_ENGINE_MISSING",
+                    format!(
+                        "`{}` cannot be run ({e}); install tesseract-ocr or set \
+                         `ocr.tesseract_binary` (env QUIRE_OCR_TESSERACT_BINARY)",
+                        self.binary.display()
+                    ),
+                )
+            }
+            _ => ItemError::retryable("OCR_ENGINE_FAILED", e.to_string()),
         }
     }
 }
@@ -93,6 +161,7 @@ fn read_tsv(tsv: &str) -> (String, Option<f32>) {
 #[async_trait]
 impl OcrEngine for Tesseract {
     async fn recognize(&self, page: &NormalizedPage) -> Result<OcrText, ItemError> {
+        self.check_language().await?;
         let _slot = super::slot(&self.slots).await?;
         let io =
             |e: std::io::Error| ItemError::retryable("OCR_IO", format!("OCR scratch files: {e}"));
@@ -100,34 +169,13 @@ impl OcrEngine for Tesseract {
         // Uncompressed: Tesseract spends no CPU decoding it (PNG costs a few percent).
         let input = dir.path().join("page.png");
         tokio::fs::write(&input, &page.png).await.map_err(io)?;
-        let child = tokio::process::Command::new(&self.binary)
+        let child = self
+            .command()
             .arg(&input)
             .arg("stdout")
             .args(["-l", &self.language, "tsv"])
-            .env("OMP_THREAD_LIMIT", "1")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn();
-        let child = match child {
-            Ok(child) => child,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied
-                ) =>
-            {
-                return Err(ItemError::fatal(
-                    "OCR_ENGINE_MISSING",
-                    format!(
-                        "`{}` cannot be run ({e}); install tesseract-ocr or point the OCR settings at it",
-                        self.binary.display()
-                    ),
-                ));
-            }
-            Err(e) => return Err(ItemError::retryable("OCR_ENGINE_FAILED", e.to_string())),
-        };
+            .spawn()
+            .map_err(|e| self.spawn_error(e))?;
         // On timeout the child is dropped, and with it killed.
         let finished = tokio::time::timeout(self.timeout, child.wait_with_output()).await;
         let out = match finished {

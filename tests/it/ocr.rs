@@ -120,7 +120,7 @@ async fn a_page_past_its_timeout_is_stopped_and_retryable() {
 }
 
 #[actix_rt::test]
-async fn blank_pages_and_missing_engines_are_told_apart() {
+async fn blank_pages_missing_engines_and_missing_languages_are_told_apart() {
     let mut blank = Vec::new();
     image::DynamicImage::ImageLuma8(image::GrayImage::from_pixel(600, 400, image::Luma([255])))
         .write_to(
@@ -143,6 +143,21 @@ async fn blank_pages_and_missing_engines_are_told_apart() {
     assert_eq!(
         (err.class(), err.code()),
         (ErrorClass::Fatal, "OCR_ENGINE_MISSING")
+    );
+    assert!(err.to_string().contains("ocr.tesseract_binary"), "{err}");
+
+    // A language whose model is not installed fails the job at once, naming the setting
+    // and what is installed.
+    let klingon = Tesseract::new("tesseract", "eng+tlh", Duration::from_secs(60), 1);
+    let err = klingon.recognize(&blank).await.unwrap_err();
+    assert_eq!(
+        (err.class(), err.code()),
+        (ErrorClass::Fatal, "OCR_LANGUAGE_MISSING")
+    );
+    let said = err.to_string();
+    assert!(
+        said.contains("no model for tlh") && said.contains("eng") && said.contains("ocr.language"),
+        "{said}"
     );
 }
 

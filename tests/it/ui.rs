@@ -61,6 +61,27 @@ async fn assert_accessible(browser: &Browser, screen: &str) {
     assert_eq!(problems, serde_json::json!([]), "on {screen}");
 }
 
+/// Clicks the button labelled `label` inside `within`, once it is there and enabled (as a
+/// user would wait for it).
+async fn click_button(browser: &Browser, within: &str, label: &str) {
+    let js = format!(
+        "const b = [...document.querySelectorAll({})].find((b) => b.textContent === {});
+         if (!b || b.disabled) return false;
+         b.click();
+         return true;",
+        serde_json::to_string(&format!("{within} button")).unwrap(),
+        serde_json::to_string(label).unwrap()
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while browser.script(&js).await != true {
+        assert!(
+            Instant::now() < deadline,
+            "no enabled `{label}` button in {within}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// Scrolls the element with id `id` to the top of the window, for a screenshot.
 async fn show(browser: &Browser, id: &str) {
     browser
@@ -259,9 +280,7 @@ async fn an_admin_uploads_watches_ocr_retries_and_reviews() {
     browser.screenshot("06-book").await;
 
     // Guidelines: generate, watch them appear, finalize.
-    browser
-        .click(&browser.find("#guidelines button").await)
-        .await;
+    click_button(&browser, "#guidelines", "Generate guidelines").await;
     browser
         .wait_text("#guidelines .status", |t| t.contains("completed"))
         .await;
@@ -271,12 +290,37 @@ async fn an_admin_uploads_watches_ocr_retries_and_reviews() {
     // The scans are not textbook pages (no headings, so no topics); the broken page, whose
     // OCR failed, takes no part.
     assert!(summary.ends_with("from 3 page(s)"), "{summary}");
-    let finalize = browser.find("#guidelines button:not(.secondary)").await;
-    assert_eq!(browser.text(&finalize).await, "Finalize");
-    browser.click(&finalize).await;
+    click_button(&browser, "#guidelines", "Finalize").await;
     browser
         .wait_text("[data-test=guidelines-summary]", |t| t.starts_with("Final"))
         .await;
+    // Export, then download: the link appears once an export exists, and gives an EPUB.
+    assert_eq!(
+        browser
+            .script("return document.querySelectorAll('#guidelines a[download]').length")
+            .await,
+        0
+    );
+    click_button(&browser, "#guidelines", "Export EPUB").await;
+    let link = browser.find("#guidelines a[download]").await;
+    assert_eq!(browser.text(&link).await, "Download EPUB");
+    let head = browser
+        .script(
+            "const a = document.querySelector('#guidelines a[download]');
+             const xhr = new XMLHttpRequest();
+             xhr.open('GET', a.href, false);
+             xhr.overrideMimeType('text/plain; charset=x-user-defined');
+             xhr.send();
+             return [xhr.status, xhr.getResponseHeader('content-type'), xhr.responseText.slice(0, 58)];",
+        )
+        .await;
+    assert_eq!(head[0], 200, "{head}");
+    assert_eq!(head[1], "application/epub+zip", "{head}");
+    let start = head[2].as_str().unwrap();
+    assert!(
+        start.starts_with("PK") && start.ends_with("mimetypeapplication/epub+zip"),
+        "{start:?}"
+    );
     show(&browser, "guidelines-h").await;
     browser.screenshot("07-guidelines").await;
 }
@@ -435,12 +479,7 @@ async fn an_admin_resumes_guidelines_after_the_model_fails() {
     // Generated again while the model rate-limits: the run waits and retries, and the admin
     // cancels it from the job box; the history keeps both the cancel and the runs before.
     flaky.phase.store(LIMITED, Ordering::SeqCst);
-    browser
-        .script(
-            "[...document.querySelectorAll('#guidelines button')]
-               .find((b) => b.textContent === 'Generate again').click()",
-        )
-        .await;
+    click_button(&browser, "#guidelines", "Generate again").await;
     browser
         .wait_text("#job .status", |t| t.contains("running"))
         .await;
@@ -479,12 +518,7 @@ async fn an_admin_resumes_guidelines_after_the_model_fails() {
     browser
         .script("document.getElementById('page-text').value = 'One half is 1/2.'")
         .await;
-    browser
-        .script(
-            "[...document.querySelectorAll('.review button')]
-               .find((b) => b.textContent === 'Save edited text').click()",
-        )
-        .await;
+    click_button(&browser, ".review", "Save edited text").await;
     browser
         .wait_text("[data-test=review-status]", |t| t.contains("edited"))
         .await;

@@ -227,7 +227,8 @@ async function bookView(bookId) {
       ? job
       : history.items.find((j) => j.kind === "extract") || null;
     const undone = await leftUndone(extraction);
-    renderGuidelines(guidelinesBox, bookId, guidelines, extraction, undone, job, refresh);
+    const exported = history.items.some((j) => j.kind === "export_epub" && j.status === "completed");
+    renderGuidelines(guidelinesBox, bookId, guidelines, extraction, undone, exported, job, refresh);
     renderJob(jobBox, job, refresh);
     renderPages(pagesBox, bookId, pages, isActive(job), refresh);
     renderHistory(jobsBox, history.items, refresh);
@@ -239,7 +240,7 @@ async function bookView(bookId) {
 
 // Generate, follow, resume or restart, finalize and export the book's guidelines. After a
 // failure the summary says what was done, what failed and why, and where a resume starts.
-function renderGuidelines(box, bookId, found, extraction, undone, latest, refresh) {
+function renderGuidelines(box, bookId, found, extraction, undone, exported, latest, refresh) {
   const busy = isActive(latest);
   const start = (mode) => async () => {
     try { await api("POST", `/books/${bookId}/guidelines/generate`, { mode }); await refresh(); } catch (e) { fail(e); }
@@ -260,8 +261,10 @@ function renderGuidelines(box, bookId, found, extraction, undone, latest, refres
       actions.append(
         h("button", { class: undone ? "secondary" : "", disabled: busy, onclick: post(`/books/${bookId}/guidelines/finalize`) },
           found.status === "final" ? "Finalize again" : "Finalize"),
-        h("button", { class: "secondary", disabled: busy, onclick: post(`/books/${bookId}/exports/epub`) }, "Export EPUB"),
-        h("a", { class: "button secondary", href: `/api/v1/books/${bookId}/exports/epub`, download: "" }, "Download EPUB"));
+        h("button", { class: "secondary", disabled: busy, onclick: post(`/books/${bookId}/exports/epub`) }, "Export EPUB"));
+      if (exported) {
+        actions.append(h("a", { class: "button secondary", href: `/api/v1/books/${bookId}/exports/epub`, download: "" }, "Download EPUB"));
+      }
       if (!undone) {
         actions.append(h("button", { class: "secondary", disabled: busy, onclick: start("restart") }, "Generate again"));
       }
