@@ -120,9 +120,7 @@ impl Drop for Running {
 #[actix_rt::test]
 async fn killed_during_ocr_it_goes_on_where_it_stopped() {
     let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("q.db").display());
-    let db = open(&url).await;
-    let mut child = Running(ingest(dir.path()).spawn().unwrap());
+    let (db, mut child) = start(dir.path(), ingest(dir.path())).await;
     // Once OCR has read some pages and not all.
     kill_when(&mut child, &*db, JobKind::Ocr, |job| {
         job.progress.completed >= 1 && job.progress.completed < job.progress.total
@@ -207,9 +205,12 @@ async fn kill_when(
     }
 }
 
-/// Opens the test's database before `ingest` starts, so the two never migrate it at once.
-async fn open(url: &str) -> std::sync::Arc<dyn store::Store> {
-    store::open(url, 1).await.unwrap()
+/// Opens the test's database, then starts `cmd` (an `ingest` in `dir`): opened first, so
+/// the two never migrate it at once.
+async fn start(dir: &Path, mut cmd: Command) -> (std::sync::Arc<dyn store::Store>, Running) {
+    let url = format!("sqlite://{}", dir.join("q.db").display());
+    let db = store::open(&url, 1).await.unwrap();
+    (db, Running(cmd.spawn().unwrap()))
 }
 
 /// A test model for the OpenAI-compatible extractor: every page, 400 ms, the same answer.
@@ -225,13 +226,7 @@ async fn slow_model() -> actix_web::HttpResponse {
 async fn killed_during_extraction_it_goes_on_where_it_stopped() {
     let model = ModelServer::start(slow_model);
     let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("q.db").display());
-    let db = open(&url).await;
-    let mut child = Running(
-        with_model(ingest(dir.path()), &model.base_url)
-            .spawn()
-            .unwrap(),
-    );
+    let (db, mut child) = start(dir.path(), with_model(ingest(dir.path()), &model.base_url)).await;
     kill_when(&mut child, &*db, JobKind::Extract, |job| {
         job.progress.completed >= 1 && job.progress.completed < job.progress.total
     })
@@ -273,13 +268,7 @@ async fn prolific_model(body: actix_web::web::Json<serde_json::Value>) -> actix_
 async fn killed_during_finalization_it_goes_on_where_it_stopped() {
     let model = ModelServer::start(prolific_model);
     let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("q.db").display());
-    let db = open(&url).await;
-    let mut child = Running(
-        with_model(ingest(dir.path()), &model.base_url)
-            .spawn()
-            .unwrap(),
-    );
+    let (db, mut child) = start(dir.path(), with_model(ingest(dir.path()), &model.base_url)).await;
     // Pending: created, not yet entered; it is killed once it runs.
     kill_when(&mut child, &*db, JobKind::Finalize, |job| {
         job.status == quire_actors::JobStatus::Running
