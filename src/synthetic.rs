@@ -29,6 +29,9 @@ pub struct SyntheticParams {
     pub fail_attempts: i64,
     /// Items whose handler panics (the pool turns it into `WORKER_PANIC`).
     pub panic_items: Vec<i64>,
+    /// Items that abort the whole process when they run, as an out-of-memory kill or a
+    /// crash in a native library would: the crash drill for poison items.
+    pub abort_items: Vec<i64>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -102,6 +105,10 @@ impl RemoteItemHandler for SyntheticHandler {
         self.record_start(item);
         if params.latency_ms > 0 {
             tokio::time::sleep(Duration::from_millis(params.latency_ms)).await;
+        }
+        if params.abort_items.contains(&item.item_no) {
+            tracing::error!(item = item.item_no, "synthetic abort: the process dies");
+            std::process::abort();
         }
         if params.panic_items.contains(&item.item_no) {
             panic!("synthetic panic on item {}", item.item_no);

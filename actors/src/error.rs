@@ -52,6 +52,10 @@ pub enum ItemError {
     Terminal { code: String, message: String },
     #[error("{message}")]
     Fatal { code: String, message: String },
+    /// The job stopped taking new work before this attempt called out (a cancel, a fatal
+    /// error elsewhere, a drain): not a failure; the item is released, to run on a resume.
+    #[error("the job stopped before this item started")]
+    Stopped,
 }
 
 impl ItemError {
@@ -78,7 +82,9 @@ impl ItemError {
 
     pub fn class(&self) -> ErrorClass {
         match self {
-            Self::RateLimited { .. } | Self::Retryable { .. } => ErrorClass::Retryable,
+            Self::RateLimited { .. } | Self::Retryable { .. } | Self::Stopped => {
+                ErrorClass::Retryable
+            }
             Self::Terminal { .. } => ErrorClass::Terminal,
             Self::Fatal { .. } => ErrorClass::Fatal,
         }
@@ -87,6 +93,7 @@ impl ItemError {
     pub fn code(&self) -> &str {
         match self {
             Self::RateLimited { .. } => "PROVIDER_RATE_LIMITED",
+            Self::Stopped => "STOPPED",
             Self::Retryable { code, .. }
             | Self::Terminal { code, .. }
             | Self::Fatal { code, .. } => code,

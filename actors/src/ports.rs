@@ -13,6 +13,7 @@ use crate::model::{
     BookId, ClaimedItem, Item, ItemOutcome, ItemStatus, Job, JobError, JobEvent, JobId, JobKind,
     JobStatus, Lease, NewJob, Progress,
 };
+use crate::runtime::{StopLevel, StopSignal};
 
 /// Counts of a job's items by status.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
@@ -70,6 +71,20 @@ pub struct JobFilter {
     pub book: Option<BookId>,
     pub kind: Option<JobKind>,
     pub status: Option<JobStatus>,
+}
+
+/// Which active jobs a node takes: up to `limit` whose lease expired before `now`, or, with
+/// `owned_by`, every active job leased to that owner (a node's own jobs after a restart).
+/// Only jobs of `kinds`, the kinds the node runs: a job no handler here can run is left for
+/// a node that can.
+#[derive(Clone, Copy, Debug)]
+pub struct Takeover<'a> {
+    pub owner: &'a str,
+    pub owned_by: Option<&'a str>,
+    pub kinds: &'a [JobKind],
+    pub now: i64,
+    pub expires_at: i64,
+    pub limit: u32,
 }
 
 /// What a lease renewal found.
@@ -132,11 +147,21 @@ pub trait JobStore: Send + Sync + 'static {
         limit: u32,
     ) -> Result<Vec<Item>, StoreError>;
 
-    /// Enters a job under `lease`: a pending job starts running; items left processing by an
-    /// older generation go back to pending (their attempt stays counted); the returned job's
-    /// progress is derived from its item rows; and up to `claim` due items are claimed in the
-    /// same transaction if the job runs. A held job is returned untouched.
-    async fn enter_job(&self, lease: &Lease, claim: u32, now: i64) -> Result<Entered, StoreError>;
+    /// Enters a job under `lease`: a pending job starts running; items left processing go
+    /// back to pending (their attempt stays counted); the returned job's progress is derived
+    /// from its item rows; and up to `claim` due items are claimed in the same transaction if
+    /// the job runs. A held job is returned untouched.
+    ///
+    /// An item left processing by an older generation died with its process: it counts a
+    /// crash, runs alone from then on (claims take it by itself once nothing else of the job
+    /// runs), and at `crash_limit` crashes fails terminal `CRASHED_REPEATEDLY`.
+    async fn enter_job(
+        &self,
+        lease: &Lease,
+        claim: u32,
+        crash_limit: u32,
+        now: i64,
+    ) -> Result<Entered, StoreError>;
 
     /// Claims up to `limit` due pending items in item order (pending -> processing); none
     /// unless the job is running (a cancel may have been recorded elsewhere).
@@ -173,9 +198,11 @@ pub trait JobStore: Send + Sync + 'static {
     async fn request_cancel(&self, id: JobId, now: i64) -> Result<Job, StoreError>;
 
     /// Extends the leases `owner` still holds at these generations (`expires_at = now` lets
-    /// them go). A lease that has already expired is not renewed but reported lost, like one
-    /// taken over or of a job that ended: its job may be taken by any node. Also reports the
-    /// jobs a cancel was recorded for, possibly by another node.
+    /// them go). A lease taken over (a newer generation) or of a job that ended is reported
+    /// lost. One that expired without being taken over is still this holder's and is
+    /// renewed: a node's own slowness never costs it its live jobs, and the generation
+    /// fences it out the moment anyone else takes one. Also reports the jobs a cancel was
+    /// recorded for, possibly by another node.
     async fn renew_leases(
         &self,
         owner: &str,
@@ -184,17 +211,9 @@ pub trait JobStore: Send + Sync + 'static {
         now: i64,
     ) -> Result<LeaseRenewal, StoreError>;
 
-    /// Takes over up to `limit` active jobs whose lease expired before `now` (or, with
-    /// `owned_by`, every active job leased to that owner: a node's own jobs after a restart).
-    /// Each taken job gets the next lease generation.
-    async fn take_over(
-        &self,
-        owner: &str,
-        owned_by: Option<&str>,
-        now: i64,
-        expires_at: i64,
-        limit: u32,
-    ) -> Result<Vec<Lease>, StoreError>;
+    /// Takes over active jobs as `takeover` says. Each taken job gets the next lease
+    /// generation.
+    async fn take_over(&self, takeover: Takeover<'_>) -> Result<Vec<Lease>, StoreError>;
 }
 
 /// Which pool runs a kind's items.
@@ -216,9 +235,38 @@ pub struct ItemContext {
     /// 1 for the first attempt.
     pub attempt: i64,
     pub params: Arc<Value>,
+    /// The job's stop: raised when a cancel (or a fatal error, or a drain) is seen.
+    pub stop: StopSignal,
 }
 
 impl ItemContext {
+    /// `Err(ItemError::Stopped)` once the job stops taking new work. A handler that waits
+    /// for a slot of its own (an engine's processes, a provider's concurrency) checks this
+    /// after the wait, before it calls out: a cancelled job makes no more provider calls.
+    pub fn may_start(&self) -> Result<(), ItemError> {
+        if self.stop.level() >= StopLevel::NoNewWork {
+            return Err(ItemError::Stopped);
+        }
+        Ok(())
+    }
+
+    /// A place in one of the handler's own bounded pools, given up as soon as the job
+    /// stops; checked with [`Self::may_start`] once had. A closed pool is a shutdown,
+    /// retried elsewhere.
+    pub async fn slot<'a>(
+        &self,
+        pool: &'a tokio::sync::Semaphore,
+    ) -> Result<tokio::sync::SemaphorePermit<'a>, ItemError> {
+        let permit = tokio::select! {
+            permit = pool.acquire() => permit.map_err(|_| {
+                ItemError::retryable("SHUTTING_DOWN", "the pool is closed")
+            })?,
+            () = self.stop.clone().stopping() => return Err(ItemError::Stopped),
+        };
+        self.may_start()?;
+        Ok(permit)
+    }
+
     /// The span an item runs in: every log line of a handler names its job, book and item.
     pub fn span(&self) -> tracing::Span {
         tracing::info_span!("item", job_id = %self.job_id, book_id = %self.book_id,

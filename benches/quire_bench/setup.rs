@@ -91,7 +91,7 @@ pub async fn run_in_store(
         generation: created.lease_generation,
     };
     let entered = store
-        .enter_job(&lease, window, clock.now_ms())
+        .enter_job(&lease, window, 3, clock.now_ms())
         .await
         .unwrap();
     let mut progress = entered.job.progress;

@@ -2,6 +2,7 @@
 //! on SQLite (the embedded default) and PostgreSQL, sharing one implementation.
 
 mod catalog;
+mod node_lock;
 mod pages;
 mod postgres;
 mod rows;
@@ -16,6 +17,7 @@ use quire_actors::ports::JobStore;
 use quire_actors::{BookId, JobKind, JobStatus, StoreError};
 use serde::Serialize;
 
+pub use node_lock::NodeLock;
 pub use pages::{PageStore, all_pages};
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;

@@ -84,6 +84,7 @@ mod dialect {
            SELECT id FROM jobs WHERE status IN ('pending', 'running', 'cancelling') \
              AND (CASE WHEN $4::text IS NULL THEN lease_expires_at IS NULL OR lease_expires_at < $3 \
                        ELSE lease_owner = $4 END) \
+             AND kind IN (SELECT jsonb_array_elements_text($6)) \
            ORDER BY created_at LIMIT $5 FOR UPDATE SKIP LOCKED) \
          RETURNING id, lease_generation";
 }

@@ -24,13 +24,41 @@ pub const COMMIT_PROGRESS: &str = "UPDATE jobs SET heartbeat_at = $4, lease_expi
 pub const RELEASE_PROCESSING: &str = "UPDATE job_items SET status = 'pending', claim_generation = NULL \
      WHERE job_id = $1 AND status = 'processing'";
 
+/// Items a dead process left processing under an older lease generation and that have died
+/// with it `crash_limit` times now: they fail for good instead of taking down every node that
+/// adopts their job.
+pub const FAIL_CRASHED: &str = "UPDATE job_items SET status = 'failed', claim_generation = NULL, \
+       crashes = crashes + 1, error_class = 'terminal', error_code = 'CRASHED_REPEATEDLY', \
+       error = $4, not_before = NULL, finished_at = $3 \
+     WHERE job_id = $1 AND status = 'processing' AND claim_generation < $2 AND crashes + 1 >= $5";
+
+/// Items left processing go back to pending; those a dead process left (an older
+/// generation) count a crash, which makes them run alone from now on.
+pub const RECOVER_PROCESSING: &str = "UPDATE job_items SET status = 'pending', \
+       crashes = crashes + CASE WHEN claim_generation < $2 THEN 1 ELSE 0 END, \
+       claim_generation = NULL \
+     WHERE job_id = $1 AND status = 'processing'";
+
+/// Items that crashed a process and have not ended, through their partial index.
+pub const SUSPECTS: &str = "SELECT item_no, status, not_before FROM job_items \
+     WHERE job_id = $1 AND crashes > 0 AND status IN ('pending', 'processing') ORDER BY item_no";
+
+pub const ANY_PROCESSING: &str =
+    "SELECT EXISTS (SELECT 1 FROM job_items WHERE job_id = $1 AND status = 'processing')";
+
+pub const CLAIM_ONE: &str = "UPDATE job_items \
+       SET status = 'processing', attempts = attempts + 1, claim_generation = $2, started_at = $3 \
+     WHERE job_id = $1 AND item_no = $4 AND status = 'pending' RETURNING item_no, attempts";
+
 macro_rules! impl_stores {
     ($store:ty, $db:ty, $dialect:ident) => {
         use quire_actors::model::{
             ClaimedItem, Item, ItemStatus, Job, JobError, JobEvent, JobStatus, Lease,
             NewJob, Progress,
         };
-        use quire_actors::ports::{Commit, Committed, Entered, ItemCounts, JobFilter, JobStore, LeaseRenewal};
+        use quire_actors::ports::{
+            Commit, Committed, Entered, ItemCounts, JobFilter, JobStore, LeaseRenewal, Takeover,
+        };
         use quire_actors::{BookId, JobId, JobKind, StoreError};
         use sqlx::types::Json;
         use $crate::store::rows::{classify, item_columns, job_columns, BookRow, ItemRow, JobRow};
@@ -99,6 +127,38 @@ macro_rules! impl_stores {
                 Ok(())
             }
 
+            /// Items left processing when a new lease holder enters: back to pending, their
+            /// attempt kept; a dead process's (an older generation) count a crash, and fail
+            /// `CRASHED_REPEATEDLY` at `crash_limit`.
+            async fn recover_processing(
+                tx: &mut Tx,
+                lease: &Lease,
+                crash_limit: u32,
+                now: i64,
+            ) -> Result<(), StoreError> {
+                let message = format!(
+                    "the process running this item died {crash_limit} times before the item ended \
+                     (out of memory, an abort, a crash in a native library); it is not tried again \
+                     in this job. Resume the job to try it once more"
+                );
+                sqlx::query(shared::FAIL_CRASHED)
+                    .bind(lease.job_id.0)
+                    .bind(lease.generation)
+                    .bind(now)
+                    .bind(message)
+                    .bind(i64::from(crash_limit.max(1)))
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(classify)?;
+                sqlx::query(shared::RECOVER_PROCESSING)
+                    .bind(lease.job_id.0)
+                    .bind(lease.generation)
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(classify)?;
+                Ok(())
+            }
+
             /// Claims up to `limit` due pending items in item order, within the caller's
             /// fenced transaction.
             async fn claim_in(
@@ -107,6 +167,9 @@ macro_rules! impl_stores {
                 limit: u32,
                 now: i64,
             ) -> Result<Vec<ClaimedItem>, StoreError> {
+                if let Some(isolated) = Self::claim_suspect(tx, lease, now).await? {
+                    return Ok(isolated);
+                }
                 let rows: Vec<(i64, i64)> = sqlx::query_as($dialect::CLAIM_ITEMS)
                     .bind(lease.job_id.0)
                     .bind(lease.generation)
@@ -121,6 +184,52 @@ macro_rules! impl_stores {
                     .collect();
                 items.sort_unstable_by_key(|i| i.item_no);
                 Ok(items)
+            }
+
+            /// An item that crashed a process runs alone, so that a second crash names it and
+            /// spares the items that only died with it. `Some` while such an item is due or
+            /// running: it alone once nothing else runs, else nothing; `None` lets the
+            /// ordinary claim go on.
+            async fn claim_suspect(
+                tx: &mut Tx,
+                lease: &Lease,
+                now: i64,
+            ) -> Result<Option<Vec<ClaimedItem>>, StoreError> {
+                let suspects: Vec<(i64, String, Option<i64>)> = sqlx::query_as(shared::SUSPECTS)
+                    .bind(lease.job_id.0)
+                    .fetch_all(&mut **tx)
+                    .await
+                    .map_err(classify)?;
+                if suspects.iter().any(|(_, status, _)| status == ItemStatus::Processing.as_str()) {
+                    return Ok(Some(Vec::new()));
+                }
+                let Some(&(item_no, _, _)) =
+                    suspects.iter().find(|(_, _, due)| due.is_none_or(|due| due <= now))
+                else {
+                    return Ok(None);
+                };
+                let (busy,): (bool,) = sqlx::query_as(shared::ANY_PROCESSING)
+                    .bind(lease.job_id.0)
+                    .fetch_one(&mut **tx)
+                    .await
+                    .map_err(classify)?;
+                if busy {
+                    return Ok(Some(Vec::new()));
+                }
+                let claimed: Vec<(i64, i64)> = sqlx::query_as(shared::CLAIM_ONE)
+                    .bind(lease.job_id.0)
+                    .bind(lease.generation)
+                    .bind(now)
+                    .bind(item_no)
+                    .fetch_all(&mut **tx)
+                    .await
+                    .map_err(classify)?;
+                Ok(Some(
+                    claimed
+                        .into_iter()
+                        .map(|(item_no, attempts)| ClaimedItem { item_no, attempts })
+                        .collect(),
+                ))
             }
 
             async fn job_in<'e, E>(executor: E, id: JobId) -> Result<Job, StoreError>
@@ -331,7 +440,13 @@ macro_rules! impl_stores {
                 rows.into_iter().map(Item::try_from).collect()
             }
 
-            async fn enter_job(&self, lease: &Lease, claim: u32, now: i64) -> Result<Entered, StoreError> {
+            async fn enter_job(
+                &self,
+                lease: &Lease,
+                claim: u32,
+                crash_limit: u32,
+                now: i64,
+            ) -> Result<Entered, StoreError> {
                 let mut tx = self.begin().await?;
                 let (status, held) = Self::fence_held(&mut tx, lease, now).await?;
                 // A held job has no items to run: it is returned as it is, for its new holder
@@ -355,15 +470,23 @@ macro_rules! impl_stores {
                     .await
                     .map_err(classify)?;
                 }
-                Self::release_processing(&mut tx, lease.job_id).await?;
+                Self::recover_processing(&mut tx, lease, crash_limit, now).await?;
                 let counts = Self::counts_in(&mut *tx, lease.job_id).await?;
+                // In an auto retry round every item still to end failed in an earlier
+                // one, and is counted failed until it ends again (see `Progress::count`).
+                let round = Self::job_in(&mut *tx, lease.job_id).await?.retry_round;
+                let failed = if round > 0 {
+                    counts.failed + counts.pending + counts.processing
+                } else {
+                    counts.failed
+                };
                 sqlx::query(
                     "UPDATE jobs SET total_items = $2, completed_items = $3, failed_items = $4 WHERE id = $1",
                 )
                 .bind(lease.job_id.0)
                 .bind(counts.total() as i64)
                 .bind(counts.completed as i64)
-                .bind(counts.failed as i64)
+                .bind(failed as i64)
                 .execute(&mut *tx)
                 .await
                 .map_err(classify)?;
@@ -462,12 +585,9 @@ macro_rules! impl_stores {
                 .await
                 .map_err(classify)?
                 .rows_affected();
-                sqlx::query(
-                    "UPDATE jobs SET failed_items = failed_items - $2, retry_round = retry_round + 1 \
-                     WHERE id = $1",
-                )
+                // The requeued items stay counted as failed: progress never goes back.
+                sqlx::query("UPDATE jobs SET retry_round = retry_round + 1 WHERE id = $1")
                     .bind(lease.job_id.0)
-                    .bind(n as i64)
                     .execute(&mut *tx)
                     .await
                     .map_err(classify)?;
@@ -517,15 +637,23 @@ macro_rules! impl_stores {
                 for _ in 0..10 {
                     let mut tx = self.begin().await?;
                     let job = Self::job_in(&mut *tx, id).await?;
-                    let next = job
+                    let mut next = job
                         .status
                         .apply(JobEvent::Cancel)
                         .map_err(|_| wrong_status(id, job.status))?;
+                    // A job whose lease expired has nobody to wind it down (its node died, or
+                    // no node runs its kind): it stops here, and a later takeover finds it
+                    // ended. The generation in the update keeps this from racing a takeover.
+                    if next == JobStatus::Cancelling && job.lease_expires_at.is_none_or(|at| at < now) {
+                        next = next
+                            .apply(JobEvent::Stopped)
+                            .map_err(|_| wrong_status(id, job.status))?;
+                    }
                     let ends = next.is_terminal();
                     let changed = sqlx::query(
                         "UPDATE jobs SET status = $2, cancel_requested_at = COALESCE(cancel_requested_at, $3), \
                            finished_at = $4, lease_expires_at = CASE WHEN $5 THEN NULL ELSE lease_expires_at END \
-                         WHERE id = $1 AND status = $6",
+                         WHERE id = $1 AND status = $6 AND lease_generation = $7",
                     )
                     .bind(id.0)
                     .bind(next.as_str())
@@ -533,10 +661,14 @@ macro_rules! impl_stores {
                     .bind(ends.then_some(now))
                     .bind(ends)
                     .bind(job.status.as_str())
+                    .bind(job.lease_generation)
                     .execute(&mut *tx)
                     .await
                     .map_err(classify)?
                     .rows_affected();
+                    if changed == 1 && ends {
+                        Self::release_processing(&mut tx, id).await?;
+                    }
                     if changed == 1 {
                         let job = Self::job_in(&mut *tx, id).await?;
                         tx.commit().await.map_err(classify)?;
@@ -560,7 +692,6 @@ macro_rules! impl_stores {
                         "UPDATE jobs SET lease_expires_at = $4, heartbeat_at = $5 \
                          WHERE id = $1 AND lease_owner = $2 AND lease_generation = $3 \
                            AND status IN ('pending', 'running', 'cancelling') \
-                           AND lease_expires_at > $5 \
                          RETURNING status",
                     )
                     .bind(job_id.0)
@@ -583,14 +714,9 @@ macro_rules! impl_stores {
                 Ok(renewal)
             }
 
-            async fn take_over(
-                &self,
-                owner: &str,
-                owned_by: Option<&str>,
-                now: i64,
-                expires_at: i64,
-                limit: u32,
-            ) -> Result<Vec<Lease>, StoreError> {
+            async fn take_over(&self, takeover: Takeover<'_>) -> Result<Vec<Lease>, StoreError> {
+                let Takeover { owner, owned_by, kinds, now, expires_at, limit } = takeover;
+                let kinds: Vec<&str> = kinds.iter().map(|k| k.as_str()).collect();
                 let mut tx = self.begin().await?;
                 let rows: Vec<(uuid::Uuid, i64)> = sqlx::query_as($dialect::TAKE_OVER)
                     .bind(owner)
@@ -598,6 +724,7 @@ macro_rules! impl_stores {
                     .bind(now)
                     .bind(owned_by)
                     .bind(i64::from(limit.min(i64::MAX as u32)))
+                    .bind(Json(&kinds))
                     .fetch_all(&mut *tx)
                     .await
                     .map_err(classify)?;

@@ -108,6 +108,7 @@ mod dialect {
            SELECT id FROM jobs WHERE status IN ('pending', 'running', 'cancelling') \
              AND (CASE WHEN $4 IS NULL THEN lease_expires_at IS NULL OR lease_expires_at < $3 \
                        ELSE lease_owner = $4 END) \
+             AND kind IN (SELECT value FROM json_each($6)) \
            ORDER BY created_at LIMIT $5) \
          RETURNING id, lease_generation";
 }

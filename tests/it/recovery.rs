@@ -8,6 +8,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use quire_actors::model::{ItemStatus, JobError, JobStatus};
+use quire_actors::ports::Takeover;
 use quire_actors::runtime::{Recovery, ResumeMode, SubmitError};
 use quire_actors::{JobId, JobKind};
 use serde_json::json;
@@ -237,7 +238,14 @@ async fn a_worker_whose_lease_was_taken_over_stops_writing(backend: Backend) {
     let deadline = Instant::now() + LIMIT;
     loop {
         let stolen = store
-            .take_over("thief", Some("n1"), now(), now() + 1_000, 10)
+            .take_over(Takeover {
+                owner: "thief",
+                owned_by: Some("n1"),
+                kinds: JobKind::ALL,
+                now: now(),
+                expires_at: now() + 1_000,
+                limit: 10,
+            })
             .await
             .unwrap();
         if stolen.len() == 1 {
@@ -424,6 +432,116 @@ async fn a_held_job_whose_node_died_fails_as_interrupted(backend: Backend) {
     assert_eq!(done.error.unwrap().code, "UPLOAD_INTERRUPTED");
 }
 
+/// A node takes over only the kinds it runs, and a job no node runs can still be cancelled:
+/// it does not hold its book's JobLock forever.
+async fn a_node_takes_over_only_the_kinds_it_runs(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
+    let (b1, b2) = (new_book(&store).await, new_book(&store).await);
+    // A dead node left a synthetic job (older, so taken first if it were taken) and an
+    // extraction job, both with expired leases.
+    let past = now() - 1;
+    let orphan = store
+        .create_job(
+            JobId::new(),
+            &job(b1, JobKind::Synthetic, 3, json!({})),
+            "dead",
+            past,
+            past,
+        )
+        .await
+        .unwrap();
+    // It was running, one item in flight, when its node died.
+    store
+        .enter_job(&orphan.lease().unwrap(), 1, 3, past)
+        .await
+        .unwrap();
+    let runnable = store
+        .create_job(
+            JobId::new(),
+            &job(b2, JobKind::Extract, 3, json!({})),
+            "dead",
+            past,
+            past + 1,
+        )
+        .await
+        .unwrap();
+    // This node runs no synthetic jobs (as when `synthetic.enabled` is off).
+    let scripted = Arc::new(crate::common::runtime::Scripted::default());
+    let mut kinds = crate::common::runtime::kinds("n1", &scripted);
+    kinds.remove(&JobKind::Synthetic);
+    let clock = Arc::new(quire_actors::ports::SystemClock);
+    let rt = quire_actors::RuntimeHandle::start(fast_config("n1"), store.clone(), kinds, clock)
+        .await
+        .unwrap();
+    let done = wait_terminal(&store, runnable.id, LIMIT).await;
+    assert_eq!(
+        (done.status, done.lease_owner.as_deref()),
+        (JobStatus::Completed, Some("n1"))
+    );
+    let left = store.job(orphan.id).await.unwrap();
+    assert_eq!(
+        (
+            left.status,
+            left.lease_owner.as_deref(),
+            left.lease_generation
+        ),
+        (JobStatus::Running, Some("dead"), orphan.lease_generation),
+        "the job this node cannot run was left alone"
+    );
+    let cancelled = rt.cancel(orphan.id).await.unwrap();
+    assert_eq!(
+        cancelled.status,
+        JobStatus::Cancelled,
+        "nobody holds it: it stops at once"
+    );
+    let counts = store.item_counts(orphan.id).await.unwrap();
+    assert_eq!((counts.processing, counts.pending), (0, 3));
+    // The book is free again.
+    let next = rt
+        .submit(job(b1, JobKind::Extract, 1, json!({})))
+        .await
+        .unwrap();
+    assert_eq!(
+        wait_terminal(&store, next.id, LIMIT).await.status,
+        JobStatus::Completed
+    );
+}
+
+/// A heartbeat whose takeover scan is slower than the lease itself: the node's renewals go
+/// on beside it, so it keeps its own live job (no fence, no new generation).
+async fn a_slow_takeover_scan_never_costs_the_node_its_own_jobs(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
+    let flaky = Arc::new(FlakyStore::new(store.clone()));
+    let cfg = fast_config("n1"); // a 600 ms lease, renewed every 100 ms
+    flaky
+        .slow_takeovers_ms
+        .store((cfg.lease_ttl.as_millis() * 3) as u32, Ordering::SeqCst);
+    let book = new_book(&store).await;
+    let rt = start(flaky.clone(), cfg, &Arc::default()).await;
+    let submitted = rt
+        // Items longer than the lease: only renewals keep it, no commit comes between.
+        .submit(job(
+            book,
+            JobKind::Synthetic,
+            16,
+            json!({ "latency_ms": 1500 }),
+        ))
+        .await
+        .unwrap();
+    let done = wait_terminal(&store, submitted.id, LIMIT).await;
+    assert_eq!(done.status, JobStatus::Completed);
+    assert_eq!(
+        (
+            done.lease_generation,
+            rt.stats().fenced.load(Ordering::Relaxed)
+        ),
+        (submitted.lease_generation, 0),
+        "the job ran under its first lease throughout"
+    );
+}
+
 crate::on_both_backends!(
     a_job_whose_node_stopped_renewing_is_taken_over,
     two_nodes_share_expired_jobs_each_exactly_once,
@@ -437,4 +555,6 @@ crate::on_both_backends!(
     a_held_job_takes_the_lock_first_and_runs_once_released,
     a_broken_upload_fails_its_held_job,
     a_held_job_whose_node_died_fails_as_interrupted,
+    a_node_takes_over_only_the_kinds_it_runs,
+    a_slow_takeover_scan_never_costs_the_node_its_own_jobs,
 );

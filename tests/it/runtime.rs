@@ -111,6 +111,7 @@ async fn retry_rounds_give_failed_items_a_fresh_budget(backend: Backend) {
     let book = new_book(&store).await;
     // Fails its first four attempts: two rounds of two, then the third round succeeds.
     let params = json!({ "fail": { "1": "retryable" }, "fail_attempts": 4 });
+    let mut events = rt.subscribe();
     let submitted = rt
         .submit(job(book, JobKind::Synthetic, 3, params))
         .await
@@ -118,6 +119,29 @@ async fn retry_rounds_give_failed_items_a_fresh_budget(backend: Backend) {
     let done = wait_terminal(&store, submitted.id, LIMIT).await;
     assert_eq!(done.status, JobStatus::Completed);
     assert_eq!((done.progress.completed, done.progress.failed), (3, 0));
+    // What a watcher saw never went back: the item retried stayed counted as failed until
+    // it completed, and then moved from failed to completed.
+    let mut seen = Vec::new();
+    while let Ok(job) = events.try_recv() {
+        if job.id == submitted.id {
+            seen.push(job.progress);
+        }
+    }
+    assert!(
+        seen.iter().any(|p| p.failed == 1),
+        "the failure was shown: {seen:?}"
+    );
+    for pair in seen.windows(2) {
+        let (a, b) = (&pair[0], &pair[1]);
+        assert!(
+            b.completed >= a.completed && b.percent() >= a.percent(),
+            "progress went back: {a:?} then {b:?}"
+        );
+        assert!(
+            b.failed >= a.failed || b.completed - a.completed >= a.failed - b.failed,
+            "failed dropped without an item completing: {a:?} then {b:?}"
+        );
+    }
     let items = store.items(done.id, None, None, 1).await.unwrap();
     assert_eq!(
         (items[0].status, items[0].attempts),

@@ -7,7 +7,7 @@ use quire::store::{NewBook, Store};
 use quire_actors::model::{
     ItemOutcome, ItemStatus, JobError, JobEvent, JobStatus, Lease, NewJob, Progress,
 };
-use quire_actors::ports::Commit;
+use quire_actors::ports::{Commit, Takeover};
 use quire_actors::{BookId, JobId, JobKind, StoreError};
 use serde_json::json;
 
@@ -15,6 +15,7 @@ use crate::common::db::{Backend, TestDb};
 
 const NOW: i64 = 1_700_000_000_000;
 const TTL: i64 = 30_000;
+const CRASH_LIMIT: u32 = 3;
 
 async fn book(store: &Arc<dyn Store>) -> BookId {
     store
@@ -75,7 +76,7 @@ async fn job_lock_admits_one_active_job_per_book(backend: Backend) {
     create(&store, other, 1, "n1").await;
 
     // Once the holder ends, the lock is free.
-    store.enter_job(&lease, 0, NOW).await.unwrap();
+    store.enter_job(&lease, 0, CRASH_LIMIT, NOW).await.unwrap();
     let p = store.job(first).await.unwrap().progress;
     let done = store
         .finish_job(&lease, JobEvent::Fail, Some(&err("X")), &p, NOW)
@@ -98,6 +99,24 @@ fn commit<'a>(
         claim: 0,
         lease_expires_at: expires,
         now,
+    }
+}
+
+/// Every kind: these tests' node runs them all.
+fn takeover<'a>(
+    owner: &'a str,
+    owned_by: Option<&'a str>,
+    now: i64,
+    expires_at: i64,
+    limit: u32,
+) -> Takeover<'a> {
+    Takeover {
+        owner,
+        owned_by,
+        kinds: JobKind::ALL,
+        now,
+        expires_at,
+        limit,
     }
 }
 
@@ -154,7 +173,7 @@ async fn database_enforces_the_job_invariants(backend: Backend) {
         assert!(db.exec(&bad).await.is_err(), "the database accepted: {bad}");
     }
     // A terminal job never changes again, not even by hand.
-    store.enter_job(&lease, 0, NOW).await.unwrap();
+    store.enter_job(&lease, 0, CRASH_LIMIT, NOW).await.unwrap();
     let p = store.job(id).await.unwrap().progress;
     store
         .finish_job(&lease, JobEvent::Fail, Some(&err("X")), &p, NOW)
@@ -181,7 +200,11 @@ async fn claims_commits_and_progress_follow_the_items(backend: Backend) {
     let store = db.store().await;
     let b = book(&store).await;
     let (id, lease) = create(&store, b, 5, "n1").await;
-    let job = store.enter_job(&lease, 0, NOW).await.unwrap().job;
+    let job = store
+        .enter_job(&lease, 0, CRASH_LIMIT, NOW)
+        .await
+        .unwrap()
+        .job;
     assert_eq!(job.status, JobStatus::Running);
     assert_eq!(job.started_at, Some(NOW));
 
@@ -277,7 +300,7 @@ async fn entering_and_committing_claim_the_next_items_in_the_same_transaction(ba
     let b = book(&store).await;
     let (id, lease) = create(&store, b, 6, "n1").await;
     // Entering claims the first items in the same transaction too.
-    let entered = store.enter_job(&lease, 2, NOW).await.unwrap();
+    let entered = store.enter_job(&lease, 2, CRASH_LIMIT, NOW).await.unwrap();
     let (job, first) = (entered.job, entered.claimed);
     assert_eq!(
         first.iter().map(|c| c.item_no).collect::<Vec<_>>(),
@@ -308,7 +331,11 @@ async fn nul_characters_are_dropped_alike_on_both_backends(backend: Backend) {
     let store = db.store().await;
     let b = book(&store).await;
     let (id, lease) = create(&store, b, 2, "n1").await;
-    let job = store.enter_job(&lease, 0, NOW).await.unwrap().job;
+    let job = store
+        .enter_job(&lease, 0, CRASH_LIMIT, NOW)
+        .await
+        .unwrap()
+        .job;
     store.claim_items(&lease, 2, NOW).await.unwrap();
     let mut failed = ItemOutcome::released(2);
     failed.status = ItemStatus::Failed;
@@ -337,21 +364,21 @@ async fn a_stale_lease_holder_is_fenced_out(backend: Backend) {
     let store = db.store().await;
     let b = book(&store).await;
     let (id, old) = create(&store, b, 4, "n1").await;
-    store.enter_job(&old, 0, NOW).await.unwrap();
+    store.enter_job(&old, 0, CRASH_LIMIT, NOW).await.unwrap();
     let claimed = store.claim_items(&old, 2, NOW).await.unwrap();
     assert_eq!(claimed.len(), 2);
 
     // Nothing has expired yet: no takeover.
     assert!(
         store
-            .take_over("n2", None, NOW + 1, NOW + TTL, 10)
+            .take_over(takeover("n2", None, NOW + 1, NOW + TTL, 10))
             .await
             .unwrap()
             .is_empty()
     );
     // n1 stops renewing; after the lease expires n2 takes the job over.
     let taken = store
-        .take_over("n2", None, NOW + TTL + 1, NOW + 2 * TTL, 10)
+        .take_over(takeover("n2", None, NOW + TTL + 1, NOW + 2 * TTL, 10))
         .await
         .unwrap();
     assert_eq!(taken.len(), 1);
@@ -362,7 +389,11 @@ async fn a_stale_lease_holder_is_fenced_out(backend: Backend) {
     );
 
     // The new holder releases what the old one had in flight (attempts stay counted).
-    let job = store.enter_job(&new, 0, NOW + TTL + 2).await.unwrap().job;
+    let job = store
+        .enter_job(&new, 0, CRASH_LIMIT, NOW + TTL + 2)
+        .await
+        .unwrap()
+        .job;
     assert_eq!(job.lease_owner.as_deref(), Some("n2"));
     let items = store
         .items(id, Some(ItemStatus::Pending), None, 10)
@@ -424,7 +455,7 @@ async fn a_restarted_node_takes_back_its_own_jobs_at_once(backend: Backend) {
     let (mine, _) = create(&store, b1, 1, "n1").await;
     create(&store, b2, 1, "n2").await;
     let own = store
-        .take_over("n1", Some("n1"), NOW + 1, NOW + TTL, 100)
+        .take_over(takeover("n1", Some("n1"), NOW + 1, NOW + TTL, 100))
         .await
         .unwrap();
     assert_eq!(own.iter().map(|l| l.job_id).collect::<Vec<_>>(), vec![mine]);
@@ -445,7 +476,7 @@ async fn cancel_ends_pending_jobs_and_winds_down_running_ones(backend: Backend) 
     );
 
     let (running, lease) = create(&store, b2, 2, "n1").await;
-    store.enter_job(&lease, 0, NOW).await.unwrap();
+    store.enter_job(&lease, 0, CRASH_LIMIT, NOW).await.unwrap();
     let job = store.request_cancel(running, NOW + 1).await.unwrap();
     assert_eq!(job.status, JobStatus::Cancelling);
     // A cancelling job's commit claims nothing, even when asked to.
@@ -484,7 +515,7 @@ async fn retryable_failures_get_another_round(backend: Backend) {
     let store = db.store().await;
     let b = book(&store).await;
     let (id, lease) = create(&store, b, 2, "n1").await;
-    store.enter_job(&lease, 0, NOW).await.unwrap();
+    store.enter_job(&lease, 0, CRASH_LIMIT, NOW).await.unwrap();
     store.claim_items(&lease, 2, NOW).await.unwrap();
     let fail = |n: i64, class| {
         let mut o = ItemOutcome::released(n);
@@ -507,11 +538,20 @@ async fn retryable_failures_get_another_round(backend: Backend) {
         .unwrap();
     assert_eq!(store.requeue_retryable(&lease, NOW).await.unwrap(), 1);
     let job = store.job(id).await.unwrap();
-    assert_eq!(job.progress.failed, 1);
+    assert_eq!(
+        job.progress.failed, 2,
+        "an item given another round stays counted failed: progress never goes back"
+    );
     assert_eq!(
         job.retry_round, 1,
         "the round survives a restart of the JobActor"
     );
+    // A new holder derives the same count from the rows.
+    let entered = store
+        .enter_job(&lease, 0, CRASH_LIMIT, NOW + 1)
+        .await
+        .unwrap();
+    assert_eq!(entered.job.progress.failed, 2);
     let again = store.claim_items(&lease, 5, NOW).await.unwrap();
     assert_eq!(
         again
@@ -550,6 +590,113 @@ async fn a_job_for_a_missing_book_is_refused(backend: Backend) {
     assert!(matches!(res, Err(StoreError::BookNotFound(_))), "{res:?}");
 }
 
+/// Takes the job over as if its node had died, the way a restarted or another node does.
+async fn take_over_dead(store: &Arc<dyn Store>, at: i64) -> Lease {
+    let taken = store
+        .take_over(takeover("n2", None, at, at + TTL, 10))
+        .await
+        .unwrap();
+    assert_eq!(taken.len(), 1, "the dead node's job is taken over");
+    taken[0].clone()
+}
+
+async fn an_item_that_keeps_killing_its_process_runs_alone_then_fails(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
+    let b = book(&store).await;
+    let (id, first) = create(&store, b, 4, "n1").await;
+    // The process dies with items 1 and 2 running.
+    let entered = store.enter_job(&first, 2, CRASH_LIMIT, NOW).await.unwrap();
+    assert_eq!(entered.claimed.len(), 2);
+
+    // The next holder finds both: each counts a crash and goes back to pending.
+    let mut at = NOW + TTL + 1;
+    let lease = take_over_dead(&store, at).await;
+    let entered = store.enter_job(&lease, 4, CRASH_LIMIT, at).await.unwrap();
+    assert_eq!(
+        entered
+            .claimed
+            .iter()
+            .map(|c| c.item_no)
+            .collect::<Vec<_>>(),
+        vec![1],
+        "a suspect runs alone"
+    );
+    // While it runs, nothing else is claimed.
+    assert!(store.claim_items(&lease, 4, at).await.unwrap().is_empty());
+    // It ends well (it only died with item 2): item 2, the next suspect, runs alone.
+    let done = vec![ItemOutcome::completed(1, json!("ok"), at)];
+    let mut progress = entered.job.progress.clone();
+    progress.completed = 1;
+    let asks = Commit {
+        claim: 4,
+        ..commit(&done, &progress, at + TTL, at)
+    };
+    let committed = store.commit(&lease, asks).await.unwrap();
+    assert_eq!(
+        committed
+            .claimed
+            .iter()
+            .map(|c| c.item_no)
+            .collect::<Vec<_>>(),
+        vec![2]
+    );
+
+    // Item 2 kills its process again and again; at the crash limit it fails for good.
+    for crash in 2..=CRASH_LIMIT {
+        at += TTL + 1;
+        let lease = take_over_dead(&store, at).await;
+        let entered = store.enter_job(&lease, 4, CRASH_LIMIT, at).await.unwrap();
+        let claimed: Vec<i64> = entered.claimed.iter().map(|c| c.item_no).collect();
+        if crash < CRASH_LIMIT {
+            assert_eq!(
+                claimed,
+                vec![2],
+                "crash {crash}: the suspect runs alone again"
+            );
+        } else {
+            assert_eq!(
+                claimed,
+                vec![3, 4],
+                "the others run as usual once it failed"
+            );
+        }
+    }
+    let item = &store.items(id, None, Some(1), 1).await.unwrap()[0];
+    assert_eq!(
+        (
+            item.item_no,
+            item.status,
+            item.error_class,
+            item.error_code.as_deref()
+        ),
+        (
+            2,
+            ItemStatus::Failed,
+            Some(quire_actors::ErrorClass::Terminal),
+            Some("CRASHED_REPEATEDLY")
+        )
+    );
+    assert_eq!(item.attempts, i64::from(CRASH_LIMIT));
+    assert!(item.finished_at.is_some());
+    let job = store.job(id).await.unwrap();
+    assert_eq!((job.progress.completed, job.progress.failed), (1, 1));
+}
+
+/// A JobActor restarted within its process (same generation) is no crash of its items.
+async fn a_restart_under_the_same_lease_counts_no_crash(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
+    let b = book(&store).await;
+    let (_, lease) = create(&store, b, 3, "n1").await;
+    store.enter_job(&lease, 3, CRASH_LIMIT, NOW).await.unwrap();
+    let again = store
+        .enter_job(&lease, 3, CRASH_LIMIT, NOW + 1)
+        .await
+        .unwrap();
+    assert_eq!(again.claimed.len(), 3, "all three run together again");
+}
+
 crate::on_both_backends!(
     job_lock_admits_one_active_job_per_book,
     concurrent_starts_from_separate_connections_admit_exactly_one,
@@ -563,4 +710,6 @@ crate::on_both_backends!(
     retryable_failures_get_another_round,
     a_job_for_a_missing_book_is_refused,
     the_newest_job_of_each_book_comes_in_one_query,
+    an_item_that_keeps_killing_its_process_runs_alone_then_fails,
+    a_restart_under_the_same_lease_counts_no_crash,
 );

@@ -185,6 +185,32 @@ impl Progress {
     pub fn remaining(&self) -> u64 {
         self.total.saturating_sub(self.completed + self.failed)
     }
+
+    /// Counts a batch of persisted outcomes in; says whether any put its item back to
+    /// pending (a retry later, a release), so that claims must look again.
+    ///
+    /// In an auto retry round (`round > 0`) every item that runs failed in an earlier one
+    /// and is still counted failed, so that progress never goes back: one that now
+    /// completes moves from failed to completed, one that fails again is counted already.
+    pub fn count(&mut self, outcomes: &[super::ItemOutcome], round: u32) -> bool {
+        let retrying = round > 0;
+        let mut requeued = false;
+        for o in outcomes {
+            match o.status {
+                super::ItemStatus::Completed => {
+                    self.completed += 1;
+                    if retrying {
+                        self.failed = self.failed.saturating_sub(1);
+                    }
+                    self.last_completed_item = self.last_completed_item.max(Some(o.item_no));
+                }
+                super::ItemStatus::Failed if retrying => {}
+                super::ItemStatus::Failed => self.failed += 1,
+                super::ItemStatus::Pending | super::ItemStatus::Processing => requeued = true,
+            }
+        }
+        requeued
+    }
 }
 
 /// A job as stored. Timestamps are milliseconds since the Unix epoch, UTC.

@@ -29,10 +29,14 @@ pub struct RuntimeConfig {
     pub commit_batch: usize,
     /// How long an outcome may wait for its batch before it is written anyway.
     pub commit_interval: Duration,
-    /// Longest wait for one store call before it counts as a failure.
+    /// Longest wait for one store call before it counts as a failure. A lease must outlive
+    /// a heartbeat interval plus this, so that a slow renewal still lands in time.
     pub store_timeout: Duration,
     /// After a cancel, how long in-flight items may run before they are dropped.
     pub cancel_grace: Duration,
+    /// How often a JobActor with items in flight reads its job's status, to see a cancel
+    /// recorded by another node before it starts anything else.
+    pub cancel_poll: Duration,
     pub retry: RetryPolicy,
     /// A JobActor that crashes more than `restart_limit` times within `restart_window`
     /// fails its job (resumable) instead of restarting again.
@@ -55,8 +59,9 @@ impl Default for RuntimeConfig {
             item_concurrency: 64,
             commit_batch: 512,
             commit_interval: Duration::from_millis(20),
-            cancel_grace: Duration::from_secs(10),
-            store_timeout: Duration::from_secs(30),
+            cancel_grace: Duration::from_millis(1500),
+            cancel_poll: Duration::from_millis(500),
+            store_timeout: Duration::from_secs(10),
             retry: RetryPolicy::default(),
             restart_limit: 5,
             restart_window: Duration::from_secs(60),

@@ -83,7 +83,8 @@ impl RuntimeHandle {
         kinds: KindRegistry,
         clock: Arc<dyn Clock>,
     ) -> Result<RuntimeHandle, StoreError> {
-        let interrupted = recover_own_jobs(&*store, &*clock, &cfg).await?;
+        let runnable: Arc<[JobKind]> = kinds.keys().copied().collect();
+        let interrupted = recover_own_jobs(&*store, &*clock, &cfg, &runnable).await?;
         let cfg = Arc::new(cfg);
         let (events, _) = broadcast::channel(1024);
         let stats = Arc::new(RuntimeStats::default());
@@ -110,6 +111,7 @@ impl RuntimeHandle {
             cfg,
             supervisor.clone(),
             stats.clone(),
+            runnable,
         )
         .start();
         Ok(RuntimeHandle {

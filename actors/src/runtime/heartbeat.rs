@@ -1,24 +1,33 @@
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use actix::prelude::*;
 
 use super::supervisor::{Adopt, CancelsRecorded, LeasesLost, LiveLeases, Supervisor, fail_job};
 use super::{Recovery, RuntimeConfig, RuntimeStats, within};
 use crate::error::StoreError;
-use crate::model::{JobError, Lease};
-use crate::ports::{Clock, JobStore};
+use crate::model::{JobError, JobKind, Lease};
+use crate::ports::{Clock, JobStore, Takeover};
 
 /// Keeps this node's leases alive and takes over the jobs of nodes that stopped renewing.
 ///
-/// Each beat: renew the leases of the jobs the Supervisor runs (dropping the ones lost and
-/// relaying cancels recorded elsewhere), then take over active jobs whose lease expired. The
-/// next beat is armed when a beat's work ends, so a slow store never causes a burst of beats.
+/// Each beat renews the leases of the jobs the Supervisor runs (dropping the ones lost and
+/// relaying cancels recorded elsewhere), bounded by `store_timeout`; the next beat is armed
+/// when the renewal ends, so a slow store never causes a burst of beats. Takeovers of expired
+/// leases run beside the renewals, one at a time: a slow takeover never delays a renewal.
+/// Settings are checked so that a renewal that starts a beat late and takes the whole store
+/// timeout still lands before the lease expires (`lease_ttl > heartbeat_interval +
+/// store_timeout`).
 pub struct Heartbeat {
     store: Arc<dyn JobStore>,
     clock: Arc<dyn Clock>,
     cfg: Arc<RuntimeConfig>,
     supervisor: Addr<Supervisor>,
     stats: Arc<RuntimeStats>,
+    /// The kinds this node runs: the only jobs it takes over.
+    kinds: Arc<[JobKind]>,
+    /// A takeover is in flight.
+    taking_over: bool,
 }
 
 impl Heartbeat {
@@ -28,6 +37,7 @@ impl Heartbeat {
         cfg: Arc<RuntimeConfig>,
         supervisor: Addr<Supervisor>,
         stats: Arc<RuntimeStats>,
+        kinds: Arc<[JobKind]>,
     ) -> Self {
         Self {
             store,
@@ -35,6 +45,8 @@ impl Heartbeat {
             cfg,
             supervisor,
             stats,
+            kinds,
+            taking_over: false,
         }
     }
 
@@ -43,34 +55,59 @@ impl Heartbeat {
         let clock = self.clock.clone();
         let cfg = self.cfg.clone();
         let supervisor = self.supervisor.clone();
-        let draining = self.stats.clone();
-        // A beat makes a few store calls; a hung one must not stop the beats for good.
-        let limit = self.cfg.store_timeout * 3;
-        within(limit, async move {
+        within(self.cfg.store_timeout, async move {
             let live = supervisor.send(LiveLeases).await.unwrap_or_default();
-            let now = clock.now_ms();
-            let expires = now.saturating_add(cfg.lease_ttl_ms());
-            if !live.is_empty() {
-                let renewal = store
-                    .renew_leases(&cfg.node_id, &live, expires, now)
-                    .await?;
-                if !renewal.lost.is_empty() {
-                    let lost = live
-                        .iter()
-                        .filter(|(id, _)| renewal.lost.contains(id))
-                        .copied()
-                        .collect();
-                    supervisor.do_send(LeasesLost(lost));
-                }
-                if !renewal.cancelling.is_empty() {
-                    supervisor.do_send(CancelsRecorded(renewal.cancelling));
-                }
-            }
-            if draining.draining.load(std::sync::atomic::Ordering::SeqCst) {
+            if live.is_empty() {
                 return Ok(());
             }
+            let now = clock.now_ms();
+            let expires = now.saturating_add(cfg.lease_ttl_ms());
+            let renewal = store
+                .renew_leases(&cfg.node_id, &live, expires, now)
+                .await?;
+            if !renewal.lost.is_empty() {
+                let lost = live
+                    .iter()
+                    .filter(|(id, _)| renewal.lost.contains(id))
+                    .copied()
+                    .collect();
+                supervisor.do_send(LeasesLost(lost));
+            }
+            if !renewal.cancelling.is_empty() {
+                supervisor.do_send(CancelsRecorded(renewal.cancelling));
+            }
+            Ok::<_, StoreError>(())
+        })
+        .into_actor(self)
+        .map(|res, act, ctx| {
+            if let Err(error) = res {
+                tracing::error!(%error, "lease renewal failed; retrying at the next beat");
+            }
+            act.take_over(ctx);
+            ctx.run_later(act.cfg.heartbeat_interval, Self::beat);
+        })
+        .wait(ctx);
+    }
+
+    /// Takes over jobs whose lease expired, unless the node drains or a takeover runs.
+    fn take_over(&mut self, ctx: &mut Context<Self>) {
+        if self.taking_over || self.stats.draining.load(Ordering::SeqCst) {
+            return;
+        }
+        self.taking_over = true;
+        let (store, supervisor) = (self.store.clone(), self.supervisor.clone());
+        let (cfg, kinds) = (self.cfg.clone(), self.kinds.clone());
+        let now = self.clock.now_ms();
+        within(self.cfg.store_timeout, async move {
             let taken = store
-                .take_over(&cfg.node_id, None, now, expires, cfg.takeover_batch)
+                .take_over(Takeover {
+                    owner: &cfg.node_id,
+                    owned_by: None,
+                    kinds: &kinds,
+                    now,
+                    expires_at: now.saturating_add(cfg.lease_ttl_ms()),
+                    limit: cfg.takeover_batch,
+                })
                 .await?;
             if !taken.is_empty() {
                 tracing::info!(jobs = taken.len(), "took over jobs whose lease expired");
@@ -79,13 +116,13 @@ impl Heartbeat {
             Ok::<_, StoreError>(())
         })
         .into_actor(self)
-        .map(|res, act, ctx| {
+        .map(|res, act, _| {
+            act.taking_over = false;
             if let Err(error) = res {
-                tracing::error!(%error, "heartbeat failed; retrying at the next beat");
+                tracing::error!(%error, "takeover failed; retrying at the next beat");
             }
-            ctx.run_later(act.cfg.heartbeat_interval, Self::beat);
         })
-        .wait(ctx);
+        .spawn(ctx);
     }
 }
 
@@ -95,11 +132,18 @@ pub(crate) async fn recover_own_jobs(
     store: &dyn JobStore,
     clock: &dyn Clock,
     cfg: &RuntimeConfig,
+    kinds: &[JobKind],
 ) -> Result<Vec<Lease>, StoreError> {
     let now = clock.now_ms();
-    let expires = now.saturating_add(cfg.lease_ttl_ms());
     let own = store
-        .take_over(&cfg.node_id, Some(&cfg.node_id), now, expires, u32::MAX)
+        .take_over(Takeover {
+            owner: &cfg.node_id,
+            owned_by: Some(&cfg.node_id),
+            kinds,
+            now,
+            expires_at: now.saturating_add(cfg.lease_ttl_ms()),
+            limit: u32::MAX,
+        })
         .await?;
     if own.is_empty() {
         return Ok(own);

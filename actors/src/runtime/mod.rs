@@ -29,6 +29,7 @@ pub use heartbeat::Heartbeat;
 pub use item_stats::{AttemptEnd, Histogram, ItemStats, ItemStatsSnapshot, LATENCY_BOUNDS_MS};
 pub use job_actor::{JobActor, JobExit};
 pub use remote_pool::RemotePool;
+pub use stop::{StopLevel, StopSignal};
 pub use supervisor::Supervisor;
 
 use std::future::Future;

@@ -18,7 +18,9 @@ pub fn decide(
 ) -> (ItemOutcome, Option<JobError>) {
     let error = match result {
         Attempt::Finished(Ok(value)) => return (ItemOutcome::completed(item_no, value, now), None),
-        Attempt::Dropped => return (ItemOutcome::released(item_no), None),
+        Attempt::Dropped | Attempt::Finished(Err(ItemError::Stopped)) => {
+            return (ItemOutcome::released(item_no), None);
+        }
         Attempt::Finished(Err(error)) => error,
     };
     let mut out = ItemOutcome::released(item_no);
@@ -86,6 +88,15 @@ mod tests {
         assert_eq!(
             (dropped.status, dropped.error_code),
             (ItemStatus::Pending, None)
+        );
+    }
+
+    #[test]
+    fn an_item_stopped_before_it_called_out_is_released() {
+        let (out, err) = fail(ItemError::Stopped, 3, 0);
+        assert_eq!(
+            (out.status, out.error_code, out.not_before, err),
+            (ItemStatus::Pending, None, None, None)
         );
     }
 

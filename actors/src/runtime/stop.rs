@@ -44,4 +44,9 @@ impl StopSignal {
     pub async fn aborted(mut self) {
         let _ = self.0.wait_for(|l| *l == StopLevel::Abort).await;
     }
+
+    /// Resolves once the job takes no new work (or its JobActor is gone).
+    pub async fn stopping(mut self) {
+        let _ = self.0.wait_for(|l| *l >= StopLevel::NoNewWork).await;
+    }
 }

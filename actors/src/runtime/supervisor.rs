@@ -71,7 +71,11 @@ impl Supervisor {
             return;
         }
         let (Some(env), Some(work)) = (self.env.clone(), self.kinds.get(&kind).cloned()) else {
-            tracing::error!(job_id = %lease.job_id, %kind, "no handler registered for this kind");
+            // Takeovers take only the kinds this node runs; should one slip through, the
+            // job is left to a node that can run it instead of held here for nothing.
+            tracing::error!(job_id = %lease.job_id, %kind, "no handler registered for this kind; letting the job go");
+            self.jobs.remove(&lease.job_id);
+            self.let_go(vec![lease]);
             return;
         };
         if let Some(addr) = self.jobs.remove(&lease.job_id).and_then(|old| old.addr) {

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use async_trait::async_trait;
 use quire_actors::model::{ClaimedItem, Item, JobError, JobEvent, Lease, NewJob, Progress};
 use quire_actors::ports::{
-    Commit, Committed, Entered, ItemCounts, JobFilter, JobStore, LeaseRenewal,
+    Commit, Committed, Entered, ItemCounts, JobFilter, JobStore, LeaseRenewal, Takeover,
 };
 use quire_actors::{BookId, ItemStatus, Job, JobId, JobKind, StoreError};
 
@@ -19,6 +19,8 @@ pub struct FlakyStore {
     pub panic_next_commit: AtomicBool,
     /// The next commit never answers, like a connection that hung.
     pub hang_next_commit: AtomicBool,
+    /// Every takeover scan takes this many milliseconds first, like a database under load.
+    pub slow_takeovers_ms: AtomicU32,
 }
 
 impl FlakyStore {
@@ -28,6 +30,7 @@ impl FlakyStore {
             failing_commits: AtomicU32::new(0),
             panic_next_commit: AtomicBool::new(false),
             hang_next_commit: AtomicBool::new(false),
+            slow_takeovers_ms: AtomicU32::new(0),
         }
     }
 }
@@ -80,8 +83,14 @@ impl JobStore for FlakyStore {
     ) -> Result<Vec<Item>, StoreError> {
         self.inner.items(id, s, after, limit).await
     }
-    async fn enter_job(&self, lease: &Lease, claim: u32, now: i64) -> Result<Entered, StoreError> {
-        self.inner.enter_job(lease, claim, now).await
+    async fn enter_job(
+        &self,
+        lease: &Lease,
+        claim: u32,
+        crash_limit: u32,
+        now: i64,
+    ) -> Result<Entered, StoreError> {
+        self.inner.enter_job(lease, claim, crash_limit, now).await
     }
     async fn claim_items(
         &self,
@@ -133,14 +142,11 @@ impl JobStore for FlakyStore {
     ) -> Result<LeaseRenewal, StoreError> {
         self.inner.renew_leases(owner, leases, exp, now).await
     }
-    async fn take_over(
-        &self,
-        owner: &str,
-        by: Option<&str>,
-        now: i64,
-        exp: i64,
-        limit: u32,
-    ) -> Result<Vec<Lease>, StoreError> {
-        self.inner.take_over(owner, by, now, exp, limit).await
+    async fn take_over(&self, takeover: Takeover<'_>) -> Result<Vec<Lease>, StoreError> {
+        let slow = self.slow_takeovers_ms.load(Ordering::SeqCst);
+        if slow > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(slow.into())).await;
+        }
+        self.inner.take_over(takeover).await
     }
 }

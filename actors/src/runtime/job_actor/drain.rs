@@ -3,7 +3,6 @@
 use actix::prelude::*;
 
 use super::{Drain, JobActor, JobExit};
-use crate::model::ItemStatus;
 use crate::ports::Commit;
 use crate::runtime::stop::StopLevel;
 use crate::runtime::within;
@@ -20,17 +19,7 @@ impl JobActor {
         self.busy = true;
         let batch = std::mem::take(&mut self.outcomes);
         let mut progress = self.progress.clone();
-        for o in &batch {
-            match o.status {
-                ItemStatus::Completed => {
-                    progress.completed += 1;
-                    progress.last_completed_item =
-                        progress.last_completed_item.max(Some(o.item_no));
-                }
-                ItemStatus::Failed => progress.failed += 1,
-                ItemStatus::Pending | ItemStatus::Processing => {}
-            }
-        }
+        progress.count(&batch, self.round);
         let (store, lease, now) = (self.env.store.clone(), self.lease.clone(), self.now());
         within(self.cfg().store_timeout, async move {
             let commit = Commit {

@@ -111,6 +111,8 @@ pub struct JobActor {
     /// The last claim found no due item.
     exhausted: bool,
     cancelling: bool,
+    /// Every item had ended when the cancel was seen: the job is completed, not cancelled.
+    ended_before_cancel: bool,
     /// Waiting for a backoff deadline with nothing in flight.
     sleeping: bool,
     /// A fatal item error: the job fails once in-flight items settle.
@@ -146,6 +148,7 @@ impl JobActor {
             busy: false,
             exhausted: false,
             cancelling: false,
+            ended_before_cancel: false,
             sleeping: false,
             fatal: None,
             grace_armed: false,
@@ -276,6 +279,7 @@ impl JobActor {
                 item_no: claimed.item_no,
                 attempt: claimed.attempts,
                 params: self.params.clone(),
+                stop: self.signal.clone(),
             },
             stop: self.signal.clone(),
             reply_to: reply_to.clone(),
@@ -312,17 +316,7 @@ impl JobActor {
         self.oldest_outcome = None;
         let batch = std::mem::take(&mut self.outcomes);
         let mut next = self.progress.clone();
-        let mut requeued = false;
-        for o in &batch {
-            match o.status {
-                ItemStatus::Completed => {
-                    next.completed += 1;
-                    next.last_completed_item = next.last_completed_item.max(Some(o.item_no));
-                }
-                ItemStatus::Failed => next.failed += 1,
-                ItemStatus::Pending | ItemStatus::Processing => requeued = true,
-            }
-        }
+        let requeued = next.count(&batch, self.round);
         let claim = if self.winding_down() || (self.exhausted && !requeued) {
             0
         } else {
@@ -422,8 +416,8 @@ impl JobActor {
                     });
                 }
                 Ok((None, requeued)) if requeued > 0 => {
+                    // The items stay counted as failed until they end again.
                     act.round += 1;
-                    act.progress.failed = act.progress.failed.saturating_sub(requeued);
                     act.exhausted = false;
                     act.pump(ctx);
                 }
@@ -444,7 +438,7 @@ impl JobActor {
     fn finish(&mut self, ctx: &mut Context<Self>) {
         let (event, error) = if let Some(error) = self.fatal.clone() {
             (JobEvent::Fail, Some(error))
-        } else if self.cancelling && self.progress.remaining() > 0 {
+        } else if self.cancelling && (self.progress.remaining() > 0 || !self.ended_before_cancel) {
             (JobEvent::Stopped, None)
         } else if self.progress.completed == 0 && self.progress.failed > 0 {
             let error = JobError {
@@ -486,6 +480,13 @@ impl JobActor {
             return;
         }
         self.cancelling = true;
+        let ended_unwritten = self
+            .outcomes
+            .iter()
+            .filter(|o| matches!(o.status, ItemStatus::Completed | ItemStatus::Failed))
+            .count() as u64;
+        self.ended_before_cancel =
+            self.in_flight.is_empty() && self.progress.remaining() <= ended_unwritten;
         self.wind_down(ctx);
     }
 
@@ -503,6 +504,26 @@ impl JobActor {
             act.release_in_flight();
             act.pump(ctx);
         });
+    }
+
+    /// Reads the job's status while items run, so that a cancel recorded on another node
+    /// stops new starts within `cancel_poll` instead of at the next heartbeat or commit.
+    fn poll_cancel(&mut self, ctx: &mut Context<Self>) {
+        if self.exited || self.winding_down() || self.in_flight.is_empty() {
+            return;
+        }
+        let (store, id) = (self.env.store.clone(), self.lease.job_id);
+        within(self.cfg().store_timeout, async move { store.job(id).await })
+            .into_actor(self)
+            .map(|res, act, ctx| {
+                if let Ok(job) = res
+                    && job.status == JobStatus::Cancelling
+                {
+                    act.begin_cancel(ctx);
+                    act.pump(ctx);
+                }
+            })
+            .spawn(ctx);
     }
 
     fn push_outcome(&mut self, outcome: ItemOutcome) {
@@ -557,7 +578,10 @@ impl Actor for JobActor {
         let (store, lease, now) = (self.env.store.clone(), self.lease.clone(), self.now());
         // The first window is claimed as the job is entered: one transaction, not two.
         let claim = self.window() as u32;
-        within(self.cfg().store_timeout, async move { store.enter_job(&lease, claim, now).await })
+        let crash_limit = self.cfg().retry.max_attempts;
+        within(self.cfg().store_timeout, async move {
+            store.enter_job(&lease, claim, crash_limit, now).await
+        })
             .into_actor(self)
             .map(move |res, act, ctx| {
                 act.busy = false;
@@ -579,6 +603,7 @@ impl Actor for JobActor {
                         act.progress = job.progress.clone();
                         let status = job.status;
                         act.job = Some(job);
+                        ctx.run_interval(act.cfg().cancel_poll, Self::poll_cancel);
                         act.carry_on(status, claim, claimed, false, ctx);
                     }
                     Err(StoreError::WrongStatus { status, .. }) if status.is_terminal() => {
@@ -615,7 +640,10 @@ impl Handler<ItemDone> for JobActor {
             return;
         }
         self.in_flight.remove(&done.item_no);
-        let ended = !matches!(done.outcome, Attempt::Dropped);
+        let ended = !matches!(
+            done.outcome,
+            Attempt::Dropped | Attempt::Finished(Err(crate::ItemError::Stopped))
+        );
         let (outcome, fatal) = decide(
             done.item_no,
             done.attempt,
