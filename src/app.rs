@@ -23,22 +23,31 @@ use crate::http::{self, ApiState};
 use crate::objects::{FolderStore, ObjectStore, S3Settings, S3Store};
 use crate::ocr::{OcrEngine, OcrPages, PixelLimit, Tesseract, VisionEngine, VisionSettings};
 use crate::openai::ChatSettings;
-use crate::store::{self, OpenError, Store};
+use crate::store::{self, NodeLock, OpenError, Store};
 use crate::synthetic::SyntheticHandler;
 
 pub struct App {
+    /// `runtime.node_id` is the name this process holds (see [`store::NodeLock`]).
     pub settings: Settings,
+    /// Held for the process's life: no live sibling shares this node's name.
+    pub node: Option<NodeLock>,
     pub store: Arc<dyn Store>,
     pub objects: Arc<dyn ObjectStore>,
     pub runtime: RuntimeHandle,
     pub clock: Arc<dyn Clock>,
     pub uploads: Arc<http::UploadStats>,
+    /// Raised by [`App::close_streams`].
+    closing: tokio::sync::watch::Sender<bool>,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error(transparent)]
     Store(#[from] OpenError),
+    #[error(
+        "runtime.node_id `{0}` is held by a live process on this database; give each process its own runtime.node_id (or leave it unset to get a free one)"
+    )]
+    NodeIdInUse(String),
     #[error("cannot take back the jobs this node held: {0}")]
     Recovery(#[source] quire_actors::StoreError),
     #[error(
@@ -67,9 +76,10 @@ pub enum StartError {
 impl App {
     /// Opens the store (applying migrations) and starts the runtime. Call it inside the actix
     /// `System` (e.g. under `#[actix_web::main]`).
-    pub async fn start(settings: Settings) -> Result<App, StartError> {
+    pub async fn start(mut settings: Settings) -> Result<App, StartError> {
         let objects = open_objects(&settings.storage)?;
         let store = store::open(&settings.database.url, settings.database.max_connections).await?;
+        let node = take_node_name(&mut settings).await?;
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let mut kinds = KindRegistry::new();
         let (engine, engine_name, concurrency) = ocr_engine(&settings.ocr)?;
@@ -81,7 +91,10 @@ impl App {
             concurrency,
         );
         kinds.insert(JobKind::Ocr, ItemWork::Remote(Arc::new(ocr)));
-        let extract = ExtractPages::new(store.clone(), extractor(&settings.guidelines)?);
+        let (extractor, pages_at_once) = extractor(&settings.guidelines)?;
+        // The offline extractor is bounded by the remote pool alone.
+        let pages_at_once = pages_at_once.unwrap_or(settings.runtime.remote_concurrency as usize);
+        let extract = ExtractPages::new(store.clone(), extractor, pages_at_once);
         kinds.insert(JobKind::Extract, ItemWork::Remote(Arc::new(extract)));
         let finalize = FinalizeGuidelines::new(store.clone());
         kinds.insert(JobKind::Finalize, ItemWork::Remote(Arc::new(finalize)));
@@ -103,11 +116,13 @@ impl App {
                 .map_err(StartError::Recovery)?;
         Ok(App {
             settings,
+            node,
             store,
             objects,
             runtime,
             clock,
             uploads: Arc::default(),
+            closing: tokio::sync::watch::Sender::new(false),
         })
     }
 
@@ -122,6 +137,7 @@ impl App {
             synthetic_enabled: self.settings.synthetic.enabled,
             upload: self.settings.upload.clone(),
             uploads: self.uploads.clone(),
+            closing: self.closing.subscribe(),
         });
         let addr = self.settings.bind_addr();
         let server = HttpServer::new(move || {
@@ -131,10 +147,20 @@ impl App {
                 .configure(http::configure)
         })
         .workers(self.settings.server.workers)
+        // `main` stops the server itself, at the same time as the runtime's drain.
+        .disable_signals()
+        .shutdown_timeout(self.settings.server.shutdown_grace_ms.div_ceil(1000))
         .bind(addr)
         .map_err(|source| StartError::Bind { addr, source })?;
         let bound = server.addrs().first().copied().unwrap_or(addr);
         Ok((server.run(), bound))
+    }
+}
+
+impl App {
+    /// Ends every event stream: the node is stopping.
+    pub fn close_streams(&self) {
+        self.closing.send_replace(true);
     }
 }
 
@@ -171,20 +197,23 @@ fn ocr_engine(s: &OcrSettings) -> Result<(Arc<dyn OcrEngine>, &'static str, usiz
 }
 
 /// The guidelines extractor the settings name.
-fn extractor(s: &GuidelinesSettings) -> Result<Arc<dyn Extractor>, StartError> {
+/// The extractor the settings name, with the pages it extracts at once if it has a bound
+/// of its own.
+fn extractor(s: &GuidelinesSettings) -> Result<(Arc<dyn Extractor>, Option<usize>), StartError> {
     Ok(match s.extractor {
-        ExtractorName::Offline => Arc::new(OfflineExtractor),
+        ExtractorName::Offline => (Arc::new(OfflineExtractor), None),
         ExtractorName::Openai => {
             let key = Some(s.openai_api_key.clone())
                 .filter(|k| !k.is_empty())
                 .or_else(|| std::env::var("OPENAI_API_KEY").ok());
-            Arc::new(OpenAiExtractor::new(ChatSettings {
+            let extractor = OpenAiExtractor::new(ChatSettings {
                 base_url: s.openai_base_url.clone(),
                 model: s.openai_model.clone(),
                 api_key: key,
                 timeout: std::time::Duration::from_millis(s.openai_timeout_ms),
                 concurrency: s.openai_concurrency as usize,
-            })?)
+            })?;
+            (Arc::new(extractor), Some(s.openai_concurrency as usize))
         }
     })
 }
@@ -219,4 +248,39 @@ fn open_objects(s: &StorageSettings) -> Result<Arc<dyn ObjectStore>, StartError>
             })))
         }
     }
+}
+
+/// Decides this process's node name and holds it, before the runtime takes back the jobs
+/// leased to that name: a name set by the operator must be free; an unset one is the host
+/// name, or the first of `<host>-2`, `<host>-3`, … that no live process holds.
+async fn take_node_name(settings: &mut Settings) -> Result<Option<NodeLock>, StartError> {
+    /// Names tried for an unset `runtime.node_id` before giving up.
+    const MAX_SIBLINGS: u32 = 64;
+    let runtime = &mut settings.runtime;
+    let url = &settings.database.url;
+    if runtime.allow_shared_node_id {
+        if runtime.node_id.is_empty() {
+            runtime.node_id = crate::config::host_name();
+        }
+        return Ok(None);
+    }
+    if !runtime.node_id.is_empty() {
+        return match NodeLock::try_take(url, &runtime.node_id).await? {
+            Some(lock) => Ok(Some(lock)),
+            None => Err(StartError::NodeIdInUse(runtime.node_id.clone())),
+        };
+    }
+    let host = crate::config::host_name();
+    for n in 1..=MAX_SIBLINGS {
+        let name = if n == 1 {
+            host.clone()
+        } else {
+            format!("{host}-{n}")
+        };
+        if let Some(lock) = NodeLock::try_take(url, &name).await? {
+            runtime.node_id = name;
+            return Ok(Some(lock));
+        }
+    }
+    Err(StartError::NodeIdInUse(format!("{host}-{MAX_SIBLINGS}")))
 }

@@ -148,6 +148,9 @@ pub struct ServerSettings {
     pub bind: String,
     /// actix-web worker threads.
     pub workers: usize,
+    /// On SIGTERM, how long requests in progress (an upload) may go on while the node
+    /// drains its jobs; event streams close at once.
+    pub shutdown_grace_ms: u64,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -192,8 +195,13 @@ pub enum StorageBackend {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RuntimeSettings {
-    /// This node's name in leases; defaults to the host name. Must be unique per process.
+    /// This node's name in leases. Empty (the default): the host name, or `<host>-2`,
+    /// `<host>-3`, … when a live process on the same database holds it. A name set here that
+    /// a live process holds stops the start, unless `allow_shared_node_id` is set.
     pub node_id: String,
+    /// Let this process take a node name a live process holds. Its boot takes that
+    /// process's jobs over, and both write under one name: for operators who know why.
+    pub allow_shared_node_id: bool,
     pub lease_ttl_ms: u64,
     pub heartbeat_interval_ms: u64,
     /// Items one job keeps in flight.
@@ -235,6 +243,7 @@ impl Default for ServerSettings {
         Self {
             bind: "127.0.0.1:8080".to_owned(),
             workers: 2,
+            shutdown_grace_ms: 5_000,
         }
     }
 }
@@ -271,7 +280,8 @@ impl Default for RuntimeSettings {
         let rt = RuntimeConfig::default();
         let ms = |d: Duration| d.as_millis() as u64;
         Self {
-            node_id: host_name(),
+            node_id: String::new(),
+            allow_shared_node_id: false,
             lease_ttl_ms: ms(rt.lease_ttl),
             heartbeat_interval_ms: ms(rt.heartbeat_interval),
             item_concurrency: rt.item_concurrency,
@@ -292,7 +302,8 @@ impl Default for RuntimeSettings {
     }
 }
 
-fn host_name() -> String {
+/// The name a node takes when `runtime.node_id` is not set.
+pub fn host_name() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_owned())
         .ok()
@@ -435,8 +446,8 @@ impl Settings {
                 return bad(setting, "must be at most a day (86400000)");
             }
         }
-        if r.node_id.trim().is_empty() {
-            return bad("runtime.node_id", "must not be empty");
+        if r.node_id != r.node_id.trim() {
+            return bad("runtime.node_id", "must not start or end with spaces");
         }
         if r.store_timeout_ms == 0 {
             return bad("runtime.store_timeout_ms", "must be above 0");
@@ -448,6 +459,17 @@ impl Settings {
             return bad(
                 "runtime.lease_ttl_ms",
                 "must be at least twice runtime.heartbeat_interval_ms, or a live node loses its leases",
+            );
+        }
+        if r.lease_ttl_ms <= r.heartbeat_interval_ms + r.store_timeout_ms {
+            return bad(
+                "runtime.lease_ttl_ms",
+                &format!(
+                    "must exceed runtime.heartbeat_interval_ms + runtime.store_timeout_ms ({} + {} ms): \
+                     a renewal that starts a beat late and takes the whole store timeout must land \
+                     before the lease expires, or another node takes a live node's jobs",
+                    r.heartbeat_interval_ms, r.store_timeout_ms
+                ),
             );
         }
         if r.item_concurrency == 0 {
@@ -536,6 +558,7 @@ impl Settings {
             commit_batch: r.commit_batch as usize,
             commit_interval: ms(r.commit_interval_ms),
             cancel_grace: ms(r.cancel_grace_ms),
+            cancel_poll: RuntimeConfig::default().cancel_poll,
             store_timeout: ms(r.store_timeout_ms),
             retry: RetryPolicy {
                 max_attempts: r.max_attempts,
@@ -627,7 +650,7 @@ mod tests {
     fn environment_beats_file_beats_defaults() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("quire.toml");
-        std::fs::write(&file, "[runtime]\nlease_ttl_ms = 12000\nmax_attempts = 7\n").unwrap();
+        std::fs::write(&file, "[runtime]\nlease_ttl_ms = 20000\nmax_attempts = 7\n").unwrap();
         let s = Settings::load(
             Some(&file),
             &env(&[
@@ -636,7 +659,7 @@ mod tests {
             ]),
         )
         .unwrap();
-        assert_eq!(s.runtime.lease_ttl_ms, 12000);
+        assert_eq!(s.runtime.lease_ttl_ms, 20000);
         assert_eq!(s.runtime.max_attempts, 9);
         assert_eq!(s.database.url, "postgres://x@h/db");
     }
@@ -649,6 +672,16 @@ mod tests {
         assert!(matches!(e, ConfigError::UnknownVariable { .. }), "{e}");
         let e = Settings::load(None, &env(&[("QUIRE_RUNTIME_LEASE_TTL_MS", "1000")])).unwrap_err();
         assert!(e.to_string().contains("runtime.lease_ttl_ms"), "{e}");
+        // Settings that contradict each other name each other: a lease shorter than a
+        // heartbeat plus the store timeout could expire under a live node.
+        let e = Settings::load(None, &env(&[("QUIRE_RUNTIME_LEASE_TTL_MS", "12000")])).unwrap_err();
+        let e = e.to_string();
+        assert!(
+            e.contains("runtime.lease_ttl_ms")
+                && e.contains("runtime.heartbeat_interval_ms")
+                && e.contains("runtime.store_timeout_ms"),
+            "{e}"
+        );
         let e = Settings::load(None, &env(&[("QUIRE_DATABASE_URL", "mysql://x")])).unwrap_err();
         assert!(e.to_string().contains("database.url"), "{e}");
         let e = Settings::load(None, &env(&[("QUIRE_RUNTIME_RECOVERY", "maybe")])).unwrap_err();

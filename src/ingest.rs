@@ -75,6 +75,8 @@ pub enum IngestError {
     Objects(#[from] crate::objects::ObjectError),
     #[error("cannot write {0}: {1}")]
     Output(PathBuf, #[source] std::io::Error),
+    #[error("the export completed but no EPUB is recorded for the book")]
+    NoExport,
 }
 
 pub struct Outcome {
@@ -172,7 +174,10 @@ pub async fn run(
             watch,
         )
         .await?;
-        let bytes = app.objects.get(&ObjectKey::epub(book)).await?;
+        let key = crate::export::latest_export(&*app.store, book)
+            .await?
+            .ok_or(IngestError::NoExport)?;
+        let bytes = app.objects.get(&key).await?;
         std::fs::write(out, &bytes).map_err(|e| IngestError::Output(out.into(), e))?;
         written = Some(out.to_owned());
     }

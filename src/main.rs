@@ -103,12 +103,28 @@ async fn serve(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
     tracing::info!(%addr, node = %app.settings.runtime.node_id,
         database = %redact(&app.settings.database.url), "quire is listening");
     println!("quire listening on http://{addr}");
-    // The server stops on SIGTERM or Ctrl-C; then the runtime hands its jobs back.
-    server.await?;
-    tracing::info!("draining running jobs");
-    app.runtime
-        .shutdown(std::time::Duration::from_secs(15))
-        .await;
+    let http = server.handle();
+    let server = actix_web::rt::spawn(server);
+    stop_signal().await?;
+    // The drain starts at the signal, not after HTTP's graceful stop: an open event stream
+    // or a slow upload must not keep this node's leases until an orchestrator's SIGKILL.
+    tracing::info!("stopping: draining running jobs, closing connections");
+    app.close_streams();
+    tokio::join!(http.stop(true), app.runtime.shutdown(DRAIN_LIMIT));
+    server.await??;
+    Ok(())
+}
+
+/// The longest the runtime's drain may take: within `docker stop`'s 10 s.
+const DRAIN_LIMIT: std::time::Duration = std::time::Duration::from_secs(8);
+
+/// SIGTERM (an orchestrator's stop) or Ctrl-C.
+async fn stop_signal() -> std::io::Result<()> {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        _ = term.recv() => {}
+        res = tokio::signal::ctrl_c() => res?,
+    }
     Ok(())
 }
 

@@ -1,5 +1,6 @@
 //! The `export_epub` job kind: one item that renders the book's guidelines and approved page
-//! text as EPUB and stores it (`books/{id}/exports/book.epub`).
+//! text as EPUB and stores it under the attempt's own key, which its result names: the
+//! latest completed export job's result is the book's EPUB.
 
 use std::sync::Arc;
 
@@ -94,11 +95,35 @@ impl RemoteItemHandler for ExportEpub {
             chapters: std::mem::take(&mut chapters),
         });
         let bytes = epub.len();
-        let key = ObjectKey::epub(item.book_id);
+        // A job cancelled while it rendered publishes nothing.
+        item.may_start()?;
+        let key = ObjectKey::epub(item.book_id, item.job_id, item.attempt);
         self.objects
             .put(&key, Bytes::from(epub))
             .await
             .map_err(retryable)?;
         Ok(json!({ "key": key.as_str(), "bytes": bytes }))
     }
+}
+
+/// Where the book's latest EPUB is: the object its newest completed export job names.
+pub async fn latest_export(
+    store: &dyn Store,
+    book: quire_actors::BookId,
+) -> Result<Option<ObjectKey>, quire_actors::StoreError> {
+    let filter = quire_actors::ports::JobFilter {
+        book: Some(book),
+        kind: Some(quire_actors::JobKind::ExportEpub),
+        status: Some(quire_actors::JobStatus::Completed),
+    };
+    let Some(job) = store.jobs(&filter, None, 1).await?.into_iter().next() else {
+        return Ok(None);
+    };
+    let item = store
+        .items(job.id, Some(quire_actors::ItemStatus::Completed), None, 1)
+        .await?;
+    Ok(item
+        .first()
+        .and_then(|i| i.result.as_ref()?.get("key")?.as_str().map(str::to_owned))
+        .and_then(|key| ObjectKey::parse(&key).ok()))
 }

@@ -5,4 +5,4 @@ mod job;
 mod zip;
 
 pub use epub::{Chapter, EpubBook, render};
-pub use job::ExportEpub;
+pub use job::{ExportEpub, latest_export};

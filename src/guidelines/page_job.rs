@@ -15,11 +15,18 @@ use crate::store::Store;
 pub struct ExtractPages {
     store: Arc<dyn Store>,
     extractor: Arc<dyn Extractor>,
+    /// Pages extracted at once: the extractor's own concurrency. Pages wait here, where a
+    /// cancel stops them, not inside the provider's client, where it could not.
+    slots: tokio::sync::Semaphore,
 }
 
 impl ExtractPages {
-    pub fn new(store: Arc<dyn Store>, extractor: Arc<dyn Extractor>) -> Self {
-        Self { store, extractor }
+    pub fn new(store: Arc<dyn Store>, extractor: Arc<dyn Extractor>, concurrency: usize) -> Self {
+        Self {
+            store,
+            extractor,
+            slots: tokio::sync::Semaphore::new(concurrency.max(1)),
+        }
     }
 }
 
@@ -52,6 +59,7 @@ impl RemoteItemHandler for ExtractPages {
                 ),
             )
         })?;
+        let _slot = item.slot(&self.slots).await?;
         let found = self.extractor.extract(item.item_no, &text).await?;
         serde_json::to_value(found)
             .map_err(|e| ItemError::terminal("INVALID_MODEL_OUTPUT", e.to_string()))
@@ -88,6 +96,8 @@ impl RemoteItemHandler for FinalizeGuidelines {
             ));
         }
         let topics = super::finalize(super::assemble(&pages));
+        // A job cancelled while it merged publishes nothing.
+        item.may_start()?;
         Ok(serde_json::json!({ "pages": pages.len(), "topics": topics }))
     }
 }

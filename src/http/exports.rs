@@ -11,7 +11,7 @@ use super::error::{ApiError, ErrorBody};
 use super::openapi::BookPath;
 use super::views::JobView;
 use super::{ApiState, method_not_allowed};
-use crate::objects::{ObjectError, ObjectKey};
+use crate::objects::ObjectError;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -83,17 +83,22 @@ async fn download(
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
     let book = require_book(&state, id).await?;
-    let bytes = state
-        .objects
-        .get(&ObjectKey::epub(id))
-        .await
-        .map_err(|e| match e {
-            ObjectError::NotFound(_) => ApiError::not_found(
-                "EXPORT_NOT_FOUND",
-                "no EPUB export has completed for this book yet",
-            ),
-            e => super::error::storage(e),
-        })?;
+    let not_yet = || {
+        ApiError::not_found(
+            "EXPORT_NOT_FOUND",
+            "no EPUB export has completed for this book yet",
+        )
+    };
+    let key = crate::export::latest_export(&*state.store, id)
+        .await?
+        .ok_or_else(not_yet)?;
+    let bytes = state.objects.get(&key).await.map_err(|e| match e {
+        ObjectError::NotFound(_) => ApiError::not_found(
+            "EXPORT_NOT_FOUND",
+            "no EPUB export has completed for this book yet",
+        ),
+        e => super::error::storage(e),
+    })?;
     // A file name made of the title's letters and digits only.
     let name: String = book
         .title

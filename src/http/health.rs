@@ -24,18 +24,19 @@ pub struct HealthView {
     pub status: &'static str,
 }
 
-/// Whether the database and the object store answer.
+/// Whether the database and the object store answer. Why one does not is in the server's
+/// log only: its error may name hosts, buckets or users.
 #[derive(Serialize, ToSchema)]
 pub struct ReadyView {
     /// `ready`, or `unavailable` if either does not answer.
     #[schema(example = "ready")]
     pub status: &'static str,
-    /// `ok`, or why the database does not answer.
+    /// `ok` or `unavailable`.
     #[schema(example = "ok")]
-    pub database: String,
-    /// `ok`, or why the object store does not answer.
+    pub database: &'static str,
+    /// `ok` or `unavailable`.
     #[schema(example = "ok")]
-    pub objects: String,
+    pub objects: &'static str,
 }
 
 /// Liveness: the process answers
@@ -56,23 +57,24 @@ async fn health() -> HttpResponse {
     tag = "system",
     responses(
         (status = 200, description = "Both answer.", body = ReadyView),
-        (status = 503, description = "The database or the object store does not answer; the body says which.", body = ReadyView),
+        (status = 503, description = "The database or the object store does not answer; the body says which (the reason is in the server's log).", body = ReadyView),
     )
 )]
 async fn ready(state: web::Data<ApiState>) -> HttpResponse {
-    let database = state
-        .store
-        .books(None, 1)
-        .await
-        .err()
-        .map(|e| e.to_string());
-    let objects = state.objects.check().await.err().map(|e| e.to_string());
-    let status = |e: &Option<String>| e.clone().unwrap_or_else(|| "ok".to_owned());
+    let database = state.store.books(None, 1).await.err();
+    if let Some(error) = &database {
+        tracing::warn!(%error, "not ready: the database does not answer");
+    }
+    let objects = state.objects.check().await.err();
+    if let Some(error) = &objects {
+        tracing::warn!(%error, "not ready: the object store does not answer");
+    }
+    let status = |failed: bool| if failed { "unavailable" } else { "ok" };
     let ok = database.is_none() && objects.is_none();
     let body = ReadyView {
         status: if ok { "ready" } else { "unavailable" },
-        database: status(&database),
-        objects: status(&objects),
+        database: status(database.is_some()),
+        objects: status(objects.is_some()),
     };
     if ok {
         HttpResponse::Ok().json(body)

@@ -323,6 +323,7 @@ async fn job_events(
     let rx = state.runtime.subscribe();
     let job = state.runtime.status(id).await?;
     let start = EventState {
+        closing: state.closing.clone(),
         state: state.into_inner(),
         rx,
         id,
@@ -354,6 +355,7 @@ async fn job_events(
 
 struct EventState {
     state: std::sync::Arc<ApiState>,
+    closing: tokio::sync::watch::Receiver<bool>,
     rx: broadcast::Receiver<Job>,
     id: JobId,
     last: Option<Job>,
@@ -373,6 +375,8 @@ impl EventState {
                     Err(broadcast::error::RecvError::Closed) => return None,
                 },
                 () = tokio::time::sleep(EVENTS_POLL) => self.state.runtime.status(self.id).await.ok(),
+                // The node is stopping: the client reconnects to another one.
+                _ = self.closing.wait_for(|closing| *closing) => return None,
             };
             if let Some(job) = candidate
                 && self

@@ -33,6 +33,8 @@ pub struct ApiState {
     pub synthetic_enabled: bool,
     pub upload: crate::config::UploadSettings,
     pub uploads: Arc<UploadStats>,
+    /// Turns true when the node stops: event streams end instead of holding the stop up.
+    pub closing: tokio::sync::watch::Receiver<bool>,
 }
 
 /// Upload counters for `/metrics`.

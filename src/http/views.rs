@@ -31,6 +31,10 @@ pub struct ProgressView {
     pub remaining: u64,
     /// The item started last.
     pub current_item: Option<i64>,
+    /// The highest item (page) number whose success is stored. Items run concurrently, so
+    /// items below it may still be running or have failed, and a failed item is never
+    /// counted here: it is not "the last page handled", nor where a resume starts (a resume
+    /// runs every item not completed).
     pub last_completed_item: Option<i64>,
     /// Items ended (completed or failed) out of all, 0 to 100.
     pub percent: f64,
@@ -51,7 +55,11 @@ pub struct JobView {
     pub status: JobStatus,
     pub stage: Option<String>,
     pub progress: ProgressView,
-    /// Why the job failed; null unless it did.
+    /// Why the job failed; null unless it did. A job whose every item failed ends `failed`
+    /// with `ALL_ITEMS_FAILED` (resume it once the cause is fixed); a job with at least one
+    /// item completed ends `completed`, its failed items listed by
+    /// `GET /api/v1/jobs/{id}/items?status=failed`. A cancelled job ends `cancelled` unless
+    /// every item had already ended when the cancel came.
     #[schema(value_type = Option<JobErrorSchema>)]
     pub error: Option<JobError>,
     /// What the job was started with (kind-specific).
@@ -89,7 +97,12 @@ impl JobView {
                 remaining: p.remaining(),
                 current_item: p.current_item,
                 last_completed_item: p.last_completed_item,
-                percent: p.percent(),
+                // A held upload has no items yet: nothing is done, whatever 0 of 0 is.
+                percent: if p.total == 0 && !job.status.is_terminal() {
+                    0.0
+                } else {
+                    p.percent()
+                },
                 stage_started_at: p.stage_started_at.map(time),
             },
             error: job.error.clone(),

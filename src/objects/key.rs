@@ -1,6 +1,6 @@
 use std::fmt;
 
-use quire_actors::BookId;
+use quire_actors::{BookId, JobId};
 
 /// A validated object key: `/`-separated segments of ASCII letters, digits, `.`, `_` and `-`,
 /// none empty, `.` or `..`. Uploaded file names never become keys, so a key can never leave
@@ -38,9 +38,11 @@ impl ObjectKey {
         Self(format!("books/{book}/pages/{page_no}/source"))
     }
 
-    /// The book's latest EPUB export.
-    pub fn epub(book: BookId) -> Self {
-        Self(format!("books/{book}/exports/book.epub"))
+    /// The EPUB one attempt of an export job wrote. Each attempt writes its own object, and
+    /// the job's fenced commit publishes its key: a node whose lease was taken over can
+    /// never overwrite an export that another attempt, or a newer job, published.
+    pub fn epub(book: BookId, job: JobId, attempt: i64) -> Self {
+        Self(format!("books/{book}/exports/{job}/{attempt}.epub"))
     }
 
     /// A page normalized for OCR.

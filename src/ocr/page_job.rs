@@ -44,7 +44,8 @@ impl OcrPages {
     }
 
     async fn read_page(&self, item: &ItemContext) -> Result<OcrResult, ItemError> {
-        let _slot = super::slot(&self.slots).await?;
+        // A job cancelled while this page waited for its slot reads no more pages.
+        let _slot = item.slot(&self.slots).await?;
         let source = self
             .objects
             .get(&ObjectKey::page_source(item.book_id, item.item_no))

@@ -445,8 +445,32 @@ async fn hostile_input_gets_json_errors_and_stores_nothing(backend: Backend) {
     );
 }
 
+/// `/ready` says which dependency fails, never why: the reason (paths, hosts, users) is for
+/// the log.
+async fn ready_names_the_failing_dependency_and_nothing_more(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let api = serve(&db, false).await;
+    let crate::common::api::ObjectsAt::Folder(folder) = &api.objects else {
+        unreachable!("folder storage")
+    };
+    std::fs::remove_dir_all(folder).unwrap();
+    let (status, ready) = api.get("/ready").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{ready}");
+    assert_eq!(
+        ready,
+        json!({ "status": "unavailable", "database": "ok", "objects": "unavailable" })
+    );
+    let text = ready.to_string();
+    let leaked = folder.display().to_string();
+    assert!(
+        !text.contains(&leaked) && !text.contains("No such file"),
+        "{text}"
+    );
+}
+
 crate::on_both_backends!(
     a_job_is_started_watched_and_listed,
     cancel_and_events,
     hostile_input_gets_json_errors_and_stores_nothing,
+    ready_names_the_failing_dependency_and_nothing_more,
 );

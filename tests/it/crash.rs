@@ -23,11 +23,32 @@ struct Node {
     base: String,
 }
 
-fn spawn_node(db: &TestDb, dir: &Path) -> Node {
-    spawn_named_node(db, dir, "crash-node", "2000")
+/// The drill's node: random kills in quick succession can catch one item in flight at
+/// several of them, which would fail it as a poison item (`CRASHED_REPEATEDLY`) at
+/// `max_attempts` crashes; here every kill is the test's, so the budget outlasts them all.
+/// Poison items have their own test below.
+fn spawn_drill_node(db: &TestDb, dir: &Path) -> Node {
+    let attempts = (KILLS + 1).to_string();
+    spawn_node_with(
+        db,
+        dir,
+        "crash-node",
+        "2000",
+        &[("QUIRE_RUNTIME_MAX_ATTEMPTS", &attempts)],
+    )
 }
 
 fn spawn_named_node(db: &TestDb, dir: &Path, node_id: &str, lease_ttl_ms: &str) -> Node {
+    spawn_node_with(db, dir, node_id, lease_ttl_ms, &[])
+}
+
+fn spawn_node_with(
+    db: &TestDb,
+    dir: &Path,
+    node_id: &str,
+    lease_ttl_ms: &str,
+    extra: &[(&str, &str)],
+) -> Node {
     let mut child = Command::new(env!("CARGO_BIN_EXE_quire"))
         .arg("serve")
         .env_clear()
@@ -39,9 +60,11 @@ fn spawn_named_node(db: &TestDb, dir: &Path, node_id: &str, lease_ttl_ms: &str) 
         .env("QUIRE_RUNTIME_NODE_ID", node_id)
         .env("QUIRE_RUNTIME_HEARTBEAT_INTERVAL_MS", "200")
         .env("QUIRE_RUNTIME_LEASE_TTL_MS", lease_ttl_ms)
+        .env("QUIRE_RUNTIME_STORE_TIMEOUT_MS", "1500")
         .env("QUIRE_RUNTIME_ITEM_CONCURRENCY", CONCURRENCY.to_string())
         .env("QUIRE_SYNTHETIC_ENABLED", "true")
         .env("QUIRE_SYNTHETIC_TRACE_FILE", dir.join("trace"))
+        .envs(extra.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -78,6 +101,12 @@ async fn post_json(http: &reqwest::Client, url: String, body: Value) -> Value {
 
 /// Creates a book and a synthetic job of `ITEMS` items through the node's API.
 async fn start_job(http: &reqwest::Client, base: &str, title: &str) -> JobId {
+    let body = json!({ "items": ITEMS, "params": { "latency_ms": 25 } });
+    start_synthetic(http, base, title, body).await
+}
+
+/// Creates a book and a synthetic job as `body` describes it.
+async fn start_synthetic(http: &reqwest::Client, base: &str, title: &str, body: Value) -> JobId {
     let book = post_json(
         http,
         format!("{base}/api/v1/books"),
@@ -85,7 +114,6 @@ async fn start_job(http: &reqwest::Client, base: &str, title: &str) -> JobId {
     )
     .await;
     let book_id = book["id"].as_str().unwrap();
-    let body = json!({ "items": ITEMS, "params": { "latency_ms": 25 } });
     let job = post_json(
         http,
         format!("{base}/api/v1/books/{book_id}/jobs/synthetic"),
@@ -120,7 +148,7 @@ async fn sigkill_at_random_moments_loses_nothing_and_reruns_only_in_flight_items
     let dir = tempfile::tempdir().unwrap();
     let http = reqwest::Client::new();
 
-    let node = spawn_node(&db, dir.path());
+    let node = spawn_drill_node(&db, dir.path());
     let job_id = start_job(&http, &node.base, "Crash drill").await;
 
     let mut node = Some(node);
@@ -138,7 +166,7 @@ async fn sigkill_at_random_moments_loses_nothing_and_reruns_only_in_flight_items
         }
         completed_at_kill.push(done);
         trace_len_at_kill.push(starts(dir.path()).len());
-        node = Some(spawn_node(&db, dir.path()));
+        node = Some(spawn_drill_node(&db, dir.path()));
     }
     let node = node.unwrap();
 
@@ -223,7 +251,22 @@ async fn sigterm_drains_the_node_and_another_takes_over_at_once(backend: Backend
     // A ten-minute lease: only the drain can make the job move on quickly.
     let mut first = spawn_named_node(&db, dir.path(), "node-a", "600000");
     let job_id = start_job(&http, &first.base, "Drain").await;
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    let store = db.store().await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while store.item_counts(job_id).await.unwrap().completed == 0 {
+        assert!(Instant::now() < deadline, "the job never got going");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // An admin's browser follows the job: an open event stream must not hold the stop up.
+    let mut events = http
+        .get(format!("{}/api/v1/jobs/{job_id}/events", first.base))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        events.chunk().await.unwrap().is_some(),
+        "the stream is open"
+    );
 
     let pid = first.child.id().to_string();
     let killed = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
@@ -234,8 +277,8 @@ async fn sigterm_drains_the_node_and_another_takes_over_at_once(backend: Backend
             break status;
         }
         assert!(
-            stopped_at.elapsed() < Duration::from_secs(30),
-            "quire did not stop on SIGTERM"
+            stopped_at.elapsed() < Duration::from_secs(10),
+            "quire did not stop within 10 s of SIGTERM (docker stop's grace)"
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
@@ -243,8 +286,17 @@ async fn sigterm_drains_the_node_and_another_takes_over_at_once(backend: Backend
         status.success(),
         "quire exits cleanly on SIGTERM: {status:?}"
     );
+    eprintln!(
+        "drain ({backend:?}): exited {:?} after SIGTERM",
+        stopped_at.elapsed()
+    );
+    // The stream was ended, not left hanging.
+    let rest = tokio::time::timeout(Duration::from_secs(5), async {
+        while let Ok(Some(_)) = events.chunk().await {}
+    })
+    .await;
+    assert!(rest.is_ok(), "the event stream was closed");
 
-    let store = db.store().await;
     let drained = store.job(job_id).await.unwrap();
     assert_eq!(drained.status, JobStatus::Running);
     let counts = store.item_counts(job_id).await.unwrap();
@@ -256,6 +308,12 @@ async fn sigterm_drains_the_node_and_another_takes_over_at_once(backend: Backend
 
     let started = Instant::now();
     let second = spawn_named_node(&db, dir.path(), "node-b", "600000");
+    // Taken up within a heartbeat of the default's five seconds, not after the lease.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while store.job(job_id).await.unwrap().lease_owner.as_deref() != Some("node-b") {
+        assert!(Instant::now() < deadline, "node-b did not take the job up");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         let job = store.job(job_id).await.unwrap();
@@ -277,7 +335,66 @@ async fn sigterm_drains_the_node_and_another_takes_over_at_once(backend: Backend
     drop(second);
 }
 
+/// A poison item: its handler aborts the process, as an out-of-memory kill or a crash in a
+/// native library would. The node is restarted after each crash, as a supervisor (systemd,
+/// Kubernetes) would; the item runs alone after its first crash, fails for good at the
+/// attempt budget, and every other item completes.
+async fn an_item_that_kills_its_process_fails_and_the_rest_complete(backend: Backend) {
+    const POISON: i64 = 5;
+    const ALL: i64 = 20;
+    const MAX_ATTEMPTS: u32 = 3; // runtime.max_attempts' default
+    let db = TestDb::new(backend).await;
+    let dir = tempfile::tempdir().unwrap();
+    let http = reqwest::Client::new();
+    let mut node = spawn_named_node(&db, dir.path(), "poison-node", "2000");
+    let body = json!({ "items": ALL, "params": { "latency_ms": 20, "abort_items": [POISON] } });
+    let job_id = start_synthetic(&http, &node.base, "Poison", body).await;
+
+    let store = db.store().await;
+    let mut crashes = 0;
+    let deadline = Instant::now() + Duration::from_secs(180);
+    let job = loop {
+        let job = store.job(job_id).await.unwrap();
+        if job.status.is_terminal() {
+            break job;
+        }
+        if let Some(status) = node.child.try_wait().unwrap() {
+            assert!(!status.success(), "the process died of the poison item");
+            crashes += 1;
+            assert!(
+                crashes <= MAX_ATTEMPTS,
+                "the poison item took the node down {crashes} times"
+            );
+            node = spawn_named_node(&db, dir.path(), "poison-node", "2000");
+        }
+        assert!(Instant::now() < deadline, "the job never ended: {job:?}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    };
+    assert_eq!(crashes, MAX_ATTEMPTS, "one crash per attempt");
+    assert_eq!(job.status, JobStatus::Completed, "{job:?}");
+    assert_eq!(
+        (job.progress.completed, job.progress.failed),
+        (ALL as u64 - 1, 1)
+    );
+    let items = store.items(job_id, None, None, 100).await.unwrap();
+    for item in &items {
+        if item.item_no == POISON {
+            assert_eq!(item.status, ItemStatus::Failed);
+            assert_eq!(item.error_code.as_deref(), Some("CRASHED_REPEATEDLY"));
+            assert_eq!(item.error_class, Some(quire_actors::ErrorClass::Terminal));
+        } else {
+            assert_eq!(item.status, ItemStatus::Completed, "{item:?}");
+        }
+    }
+    // The node that is up still serves: the poison did not take it down once it failed.
+    assert!(node.child.try_wait().unwrap().is_none());
+    let runs = starts(dir.path());
+    let poison_runs = runs.iter().filter(|&&i| i == POISON).count();
+    assert_eq!(poison_runs, MAX_ATTEMPTS as usize, "{runs:?}");
+}
+
 crate::on_both_backends!(
     sigkill_at_random_moments_loses_nothing_and_reruns_only_in_flight_items,
     sigterm_drains_the_node_and_another_takes_over_at_once,
+    an_item_that_kills_its_process_fails_and_the_rest_complete,
 );

@@ -298,3 +298,161 @@ async fn killed_during_finalization_it_goes_on_where_it_stopped() {
     assert_eq!(topics.len(), 1);
     assert_eq!(topics[0].subtopics.len(), 16_000);
 }
+
+/// `quire serve` in the folder ingest uses, with no node name set: the embedded default's
+/// database and objects, the synthetic kind on, its log in `serve.log`.
+fn serve(dir: &Path) -> (Running, String) {
+    use std::io::BufRead;
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("serve.log"))
+        .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_quire"))
+        .arg("serve")
+        .env(
+            "QUIRE_DATABASE_URL",
+            format!("sqlite://{}", dir.join("q.db").display()),
+        )
+        .env("QUIRE_STORAGE_PATH", dir.join("objects"))
+        .env("QUIRE_SERVER_BIND", "127.0.0.1:0")
+        .env("QUIRE_SYNTHETIC_ENABLED", "true")
+        .env("QUIRE_RUNTIME_ITEM_CONCURRENCY", "8")
+        .env("QUIRE_LOG", "info")
+        .env_remove("QUIRE_RUNTIME_NODE_ID")
+        .env_remove("QUIRE_CONFIG")
+        .stdout(std::process::Stdio::piped())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let base = line
+        .trim()
+        .strip_prefix("quire listening on ")
+        .unwrap_or_else(|| panic!("serve did not start: {line}"))
+        .to_owned();
+    (Running(child), base)
+}
+
+/// Polls the job until `done` holds of it.
+async fn wait_for(
+    db: &dyn store::Store,
+    id: quire_actors::JobId,
+    what: &str,
+    within: Duration,
+    done: impl Fn(&quire_actors::Job) -> bool,
+) -> quire_actors::Job {
+    let deadline = Instant::now() + within;
+    loop {
+        let job = db.job(id).await.unwrap();
+        if done(&job) {
+            return job;
+        }
+        assert!(Instant::now() < deadline, "{what}: {job:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Two processes in one folder, neither given a node name, each take a name of their own:
+/// ingest's boot takes none of serve's running jobs, and a serve killed and restarted takes
+/// its own back at once, not after its 30 s lease.
+#[actix_rt::test]
+async fn serve_and_ingest_side_by_side_never_take_each_others_jobs() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("q.db").display());
+    let db = store::open(&url, 1).await.unwrap();
+    let (serve_1, base) = serve(dir.path());
+    let http = reqwest::Client::new();
+    let book: serde_json::Value = http
+        .post(format!("{base}/api/v1/books"))
+        .json(&serde_json::json!({ "title": "Load" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let job: serde_json::Value = http
+        .post(format!(
+            "{base}/api/v1/books/{}/jobs/synthetic",
+            book["id"].as_str().unwrap()
+        ))
+        .json(&serde_json::json!({ "items": 3000, "params": { "latency_ms": 100 } }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id: quire_actors::JobId = job["id"].as_str().unwrap().parse().unwrap();
+    let running = wait_for(
+        &*db,
+        id,
+        "serve's job never ran",
+        Duration::from_secs(60),
+        |j| j.progress.completed > 0,
+    )
+    .await;
+    let serve_name = running.lease_owner.clone().unwrap();
+
+    let mut cmd = ingest(dir.path());
+    cmd.env_remove("QUIRE_RUNTIME_NODE_ID");
+    let out = cmd.output().unwrap();
+    assert!(out.status.success(), "{}", said(&out));
+    let ocr = db
+        .jobs(
+            &JobFilter {
+                kind: Some(JobKind::Ocr),
+                ..JobFilter::default()
+            },
+            None,
+            10,
+        )
+        .await
+        .unwrap();
+    let ingest_name = ocr[0].lease_owner.clone().unwrap();
+    assert_ne!(ingest_name, serve_name, "two live processes, two names");
+    let during = db.job(id).await.unwrap();
+    assert_eq!(
+        (during.lease_owner.as_deref(), during.lease_generation),
+        (Some(serve_name.as_str()), running.lease_generation),
+        "ingest took none of serve's jobs"
+    );
+    assert!(
+        !during.status.is_terminal(),
+        "the job outlasted ingest: {during:?}"
+    );
+
+    // Killed and restarted, serve gets its name back and its job at once.
+    drop(serve_1);
+    let restarted_at = Instant::now();
+    let (_serve_2, _) = serve(dir.path());
+    let taken = wait_for(
+        &*db,
+        id,
+        "the restarted node did not take its job back",
+        Duration::from_secs(60),
+        |j| j.lease_generation > running.lease_generation,
+    )
+    .await;
+    assert_eq!(taken.lease_owner.as_deref(), Some(serve_name.as_str()));
+    assert!(
+        restarted_at.elapsed() < Duration::from_secs(15),
+        "taken back at boot, not after the 30 s lease: {:?}",
+        restarted_at.elapsed()
+    );
+    let done = wait_for(
+        &*db,
+        id,
+        "the job never ended",
+        Duration::from_secs(300),
+        |j| j.status.is_terminal(),
+    )
+    .await;
+    assert_eq!(done.status, quire_actors::JobStatus::Completed, "{done:?}");
+    let log = std::fs::read_to_string(dir.path().join("serve.log")).unwrap();
+    assert!(!log.contains("lease lost"), "{log}");
+}

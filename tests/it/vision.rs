@@ -524,3 +524,76 @@ async fn pages_uploaded_through_the_api_are_read_by_the_model() {
         "{metrics}"
     );
 }
+
+/// A cancel stops paid calls: twelve pages at four seconds a page on a provider that takes
+/// four at once, cancelled once the first four are in flight. No page starts after the
+/// cancel, the four in flight are dropped at the grace's end, and the job ends `cancelled`
+/// within two seconds with the default grace.
+#[actix_rt::test]
+async fn a_cancel_makes_no_more_provider_calls() {
+    use crate::common::api::{Part, Storage, serve_with, shared_data};
+    use crate::common::db::{Backend, TestDb};
+
+    const PAGES: usize = 12;
+    let provider =
+        Provider::start((0..PAGES).map(|_| Reply::text("A page.").after(Duration::from_secs(4))));
+    let db = TestDb::new(Backend::Sqlite).await;
+    let api = serve_with(
+        &db,
+        Storage::Folder,
+        &[
+            ("QUIRE_OCR_ENGINE", "openai"),
+            ("QUIRE_OCR_OPENAI_BASE_URL", &provider.server.base_url),
+            ("QUIRE_OCR_OPENAI_MODEL", MODEL),
+            ("QUIRE_OCR_OPENAI_API_KEY", KEY),
+            ("QUIRE_OCR_OPENAI_CONCURRENCY", "4"),
+            ("QUIRE_OCR_TIMEOUT_MS", "30000"),
+            // The default grace, not the test servers' short one.
+            ("QUIRE_RUNTIME_CANCEL_GRACE_MS", "1500"),
+        ],
+    )
+    .await;
+    let book = api.book().await;
+    let scan = shared_data("phototest.tif");
+    let names: Vec<String> = (1..=PAGES).map(|n| format!("p{n}.tif")).collect();
+    let parts: Vec<Part> = names.iter().map(|n| Part::file(n, &scan)).collect();
+    let (status, upload) = api
+        .upload(&format!("/api/v1/books/{book}/pages/bulk"), &parts)
+        .await;
+    assert_eq!(status, reqwest::StatusCode::ACCEPTED, "{upload}");
+    let job = upload["job"]["id"].as_str().unwrap().to_owned();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while provider.script.seen.lock().unwrap().len() < 4 {
+        assert!(
+            Instant::now() < deadline,
+            "the first pages never reached the provider"
+        );
+        actix_rt::time::sleep(Duration::from_millis(10)).await;
+    }
+    let cancelled_at = Instant::now();
+    let (status, _) = api.delete(&format!("/api/v1/jobs/{job}")).await;
+    assert_eq!(status, reqwest::StatusCode::ACCEPTED);
+    let seen_at_cancel = provider.script.seen.lock().unwrap().len();
+    let done = api.wait_status(&job, "cancelled").await;
+    let took = cancelled_at.elapsed();
+    assert!(
+        took < Duration::from_secs(2),
+        "cancel to cancelled took {took:?}"
+    );
+    assert_eq!(done["progress"]["completed"], json!(0), "{done}");
+    // Once the provider has answered or dropped every call it got, it has seen no more.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while provider.script.in_flight.load(Ordering::SeqCst) > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the provider's calls never ended"
+        );
+        actix_rt::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(
+        provider.script.seen.lock().unwrap().len(),
+        seen_at_cancel,
+        "no page reached the provider after the cancel"
+    );
+    assert_eq!(seen_at_cancel, 4);
+}

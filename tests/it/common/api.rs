@@ -56,7 +56,8 @@ pub async fn serve_with(db: &TestDb, storage: Storage, extra: &[(&str, &str)]) -
         ("QUIRE_SERVER_WORKERS", "1".into()),
         ("QUIRE_RUNTIME_NODE_ID", "api-node".into()),
         ("QUIRE_RUNTIME_HEARTBEAT_INTERVAL_MS", "100".into()),
-        ("QUIRE_RUNTIME_LEASE_TTL_MS", "1000".into()),
+        ("QUIRE_RUNTIME_LEASE_TTL_MS", "3000".into()),
+        ("QUIRE_RUNTIME_STORE_TIMEOUT_MS", "2000".into()),
         ("QUIRE_RUNTIME_CANCEL_GRACE_MS", "200".into()),
     ]
     .into_iter()
