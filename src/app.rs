@@ -162,7 +162,22 @@ impl App {
     pub fn close_streams(&self) {
         self.closing.send_replace(true);
     }
+
+    /// Drains the runtime (within `limit`: leases released, in-flight items handed back)
+    /// and then closes the database, before the process's executor goes away.
+    pub async fn stop(&self, limit: std::time::Duration) {
+        self.runtime.shutdown(limit).await;
+        if tokio::time::timeout(STORE_CLOSE_LIMIT, self.store.close())
+            .await
+            .is_err()
+        {
+            tracing::warn!("a database connection was still in use at exit");
+        }
+    }
 }
+
+/// How long [`App::stop`] waits for busy database connections to come back.
+const STORE_CLOSE_LIMIT: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// The OCR engine the settings name, with the name its results record and the pages it
 /// reads at once.

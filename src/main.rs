@@ -110,7 +110,7 @@ async fn serve(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
     // or a slow upload must not keep this node's leases until an orchestrator's SIGKILL.
     tracing::info!("stopping: draining running jobs, closing connections");
     app.close_streams();
-    tokio::join!(http.stop(true), app.runtime.shutdown(DRAIN_LIMIT));
+    tokio::join!(http.stop(true), app.stop(DRAIN_LIMIT));
     server.await??;
     Ok(())
 }
@@ -198,9 +198,7 @@ async fn ingest(
         bars: Default::default(),
     };
     let done = quire::ingest::run(&app, folder, &title, epub, &bars).await;
-    app.runtime
-        .shutdown(std::time::Duration::from_secs(10))
-        .await;
+    app.stop(std::time::Duration::from_secs(10)).await;
     let done = done?;
     println!("book: {} ({})", title, done.book);
     println!("pages: {}", done.pages);

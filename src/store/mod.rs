@@ -68,8 +68,13 @@ pub trait Catalog: Send + Sync + 'static {
 }
 
 /// Everything the application stores, on one backend.
-pub trait Store: JobStore + Catalog + PageStore {}
-impl<T: JobStore + Catalog + PageStore> Store for T {}
+#[async_trait]
+pub trait Store: JobStore + Catalog + PageStore {
+    /// Waits for every connection to come back and closes them; later calls fail
+    /// unavailable. A process calls it before its runtime ends, so no connection is
+    /// dropped (and returned to its pool) after the executor is gone.
+    async fn close(&self);
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {

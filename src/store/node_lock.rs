@@ -92,7 +92,8 @@ fn lock_file(url: &str, name: &str) -> Result<Option<PathBuf>, OpenError> {
         SqliteConnectOptions::from_str(url).map_err(|e| OpenError::BadUrl(e.to_string()))?;
     let db = options.get_filename();
     let file_name = db.file_name().and_then(|f| f.to_str()).unwrap_or_default();
-    if file_name.is_empty() || file_name == ":memory:" || url.contains("mode=memory") {
+    // sqlx names `sqlite::memory:` a shared-cache `file:sqlx-in-memory-N`: no file to lock.
+    if file_name.is_empty() || url.contains(":memory:") || url.contains("mode=memory") {
         return Ok(None);
     }
     let mut lock = db.as_os_str().to_owned();
@@ -130,12 +131,14 @@ mod tests {
         assert!(NodeLock::try_take(&url, "n2").await.unwrap().is_some());
         drop(first);
         assert!(NodeLock::try_take(&url, "n1").await.unwrap().is_some());
-        // In memory, nobody else can share the database.
+        // In memory, nobody else can share the database, and no lock file is left behind.
+        let before = std::fs::read_dir(".").unwrap().count();
         assert!(
             NodeLock::try_take("sqlite::memory:", "n1")
                 .await
                 .unwrap()
                 .is_some()
         );
+        assert_eq!(std::fs::read_dir(".").unwrap().count(), before);
     }
 }

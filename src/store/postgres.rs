@@ -15,6 +15,13 @@ pub struct PgStore {
     pool: PgPool,
 }
 
+#[async_trait::async_trait]
+impl super::Store for PgStore {
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
 /// The SQL the two backends write differently.
 mod dialect {
     use quire_actors::model::{ItemOutcome, Lease};

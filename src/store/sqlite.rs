@@ -17,6 +17,13 @@ pub struct SqliteStore {
     reader: SqlitePool,
 }
 
+#[async_trait::async_trait]
+impl super::Store for SqliteStore {
+    async fn close(&self) {
+        tokio::join!(self.writer.close(), self.reader.close());
+    }
+}
+
 /// The SQL the two backends write differently.
 mod dialect {
     use quire_actors::model::{ItemOutcome, Lease};

@@ -255,8 +255,25 @@ async fn a_worker_whose_lease_was_taken_over_stops_writing(backend: Backend) {
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
     let at_steal = store.job(submitted.id).await.unwrap();
+    let stolen_items = store.item_counts(submitted.id).await.unwrap();
     // n1's next write is refused; the thief never runs it, so its lease expires and n1's
-    // heartbeat takes the job over again with a newer token.
+    // heartbeat takes the job over again with a newer token. Until then nothing n1 had in
+    // flight under the stale token lands: not one item more completes.
+    loop {
+        // The rows first: if the job still has the thief's token after, they were read
+        // while nobody but the stale n1 could have written.
+        let counts = store.item_counts(submitted.id).await.unwrap();
+        let job = store.job(submitted.id).await.unwrap();
+        if job.lease_generation != at_steal.lease_generation {
+            break;
+        }
+        assert_eq!(
+            (job.progress.completed, counts.completed),
+            (at_steal.progress.completed, stolen_items.completed),
+            "a write landed under the stale generation"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     let done = wait_terminal(&store, submitted.id, LIMIT).await;
     assert_eq!(done.status, JobStatus::Completed);
     assert!(
@@ -353,7 +370,9 @@ async fn a_drain_lets_go_of_jobs_it_cannot_write(backend: Backend) {
         JobStatus::Running,
         "the job waits for another node"
     );
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // The node drives nothing any more: no restart is pending (a restart needs the job in
+    // the Supervisor's hands), and none happened since the drain.
+    assert!(rt.leases().await.is_empty(), "the node still holds a job");
     assert_eq!(
         rt.stats().restarts.load(Ordering::Relaxed),
         restarts,
@@ -370,9 +389,14 @@ async fn a_held_job_takes_the_lock_first_and_runs_once_released(backend: Backend
     assert!(held.held && held.status == JobStatus::Pending && held.progress.total == 0);
     let busy = rt.submit(job(book, JobKind::Synthetic, 1, json!({}))).await;
     assert!(matches!(busy, Err(SubmitError::BookBusy { holder }) if holder == held.id));
-    // Nothing runs while it is held, however long that takes.
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(store.job(held.id).await.unwrap().status, JobStatus::Pending);
+    // Nothing runs while it is held, however long that takes: heartbeats renew its lease
+    // (the node holds it) and it stays pending.
+    let renewed = wait_until(&store, held.id, LIMIT, |j| {
+        j.heartbeat_at.is_some_and(|at| at > held.created_at + 200)
+    })
+    .await;
+    assert_eq!(renewed.status, JobStatus::Pending);
+    assert!(renewed.held && renewed.started_at.is_none());
 
     let released = rt.release(held.id, vec![3, 1, 2, 2]).await.unwrap();
     assert!(!released.held);

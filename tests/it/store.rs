@@ -170,8 +170,19 @@ async fn database_enforces_the_job_invariants(backend: Backend) {
         format!("UPDATE job_items SET status = 'completed' WHERE job_id = {id_sql}"),
         format!("UPDATE job_items SET status = 'failed', finished_at = 1 WHERE job_id = {id_sql}"),
     ] {
-        assert!(db.exec(&bad).await.is_err(), "the database accepted: {bad}");
+        let refused = db.exec(&bad).await;
+        assert!(
+            matches!(&refused, Err(sqlx::Error::Database(e)) if e.kind() == sqlx::error::ErrorKind::CheckViolation),
+            "not refused by a constraint: {bad}: {refused:?}"
+        );
     }
+    // The positive control: the same statements' shape passes when the row stays legal,
+    // so a refusal above is the constraint's, not a typo's.
+    let legal =
+        format!("UPDATE jobs SET heartbeat_at = 2, completed_items = 1 WHERE id = {id_sql}");
+    assert_eq!(db.exec(&legal).await.unwrap(), 1);
+    let legal = format!("UPDATE job_items SET status = 'pending' WHERE job_id = {id_sql}");
+    assert_eq!(db.exec(&legal).await.unwrap(), 2);
     // A terminal job never changes again, not even by hand.
     store.enter_job(&lease, 0, CRASH_LIMIT, NOW).await.unwrap();
     let p = store.job(id).await.unwrap().progress;
@@ -182,12 +193,10 @@ async fn database_enforces_the_job_invariants(backend: Backend) {
     let revive = format!(
         "UPDATE jobs SET status = 'running', error_code = NULL, error = NULL, finished_at = NULL WHERE id = {id_sql}"
     );
-    assert!(
-        db.exec(&revive).await.is_err(),
-        "a terminal job was revived"
-    );
+    let frozen = |res: Result<u64, sqlx::Error>| matches!(&res, Err(sqlx::Error::Database(e)) if e.message().contains("a terminal job never changes"));
+    assert!(frozen(db.exec(&revive).await), "a terminal job was revived");
     let touch = format!("UPDATE jobs SET heartbeat_at = 1 WHERE id = {id_sql}");
-    assert!(db.exec(&touch).await.is_err(), "a terminal job was touched");
+    assert!(frozen(db.exec(&touch).await), "a terminal job was touched");
     // The state machine refuses it too.
     let again = store
         .finish_job(&lease, JobEvent::Finish, None, &p, NOW)

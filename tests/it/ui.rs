@@ -332,6 +332,8 @@ async fn an_admin_uploads_watches_ocr_retries_and_reviews() {
 struct FlakyModel {
     asked: Mutex<Vec<i64>>,
     phase: AtomicU8,
+    /// The server under test, to see what it has stored.
+    api: std::sync::OnceLock<String>,
 }
 
 const FAILING: u8 = 0;
@@ -348,11 +350,8 @@ impl FlakyModel {
             (FAILING, 1) => ok("Halves"),
             (FAILING, 2) => answer("Here are the topics: fractions"),
             (FAILING, _) => {
-                while self.asked(2) < 2 {
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                }
-                // Page 2's failure is recorded before the job fails.
-                tokio::time::sleep(Duration::from_millis(500)).await;
+                // Page 2's failure is stored before the job fails.
+                self.wait_for_a_failed_page().await;
                 refusal(401, "key revoked")
             }
             (FIXED, 2) => ok("Tenths"),
@@ -363,6 +362,32 @@ impl FlakyModel {
                 (status, vec![("retry-after", "1")], body)
             }
         })
+    }
+
+    /// Until the API lists a failed item in the newest extraction job.
+    async fn wait_for_a_failed_page(&self) {
+        let api = self.api.get().expect("the server's address").clone();
+        let http = reqwest::Client::new();
+        let get = |url: String| {
+            let http = http.clone();
+            async move {
+                let body: Value = http.get(url).send().await.ok()?.json().await.ok()?;
+                Some(body)
+            }
+        };
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            assert!(std::time::Instant::now() < deadline, "page 2 never failed");
+            if let Some(jobs) = get(format!("{api}/api/v1/jobs?kind=extract&limit=1")).await
+                && let Some(id) = jobs["items"][0]["id"].as_str()
+                && let Some(failed) =
+                    get(format!("{api}/api/v1/jobs/{id}/items?status=failed")).await
+                && failed["items"].as_array().is_some_and(|i| !i.is_empty())
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     fn asked(&self, page: i64) -> usize {
@@ -389,6 +414,7 @@ async fn an_admin_resumes_guidelines_after_the_model_fails() {
     };
     let db = TestDb::new(Backend::Sqlite).await;
     let api = serve_with(&db, Storage::Folder, &model.extractor_env("3")).await;
+    flaky.api.set(api.base.clone()).unwrap();
     let browser = Browser::start(&shots()).await;
 
     // A book, created from the keyboard.

@@ -230,6 +230,15 @@ impl RuntimeHandle {
         let _ = tokio::time::timeout(limit, self.supervisor.send(Shutdown)).await;
     }
 
+    /// The jobs this node drives (running, held, or waiting for a restart), with their
+    /// lease generations. Empty once a drain is over.
+    pub async fn leases(&self) -> Vec<(JobId, i64)> {
+        self.supervisor
+            .send(super::supervisor::LiveLeases)
+            .await
+            .unwrap_or_default()
+    }
+
     pub async fn status(&self, id: JobId) -> Result<Job, StoreError> {
         self.store.job(id).await
     }

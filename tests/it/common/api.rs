@@ -54,7 +54,6 @@ pub async fn serve_with(db: &TestDb, storage: Storage, extra: &[(&str, &str)]) -
         ("QUIRE_DATABASE_URL", db.url.clone()),
         ("QUIRE_SERVER_BIND", "127.0.0.1:0".into()),
         ("QUIRE_SERVER_WORKERS", "1".into()),
-        ("QUIRE_RUNTIME_NODE_ID", "api-node".into()),
         ("QUIRE_RUNTIME_HEARTBEAT_INTERVAL_MS", "100".into()),
         ("QUIRE_RUNTIME_LEASE_TTL_MS", "3000".into()),
         ("QUIRE_RUNTIME_STORE_TIMEOUT_MS", "2000".into()),
