@@ -309,8 +309,12 @@ macro_rules! impl_page_store {
 
             async fn delete_book(&self, book: BookId) -> Result<bool, StoreError> {
                 let deleted = sqlx::query(
-                    "DELETE FROM books WHERE id = $1 AND NOT EXISTS ( \
-                       SELECT 1 FROM jobs WHERE book_id = $1 AND status IN ('pending', 'running', 'cancelling'))",
+                    concat!(
+                        "DELETE FROM books WHERE id = $1 AND NOT EXISTS ( \
+                           SELECT 1 FROM jobs WHERE book_id = $1 AND status IN ",
+                        $crate::store::rows::active_statuses!(),
+                        ")"
+                    ),
                 )
                 .bind(book.0)
                 .execute(self.writer())
@@ -322,8 +326,12 @@ macro_rules! impl_page_store {
 
             async fn delete_page(&self, book: BookId, page_no: i64) -> Result<bool, StoreError> {
                 let deleted = sqlx::query(
-                    "DELETE FROM pages WHERE book_id = $1 AND page_no = $2 AND NOT EXISTS ( \
-                       SELECT 1 FROM jobs WHERE book_id = $1 AND status IN ('pending', 'running', 'cancelling'))",
+                    concat!(
+                        "DELETE FROM pages WHERE book_id = $1 AND page_no = $2 AND NOT EXISTS ( \
+                           SELECT 1 FROM jobs WHERE book_id = $1 AND status IN ",
+                        $crate::store::rows::active_statuses!(),
+                        ")"
+                    ),
                 )
                 .bind(book.0)
                 .bind(page_no)

@@ -85,15 +85,19 @@ mod dialect {
            ORDER BY item_no LIMIT $4) \
          RETURNING item_no, attempts";
 
-    pub const TAKE_OVER: &str = "UPDATE jobs SET lease_owner = $1, \
+    pub const TAKE_OVER: &str = concat!(
+        "UPDATE jobs SET lease_owner = $1, \
            lease_generation = lease_generation + 1, lease_expires_at = $2, heartbeat_at = $3 \
          WHERE id IN ( \
-           SELECT id FROM jobs WHERE status IN ('pending', 'running', 'cancelling') \
+           SELECT id FROM jobs WHERE status IN ",
+        super::super::rows::active_statuses!(),
+        " \
              AND (CASE WHEN $4::text IS NULL THEN lease_expires_at IS NULL OR lease_expires_at < $3 \
                        ELSE lease_owner = $4 END) \
              AND kind IN (SELECT jsonb_array_elements_text($6)) \
            ORDER BY created_at LIMIT $5 FOR UPDATE SKIP LOCKED) \
-         RETURNING id, lease_generation";
+         RETURNING id, lease_generation"
+    );
 }
 
 impl PgStore {

@@ -23,6 +23,16 @@ macro_rules! job_columns {
 }
 pub(crate) use job_columns;
 
+/// The job statuses that hold the book's JobLock (not terminal), as an SQL list. The
+/// migrations' partial unique index spells the same list; a test checks it against
+/// [`quire_actors::JobStatus::is_terminal`].
+macro_rules! active_statuses {
+    () => {
+        "('pending', 'running', 'cancelling')"
+    };
+}
+pub(crate) use active_statuses;
+
 macro_rules! item_columns {
     () => {
         "job_id, item_no, status, attempts, not_before, error_class, error_code, error, result, \
@@ -310,5 +320,33 @@ impl TryFrom<PageRow> for Page {
             },
             created_at: r.created_at,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use quire_actors::JobStatus;
+
+    /// The SQL list is exactly the statuses that are not terminal, and the JobLock's partial
+    /// unique index in both backends' migrations names the same list.
+    #[test]
+    fn active_statuses_are_the_non_terminal_ones() {
+        let listed: Vec<&str> = active_statuses!()
+            .trim_matches(|c| c == '(' || c == ')')
+            .split(", ")
+            .map(|s| s.trim_matches('\''))
+            .collect();
+        let active: Vec<&str> = JobStatus::ALL
+            .iter()
+            .filter(|s| !s.is_terminal())
+            .map(|s| s.as_str())
+            .collect();
+        assert_eq!(listed, active);
+        for migration in [
+            include_str!("../../migrations/sqlite/0001_jobs.sql"),
+            include_str!("../../migrations/postgres/0001_jobs.sql"),
+        ] {
+            assert!(migration.contains(&format!("WHERE status IN {}", active_statuses!())));
+        }
     }
 }

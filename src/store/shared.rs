@@ -6,14 +6,19 @@
 use quire_actors::StoreError;
 use quire_actors::model::JobStatus;
 
+use super::rows::active_statuses;
+
 pub fn parse_status(s: &str) -> Result<JobStatus, StoreError> {
     s.parse()
         .map_err(|e: quire_actors::model::UnknownName| StoreError::Corrupt(e.to_string()))
 }
 
-pub const FENCE: &str = "UPDATE jobs SET heartbeat_at = $4 \
-     WHERE id = $1 AND lease_owner = $2 AND lease_generation = $3 \
-       AND status IN ('pending', 'running', 'cancelling') RETURNING status, held";
+pub const FENCE: &str = concat!(
+    "UPDATE jobs SET heartbeat_at = $4 \
+     WHERE id = $1 AND lease_owner = $2 AND lease_generation = $3 AND status IN ",
+    active_statuses!(),
+    " RETURNING status, held"
+);
 
 pub const COMMIT_PROGRESS: &str = "UPDATE jobs SET heartbeat_at = $4, lease_expires_at = $5, \
        completed_items = $6, failed_items = $7, current_item = $8, last_completed_item = $9, \
@@ -61,7 +66,9 @@ macro_rules! impl_stores {
         };
         use quire_actors::{BookId, JobId, JobKind, StoreError};
         use sqlx::types::Json;
-        use $crate::store::rows::{classify, item_columns, job_columns, BookRow, ItemRow, JobRow};
+        use $crate::store::rows::{
+            active_statuses, classify, item_columns, job_columns, BookRow, ItemRow, JobRow,
+        };
         use $crate::store::shared::{self, parse_status};
         use $crate::store::{Book, Catalog, JobTotals, NewBook};
 
@@ -363,8 +370,8 @@ macro_rules! impl_stores {
 
             async fn active_job(&self, book: BookId) -> Result<Option<Job>, StoreError> {
                 let row: Option<JobRow> = sqlx::query_as(concat!(
-                    "SELECT ", job_columns!(), " FROM jobs \
-                     WHERE book_id = $1 AND status IN ('pending', 'running', 'cancelling')"
+                    "SELECT ", job_columns!(), " FROM jobs WHERE book_id = $1 AND status IN ",
+                    active_statuses!()
                 ))
                 .bind(book.0)
                 .fetch_optional(self.reader())
@@ -688,12 +695,13 @@ macro_rules! impl_stores {
                 let mut tx = self.begin().await?;
                 let mut renewal = LeaseRenewal::default();
                 for &(job_id, generation) in leases {
-                    let row: Option<(String,)> = sqlx::query_as(
+                    let row: Option<(String,)> = sqlx::query_as(concat!(
                         "UPDATE jobs SET lease_expires_at = $4, heartbeat_at = $5 \
                          WHERE id = $1 AND lease_owner = $2 AND lease_generation = $3 \
-                           AND status IN ('pending', 'running', 'cancelling') \
-                         RETURNING status",
-                    )
+                           AND status IN ",
+                        active_statuses!(),
+                        " RETURNING status"
+                    ))
                     .bind(job_id.0)
                     .bind(owner)
                     .bind(generation)

@@ -109,15 +109,19 @@ mod dialect {
     }
 
     /// One writer at a time: the statement alone is atomic, no row locks needed.
-    pub const TAKE_OVER: &str = "UPDATE jobs SET lease_owner = $1, \
+    pub const TAKE_OVER: &str = concat!(
+        "UPDATE jobs SET lease_owner = $1, \
            lease_generation = lease_generation + 1, lease_expires_at = $2, heartbeat_at = $3 \
          WHERE id IN ( \
-           SELECT id FROM jobs WHERE status IN ('pending', 'running', 'cancelling') \
+           SELECT id FROM jobs WHERE status IN ",
+        super::super::rows::active_statuses!(),
+        " \
              AND (CASE WHEN $4 IS NULL THEN lease_expires_at IS NULL OR lease_expires_at < $3 \
                        ELSE lease_owner = $4 END) \
              AND kind IN (SELECT value FROM json_each($6)) \
            ORDER BY created_at LIMIT $5) \
-         RETURNING id, lease_generation";
+         RETURNING id, lease_generation"
+    );
 }
 
 impl SqliteStore {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use quire::store::{NewBook, Store};
 use quire_actors::model::{
-    ItemOutcome, ItemStatus, JobError, JobEvent, JobStatus, Lease, NewJob, Progress,
+    ItemEvent, ItemOutcome, ItemStatus, JobError, JobEvent, JobStatus, Lease, NewJob, Progress,
 };
 use quire_actors::ports::{Commit, Takeover};
 use quire_actors::{BookId, JobId, JobKind, StoreError};
@@ -58,6 +58,92 @@ async fn create(store: &Arc<dyn Store>, book: BookId, items: i64, owner: &str) -
             generation: job.lease_generation,
         },
     )
+}
+
+/// The store obeys [`ItemStatus::apply`]: every event, from every status, through the real
+/// store, ends where the state machine says, and an event it refuses changes nothing.
+async fn every_item_event_moves_items_as_the_state_machine_says(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
+    let b = book(&store).await;
+    for &from in ItemStatus::ALL {
+        for &event in ItemEvent::ALL {
+            // Each pair on a job of its own: its one item is brought to `from` first.
+            let (id, lease) = create(&store, b, 1, "n1").await;
+            store.enter_job(&lease, 0, CRASH_LIMIT, NOW).await.unwrap();
+            if from != ItemStatus::Pending {
+                assert_eq!(store.claim_items(&lease, 1, NOW).await.unwrap().len(), 1);
+            }
+            match from {
+                ItemStatus::Completed => item_event(&store, &lease, ItemEvent::Succeed).await,
+                ItemStatus::Failed => item_event(&store, &lease, ItemEvent::Fail).await,
+                ItemStatus::Pending | ItemStatus::Processing => Ok(()),
+            }
+            .unwrap();
+            assert_eq!(item_status(&store, id).await, from, "set up {from}");
+
+            let done = item_event(&store, &lease, event).await;
+            let legal = from.apply(event);
+            // An illegal move is refused (a commit for an item this lease is not running
+            // is a stale writer's: fenced) or does nothing; a legal one is done.
+            assert!(
+                done.is_ok() || legal.is_none(),
+                "{from} + {event:?} refused: {done:?}"
+            );
+            assert!(
+                matches!(done, Ok(()) | Err(StoreError::Fenced { .. })),
+                "{done:?}"
+            );
+            assert_eq!(
+                item_status(&store, id).await,
+                legal.unwrap_or(from),
+                "{from} + {event:?} in the store"
+            );
+
+            let p = store.job(id).await.unwrap().progress;
+            store
+                .finish_job(&lease, JobEvent::Fail, Some(&err("X")), &p, NOW)
+                .await
+                .unwrap();
+        }
+    }
+}
+
+/// `event` for item 1 of the lease's job, the way the runtime makes it happen.
+async fn item_event(
+    store: &Arc<dyn Store>,
+    lease: &Lease,
+    event: ItemEvent,
+) -> Result<(), StoreError> {
+    let outcome = match event {
+        ItemEvent::Claim => return store.claim_items(lease, 1, NOW).await.map(drop),
+        ItemEvent::Requeue => return store.requeue_retryable(lease, NOW).await.map(drop),
+        ItemEvent::Succeed => ItemOutcome::completed(1, json!({"text": "one"}), NOW),
+        ItemEvent::Release => ItemOutcome::released(1),
+        ItemEvent::RetryLater | ItemEvent::Fail => {
+            let mut o = ItemOutcome::released(1);
+            o.error_class = Some(quire_actors::ErrorClass::Retryable);
+            o.error_code = Some("TIMEOUT".into());
+            o.error = Some("slow".into());
+            if event == ItemEvent::Fail {
+                // Retries used up: failed, and a retry round may take it again.
+                o.status = ItemStatus::Failed;
+                o.finished_at = Some(NOW);
+            } else {
+                o.not_before = Some(NOW);
+            }
+            o
+        }
+    };
+    let progress = store.job(lease.job_id).await?.progress;
+    store
+        .commit(lease, commit(&[outcome], &progress, NOW + TTL, NOW))
+        .await
+        .map(drop)
+}
+
+async fn item_status(store: &Arc<dyn Store>, id: JobId) -> ItemStatus {
+    store.items(id, None, None, 10).await.unwrap()[0].status
 }
 
 async fn job_lock_admits_one_active_job_per_book(backend: Backend) {
@@ -707,6 +793,7 @@ async fn a_restart_under_the_same_lease_counts_no_crash(backend: Backend) {
 }
 
 crate::on_both_backends!(
+    every_item_event_moves_items_as_the_state_machine_says,
     job_lock_admits_one_active_job_per_book,
     concurrent_starts_from_separate_connections_admit_exactly_one,
     database_enforces_the_job_invariants,
