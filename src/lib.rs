@@ -9,6 +9,8 @@
 //! - [`guidelines`]: teaching guidelines per page, their extractors, and the ordered pass that
 //!   joins pages into topics.
 //! - [`objects`]: the object store port (page images, exports) on a folder or S3.
+//! - [`openai`]: the OpenAI-compatible chat client the vision OCR engine and the LLM
+//!   extractor share (errors classified by status, `Retry-After` read).
 //! - [`ocr`]: image checks and normalization, OCR engines, and the `ocr` job kind.
 //! - [`pages`]: pages of a book, their OCR state and review.
 //! - [`synthetic`]: the `synthetic` job kind (latency and scripted faults) for load tests

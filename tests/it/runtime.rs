@@ -60,8 +60,7 @@ async fn errors_are_handled_by_class(backend: Backend) {
     let store = db.store().await;
     let rt = start(store.clone(), fast_config("n1"), &Arc::default()).await;
     let book = new_book(&store).await;
-    // Item 3 fails retryably twice then succeeds; item 4 fails for good; item 6 always
-    // fails retryably and uses up its three attempts.
+    // Item 3 fails retryably twice then succeeds; item 4 fails for good.
     let params = json!({ "fail": { "3": "retryable", "4": "terminal" }, "fail_attempts": 2 });
     let first = rt
         .submit(job(book, JobKind::Synthetic, 6, params))
@@ -84,6 +83,7 @@ async fn errors_are_handled_by_class(backend: Backend) {
     assert_eq!(item(4).error_class, Some(ErrorClass::Terminal));
     assert_eq!(item(4).error_code.as_deref(), Some("SYNTHETIC_TERMINAL"));
 
+    // Item 2 always fails retryably and uses up its three attempts.
     let params = json!({ "fail": { "2": "retryable" } });
     let second = rt
         .submit(job(book, JobKind::Synthetic, 2, params))
