@@ -65,10 +65,16 @@ const MAX_OWNER_CHARS: usize = 200;
 #[serde(deny_unknown_fields)]
 struct CreateBook {
     /// 1 to 500 characters, no control characters (trimmed).
-    #[schema(example = "Fractions, Grade 5")]
+    #[schema(
+        example = "Fractions, Grade 5",
+        min_length = 1,
+        max_length = 500,
+        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*[^\\s\\u0000-\\u001F\\u007F-\\u009F][^\\u0000-\\u001F\\u007F-\\u009F]*$"
+    )]
     title: String,
     /// At most 200 characters, no control characters.
     #[serde(default)]
+    #[schema(max_length = 200, pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$")]
     owner: Option<String>,
 }
 

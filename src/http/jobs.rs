@@ -24,7 +24,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(
         web::resource("/jobs/{job_id}")
             .route(web::get().to(show_job))
-            .route(web::delete().to(cancel_job))
+            .default_service(web::to(method_not_allowed)),
+    )
+    .service(
+        web::resource("/jobs/{job_id}/cancel")
+            .route(web::post().to(cancel_job))
             .default_service(web::to(method_not_allowed)),
     )
     .service(
@@ -136,10 +140,11 @@ async fn show_job(
 /// Cancel a job
 ///
 /// A pending job ends at once; a running one stops starting items, lets in-flight
-/// items finish within the grace period, then ends cancelled.
+/// items finish within the grace period, then ends cancelled. The job stays listed: a
+/// cancel ends it, it does not delete it.
 #[utoipa::path(
-    delete,
-    path = "/api/v1/jobs/{job_id}",
+    post,
+    path = "/api/v1/jobs/{job_id}/cancel",
     tag = "jobs",
     params(JobPath),
     responses(
@@ -308,7 +313,7 @@ const EVENTS_POLL: Duration = Duration::from_secs(2);
     tag = "jobs",
     params(JobPath),
     responses(
-        (status = 200, description = "A `text/event-stream` of `event: job` events whose `data` is a `JobView` (JSON); it ends when the job does.", content_type = "text/event-stream", body = String),
+        (status = 200, description = "A `text/event-stream` of `event: job` events whose `data` is a `JobView` (JSON); it ends when the job does.", content_type = "text/event-stream", body = JobStreamEvent),
         (status = 400, description = "`INVALID_PATH`: the job id is not a UUID.", body = ErrorBody),
         (status = 404, description = "`JOB_NOT_FOUND`.", body = ErrorBody),
         (status = 503, description = "`STORE_UNAVAILABLE`: the database does not answer; try again.", body = ErrorBody),
@@ -351,6 +356,17 @@ async fn job_events(
         .content_type("text/event-stream")
         .insert_header(("Cache-Control", "no-cache"))
         .streaming(body))
+}
+
+/// One event of a job's stream, as an event-stream reader parses it.
+#[derive(ToSchema)]
+#[allow(dead_code)] // The stream is written as text; this only describes it.
+struct JobStreamEvent {
+    /// Always `job`.
+    #[schema(pattern = "^job$")]
+    event: String,
+    /// The job as a `JobView`, in JSON.
+    data: String,
 }
 
 struct EventState {

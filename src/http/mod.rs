@@ -76,13 +76,25 @@ async fn not_found() -> Result<actix_web::HttpResponse, ApiError> {
     Err(ApiError::not_found("NOT_FOUND", "no such route"))
 }
 
-/// The fallback of every resource: a known path asked with a method it does not take.
-pub(crate) async fn method_not_allowed() -> Result<actix_web::HttpResponse, ApiError> {
-    Err(ApiError::new(
+/// The fallback of every resource: a known path asked with a method it does not take. The
+/// answer's `Allow` (RFC 9110) lists what the OpenAPI document says the path takes.
+pub(crate) async fn method_not_allowed(
+    req: actix_web::HttpRequest,
+) -> Result<actix_web::HttpResponse, ApiError> {
+    let error = ApiError::new(
         actix_web::http::StatusCode::METHOD_NOT_ALLOWED,
         "METHOD_NOT_ALLOWED",
         "this route does not take that method",
-    ))
+    );
+    let mut response = actix_web::ResponseError::error_response(&error);
+    if let Some(allow) = openapi::allowed_methods(req.path())
+        .and_then(|m| actix_web::http::header::HeaderValue::from_str(&m).ok())
+    {
+        response
+            .headers_mut()
+            .insert(actix_web::http::header::ALLOW, allow);
+    }
+    Ok(response)
 }
 
 /// Page sizes: a default and a ceiling, the same for every list.

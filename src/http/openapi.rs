@@ -116,6 +116,44 @@ impl Modify for OptionalBodies {
     }
 }
 
+/// Each documented path's segments (`None` for a `{parameter}`) and the methods it takes.
+static METHODS: LazyLock<Vec<(Vec<Option<String>>, String)>> = LazyLock::new(|| {
+    let doc = serde_json::to_value(ApiDoc::openapi()).expect("the OpenAPI document serializes");
+    let paths = doc["paths"].as_object().cloned().unwrap_or_default();
+    paths
+        .into_iter()
+        .map(|(path, item)| {
+            let segments = path
+                .split('/')
+                .map(|s| (!s.starts_with('{')).then(|| s.to_owned()))
+                .collect();
+            let methods = ["GET", "PUT", "POST", "DELETE", "PATCH", "HEAD", "OPTIONS"]
+                .into_iter()
+                .filter(|m| item.get(m.to_lowercase()).is_some())
+                .collect::<Vec<_>>()
+                .join(", ");
+            (segments, methods)
+        })
+        .collect()
+});
+
+/// The methods the document lists for `path` (e.g. `"GET, DELETE"`), for an `Allow` header.
+pub fn allowed_methods(path: &str) -> Option<String> {
+    let asked: Vec<&str> = path.split('/').collect();
+    METHODS
+        .iter()
+        .filter(|(segments, _)| {
+            segments.len() == asked.len()
+                && segments
+                    .iter()
+                    .zip(&asked)
+                    .all(|(s, a)| s.as_deref().is_none_or(|s| s == *a))
+        })
+        // `/jobs/latest` before `/jobs/{job_id}`: the most literal match wins.
+        .max_by_key(|(segments, _)| segments.iter().flatten().count())
+        .map(|(_, methods)| methods.clone())
+}
+
 /// The document, built once.
 static DOCUMENT: LazyLock<String> = LazyLock::new(|| {
     ApiDoc::openapi()
@@ -310,6 +348,21 @@ impl ToSchema for ImageBytes {}
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeSet;
+
+    #[test]
+    fn allow_lists_the_documented_methods_of_a_path() {
+        let book = "/api/v1/books/01a23cbc-3943-77d2-baab-06b1205a6048";
+        assert_eq!(
+            super::allowed_methods("/api/v1/books").as_deref(),
+            Some("GET, POST")
+        );
+        assert_eq!(super::allowed_methods(book).as_deref(), Some("GET, DELETE"));
+        assert_eq!(
+            super::allowed_methods(&format!("{book}/jobs/latest")).as_deref(),
+            Some("GET")
+        );
+        assert_eq!(super::allowed_methods("/api/v1/nothing"), None);
+    }
 
     use quire_actors::model::JobError;
     use quire_actors::ports::ItemCounts;

@@ -203,9 +203,7 @@ async fn cancel_and_events(backend: Backend) {
         .unwrap();
     assert_eq!(events.headers()["content-type"], "text/event-stream");
     api.wait_status(&id, "running").await;
-    let (status, cancelling) = api
-        .call(reqwest::Method::DELETE, &format!("/api/v1/jobs/{id}"), None)
-        .await;
+    let (status, cancelling) = api.cancel(&id).await;
     assert_eq!(status, StatusCode::ACCEPTED);
     assert_eq!(cancelling["status"], json!("cancelling"));
     let body = tokio::time::timeout(Duration::from_secs(20), events.text())
@@ -230,9 +228,7 @@ async fn cancel_and_events(backend: Backend) {
     );
     assert!(statuses.iter().any(|s| s == "cancelling"), "{statuses:?}");
 
-    let again = api
-        .call(reqwest::Method::DELETE, &format!("/api/v1/jobs/{id}"), None)
-        .await;
+    let again = api.cancel(&id).await;
     assert_error(&again, StatusCode::CONFLICT, "JOB_NOT_ACTIVE");
     // The book is free again.
     let (status, _) = api
@@ -408,6 +404,14 @@ async fn hostile_input_gets_json_errors_and_stores_nothing(backend: Backend) {
         StatusCode::METHOD_NOT_ALLOWED,
         "METHOD_NOT_ALLOWED",
     );
+    // RFC 9110: a 405 says what the path takes.
+    let put = reqwest::Client::new()
+        .put(format!("{}/api/v1/books", api.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(put.headers()["allow"], "GET, POST");
     assert_error(
         &api.post("/api/v1/books", json!({ "title": "x", "owner": "a\u{0}b" }))
             .await,

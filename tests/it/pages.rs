@@ -501,9 +501,7 @@ async fn bad_uploads_are_refused_whole(backend: Backend) {
         assert_error(&busy, StatusCode::CONFLICT, "BOOK_BUSY");
         assert_eq!(busy.1["error"]["details"]["job_id"], holder);
     }
-    let (status, _) = api
-        .delete(&format!("/api/v1/jobs/{}", holder.as_str().unwrap()))
-        .await;
+    let (status, _) = api.cancel(holder.as_str().unwrap()).await;
     assert!(status.is_success());
     api.wait_ended(holder.as_str().unwrap()).await;
 

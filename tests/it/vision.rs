@@ -571,7 +571,7 @@ async fn a_cancel_makes_no_more_provider_calls() {
         actix_rt::time::sleep(Duration::from_millis(10)).await;
     }
     let cancelled_at = Instant::now();
-    let (status, _) = api.delete(&format!("/api/v1/jobs/{job}")).await;
+    let (status, _) = api.cancel(&job).await;
     assert_eq!(status, reqwest::StatusCode::ACCEPTED);
     let seen_at_cancel = provider.script.seen.lock().unwrap().len();
     let done = api.wait_status(&job, "cancelled").await;

@@ -297,7 +297,7 @@ function renderJob(box, job, refresh) {
   const actions = h("div", { class: "row actions" });
   if (isActive(job)) {
     actions.append(h("button", { class: "danger", onclick: async () => {
-      try { await api("DELETE", `/jobs/${job.id}`); await refresh(); } catch (e) { fail(e); }
+      try { await api("POST", `/jobs/${job.id}/cancel`); await refresh(); } catch (e) { fail(e); }
     } }, "Cancel job"));
   } else if (job.progress.remaining > 0 || job.status === "failed") {
     actions.append(h("button", { onclick: async () => {
@@ -355,7 +355,7 @@ function renderHistory(box, jobs, refresh) {
       h("td", { class: "num" }, duration(j.elapsed_ms)),
       h("td", { class: "error" }, j.error ? `${j.error.code}: ${j.error.message}` : ""),
       h("td", {}, isActive(j) ? h("button", { class: "danger", onclick: async () => {
-        try { await api("DELETE", `/jobs/${j.id}`); await refresh(); } catch (e) { fail(e); }
+        try { await api("POST", `/jobs/${j.id}/cancel`); await refresh(); } catch (e) { fail(e); }
       } }, "Cancel") : null))))));
 }
 

@@ -157,6 +157,12 @@ impl Api {
         self.call(reqwest::Method::PUT, path, Some(body)).await
     }
 
+    /// Cancels a job.
+    pub async fn cancel(&self, job: &str) -> (StatusCode, Value) {
+        let path = format!("/api/v1/jobs/{job}/cancel");
+        self.call(reqwest::Method::POST, &path, None).await
+    }
+
     pub async fn delete(&self, path: &str) -> (StatusCode, Value) {
         self.call(reqwest::Method::DELETE, path, None).await
     }

@@ -454,9 +454,9 @@ async fn errors_have_the_documented_shape() {
             "BODY_TOO_LARGE",
         ),
         (
-            "DELETE",
-            "/api/v1/jobs/{job_id}",
-            format!("/api/v1/jobs/{}", uuid::Uuid::new_v4()),
+            "POST",
+            "/api/v1/jobs/{job_id}/cancel",
+            format!("/api/v1/jobs/{}/cancel", uuid::Uuid::new_v4()),
             None,
             StatusCode::NOT_FOUND,
             "JOB_NOT_FOUND",
