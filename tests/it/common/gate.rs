@@ -12,12 +12,21 @@ use quire::objects::{ObjectError, ObjectKey, ObjectStore};
 use tokio::sync::Semaphore;
 
 /// Holds each call that passes it while armed, until opened.
-#[derive(Default)]
 pub struct Gate {
     armed: AtomicBool,
     /// One permit per call held at the gate.
     reached: Semaphore,
     open: Semaphore,
+}
+
+impl Default for Gate {
+    fn default() -> Self {
+        Self {
+            armed: AtomicBool::new(false),
+            reached: Semaphore::new(0),
+            open: Semaphore::new(0),
+        }
+    }
 }
 
 impl Gate {
