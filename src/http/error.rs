@@ -184,8 +184,8 @@ impl From<SubmitError> for ApiError {
 
 impl From<crate::intake::IntakeError> for ApiError {
     fn from(e: crate::intake::IntakeError) -> Self {
-        use crate::intake::{IntakeError as E, Refusal as R};
         use crate::intake::held_job::HoldError;
+        use crate::intake::{IntakeError as E, Refusal as R};
         match e {
             E::Refused(r) => {
                 let (status, details) = match &r {

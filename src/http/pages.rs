@@ -12,9 +12,9 @@ use super::books::require_book;
 use super::error::{ApiError, ErrorBody};
 use super::openapi::{BookPath, ImageBytes, PagePath, UploadForm};
 use super::upload;
-use crate::intake::Numbering;
 use super::views::{JobView, PageList, PageView, UploadView};
 use super::{ApiState, method_not_allowed, page_limit};
+use crate::intake::Numbering;
 use crate::pages::{MAX_PAGE_NO, Page, Review, ReviewStatus};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -103,7 +103,7 @@ struct ManyQuery {
         (status = 202, description = "The pages stored and the OCR job that reads them.", body = UploadView),
         (status = 400, description = "`INVALID_PATH`, `INVALID_QUERY`, `INVALID_PAGE_NO`, `INVALID_MULTIPART`, `UNKNOWN_FIELD`, `NO_FILES`, `EMPTY_FILE`; `UPLOAD_INCOMPLETE`: the upload broke off (`details.stored` lists the pages kept).", body = ErrorBody),
         (status = 404, description = "`BOOK_NOT_FOUND`.", body = ErrorBody),
-        (status = 409, description = "`BOOK_BUSY`: a job holds the book; `PAGE_EXISTS`: a numbered page exists (`details.page_no`).", body = ErrorBody),
+        (status = 409, description = "`BOOK_BUSY`: a job holds the book; `PAGE_EXISTS`: a numbered page exists (`details.page_no`); `UPLOAD_CANCELLED`: the upload's job was cancelled while its files arrived (the pages stored before stay, with their images: `details.stored`); `UPLOAD_ENDED`: its job ended otherwise.", body = ErrorBody),
         (status = 413, description = "`BODY_TOO_LARGE`, `TOO_MANY_FILES`, `FILE_TOO_LARGE` (`details.file`, `details.index`).", body = ErrorBody),
         (status = 415, description = "`UNSUPPORTED_MEDIA_TYPE`: the body is not `multipart/form-data`; `UNSUPPORTED_IMAGE`: a file is not a PNG, JPEG, TIFF or WebP.", body = ErrorBody),
         (status = 503, description = "`STORE_UNAVAILABLE`, `STORAGE_UNAVAILABLE`, `SHUTTING_DOWN`.", body = ErrorBody),
@@ -154,7 +154,7 @@ struct OneQuery {
         (status = 202, description = "The page stored and the OCR job that reads it.", body = UploadView),
         (status = 400, description = "`INVALID_PATH`, `INVALID_QUERY`, `INVALID_PAGE_NO`, `INVALID_MULTIPART`, `UNKNOWN_FIELD`, `NO_FILES`, `EMPTY_FILE`; `UPLOAD_INCOMPLETE`: the upload broke off.", body = ErrorBody),
         (status = 404, description = "`BOOK_NOT_FOUND`.", body = ErrorBody),
-        (status = 409, description = "`BOOK_BUSY`: a job holds the book; `PAGE_EXISTS`: the numbered page exists (`details.page_no`).", body = ErrorBody),
+        (status = 409, description = "`BOOK_BUSY`: a job holds the book; `PAGE_EXISTS`: the numbered page exists (`details.page_no`); `UPLOAD_CANCELLED`: the upload's job was cancelled before the page was stored; `UPLOAD_ENDED`: its job ended otherwise.", body = ErrorBody),
         (status = 413, description = "`BODY_TOO_LARGE`, `TOO_MANY_FILES` (more than one), `FILE_TOO_LARGE`.", body = ErrorBody),
         (status = 415, description = "`UNSUPPORTED_MEDIA_TYPE`: the body is not `multipart/form-data`; `UNSUPPORTED_IMAGE`: the file is not a PNG, JPEG, TIFF or WebP.", body = ErrorBody),
         (status = 503, description = "`STORE_UNAVAILABLE`, `STORAGE_UNAVAILABLE`, `SHUTTING_DOWN`.", body = ErrorBody),
@@ -520,7 +520,8 @@ const OCR_BODY: usize = 256 * 1024;
 
 /// Start an OCR job
 ///
-/// For the pages named, or (with no body) every page whose OCR has not completed.
+/// For the pages named (each from 1 to 100,000; repeats count once), or (with no body)
+/// every page whose OCR has not completed.
 #[utoipa::path(
     post,
     path = "/api/v1/books/{book_id}/jobs/ocr",
@@ -530,7 +531,7 @@ const OCR_BODY: usize = 256 * 1024;
     responses(
         (status = 202, description = "The OCR job, started.", body = JobView),
         (status = 400, description = "`INVALID_PATH`, `INVALID_JSON`, `INVALID_BODY`, `INVALID_PAGES`, `INVALID_PAGE_NO`.", body = ErrorBody),
-        (status = 404, description = "`BOOK_NOT_FOUND`; `PAGE_NOT_FOUND`: a named page does not exist; `KIND_DISABLED`: this server does not run OCR.", body = ErrorBody),
+        (status = 404, description = "`BOOK_NOT_FOUND`; `PAGE_NOT_FOUND`: a named page does not exist (`details.page_no`, the lowest); `KIND_DISABLED`: this server does not run OCR.", body = ErrorBody),
         (status = 409, description = "`NOTHING_TO_OCR`: every page completed OCR; `BOOK_BUSY`: a job holds the book.", body = ErrorBody),
         (status = 413, description = "`BODY_TOO_LARGE`: the body is over 256 KiB.", body = ErrorBody),
         (status = 503, description = "`STORE_UNAVAILABLE`; `SHUTTING_DOWN`.", body = ErrorBody),

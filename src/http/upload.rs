@@ -176,7 +176,11 @@ async fn receive(
     let received = receive_files(&state, &mut upload, &mut multipart, &arrival, &mut storing).await;
     // Whatever happened, the file being stored is awaited before the upload ends.
     let settled = settle(&state, &mut upload, &mut storing).await;
-    match received.and(settled) {
+    let ended = match received.and(settled) {
+        Ok(()) if upload.stored_pages().is_empty() => Err(Stop::from(Refusal::NoFiles)),
+        other => other,
+    };
+    match ended {
         Ok(()) => {
             let (job, pages) = upload.finish().await?;
             Ok(HttpResponse::Accepted().json(UploadView {

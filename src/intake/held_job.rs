@@ -74,7 +74,9 @@ impl HeldJob {
             Err(e) => {
                 let error = JobError {
                     code: "UPLOAD_FAILED".to_owned(),
-                    message: format!("the upload's job could not start: {e}; resume it to OCR the pages stored"),
+                    message: format!(
+                        "the upload's job could not start: {e}; resume it to OCR the pages stored"
+                    ),
                 };
                 if let Err(err) = self.runtime.abort_held(self.job.id, error).await {
                     tracing::warn!(job_id = %self.job.id, error = %err, "a held job that failed to start could not be failed");

@@ -379,7 +379,10 @@ impl Upload {
             .unwrap_or_else(|| format!("file {}", self.accepted + 1));
         let page_no = self.next_page_no(&label).await?;
         let kind = self.check(&bytes, &label)?;
-        let page = self.accept(page_no, kind, original_name, bytes).run().await?;
+        let page = self
+            .accept(page_no, kind, original_name, bytes)
+            .run()
+            .await?;
         self.stored(page.clone());
         Ok(page)
     }
@@ -450,7 +453,12 @@ impl Upload {
     /// ended already, and the pages stay.
     async fn undo(self, message: String) -> Option<IntakeError> {
         let now = self.intake.clock.now_ms();
-        match self.intake.store.remove_added_pages(self.held.lease(), now).await {
+        match self
+            .intake
+            .store
+            .remove_added_pages(self.held.lease(), now)
+            .await
+        {
             // No row of this upload is left: no page names any of its images.
             Ok(_) => {
                 for images in &self.written {

@@ -38,7 +38,10 @@ impl ObjectKey {
     /// database). `None`: a page stored before image ids, under its old key.
     pub fn page_source(book: BookId, page_no: i64, image: Option<&ImageId>) -> Self {
         match image {
-            Some(id) => Self(format!("books/{book}/pages/{page_no}/{}/source", id.as_str())),
+            Some(id) => Self(format!(
+                "books/{book}/pages/{page_no}/{}/source",
+                id.as_str()
+            )),
             None => Self(format!("books/{book}/pages/{page_no}/source")),
         }
     }
@@ -53,7 +56,10 @@ impl ObjectKey {
     /// A page normalized for OCR, beside its source.
     pub fn page_image(book: BookId, page_no: i64, image: Option<&ImageId>) -> Self {
         match image {
-            Some(id) => Self(format!("books/{book}/pages/{page_no}/{}/page.png", id.as_str())),
+            Some(id) => Self(format!(
+                "books/{book}/pages/{page_no}/{}/page.png",
+                id.as_str()
+            )),
             None => Self(format!("books/{book}/pages/{page_no}/page.png")),
         }
     }

@@ -76,8 +76,11 @@ pub trait PageStore: Send + Sync + 'static {
     /// Deletes one page's row, unless a job holds the book (`BookBusy`), and returns where
     /// its images are (the row's own image id, read by the same statement); `None` if the
     /// page does not exist. Its OCR and extraction items stay with their jobs' history.
-    async fn delete_page(&self, book: BookId, page_no: i64)
-    -> Result<Option<PageImages>, StoreError>;
+    async fn delete_page(
+        &self,
+        book: BookId,
+        page_no: i64,
+    ) -> Result<Option<PageImages>, StoreError>;
 }
 
 /// Every page of the book, in order, read a batch at a time.

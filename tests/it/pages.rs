@@ -9,11 +9,10 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::common::api::{
-    Api, Part, Storage, assert_error, multipart, part_head, serve_with, serve_wrapped,
-    shared_data,
+    Api, Part, Storage, assert_error, multipart, part_head, serve_with, serve_wrapped, shared_data,
 };
-use crate::common::gate::GatedObjects;
 use crate::common::db::{Backend, TestDb};
+use crate::common::gate::GatedObjects;
 use crate::common::images::{png_bomb, truncated_png};
 
 async fn pages(api: &Api, book: &str) -> Value {
@@ -617,7 +616,10 @@ async fn wait_for_pages(api: &Api, book: &str, n: u64) -> Value {
         if list["counts"]["total"] == json!(n) {
             return list;
         }
-        assert!(std::time::Instant::now() < deadline, "never {n} pages: {list}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never {n} pages: {list}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -738,9 +740,15 @@ async fn a_cancelled_upload_keeps_its_pages_with_their_images(backend: Backend) 
     client.send(&full[upto..]).await;
     let (status, answer) = client.response().await;
     assert_eq!(status, 409, "{answer}");
-    assert_eq!(answer["error"]["code"], json!("UPLOAD_CANCELLED"), "{answer}");
     assert_eq!(
-        answer["error"]["details"]["stored"].as_array().map(Vec::len),
+        answer["error"]["code"],
+        json!("UPLOAD_CANCELLED"),
+        "{answer}"
+    );
+    assert_eq!(
+        answer["error"]["details"]["stored"]
+            .as_array()
+            .map(Vec::len),
         Some(2),
         "{answer}"
     );
@@ -748,12 +756,19 @@ async fn a_cancelled_upload_keeps_its_pages_with_their_images(backend: Backend) 
     let list = pages(&api, &book).await;
     assert_eq!(list["counts"]["total"], json!(2), "{list}");
     assert_every_page_has_its_image(&api, &book, &good).await;
-    assert_eq!(source_pages(&api, &book).await, [1, 2], "page 3's image is gone");
+    assert_eq!(
+        source_pages(&api, &book).await,
+        [1, 2],
+        "page 3's image is gone"
+    );
     let job = api.wait_status(&id, "cancelled").await;
     assert_eq!(job["progress"]["total"], json!(2), "{job}");
     // The book is free, and a resume OCRs the pages kept.
     let (status, resumed) = api
-        .post(&format!("/api/v1/jobs/{id}/resume"), json!({ "mode": "resume" }))
+        .post(
+            &format!("/api/v1/jobs/{id}/resume"),
+            json!({ "mode": "resume" }),
+        )
         .await;
     assert_eq!(status, StatusCode::ACCEPTED, "{resumed}");
     let done = api.wait_ended(resumed["id"].as_str().unwrap()).await;
@@ -782,7 +797,10 @@ async fn a_dying_upload_task_ends_its_held_job(backend: Backend) {
     let (status, body) = api
         .upload(
             &path,
-            &[Part::file("one.tif", &good), Part::file("notes.png", b"just text")],
+            &[
+                Part::file("one.tif", &good),
+                Part::file("notes.png", b"just text"),
+            ],
         )
         .await;
     assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{body}");
@@ -879,7 +897,11 @@ async fn a_page_delete_never_takes_a_new_uploads_image(backend: Backend) {
     let list = pages(&api, &book).await;
     assert_eq!(list["counts"]["total"], json!(1), "{list}");
     assert_every_page_has_its_image(&api, &book, &scans[2]).await;
-    assert_eq!(source_pages(&api, &book).await, [1], "no stray image is left");
+    assert_eq!(
+        source_pages(&api, &book).await,
+        [1],
+        "no stray image is left"
+    );
 }
 
 /// Page lists of any length are deduplicated, checked in bounded statements and answered
@@ -891,7 +913,10 @@ async fn ocr_page_lists_are_bounded(backend: Backend) {
     let (status, up) = api
         .upload(
             &format!("/api/v1/books/{book}/pages/bulk"),
-            &[Part::file("p.png", &crate::common::images::small_png(32, 32))],
+            &[Part::file(
+                "p.png",
+                &crate::common::images::small_png(32, 32),
+            )],
         )
         .await;
     assert_eq!(status, StatusCode::ACCEPTED, "{up}");

@@ -101,7 +101,9 @@ pub async fn serve_wrapped(
     }
     let settings = Settings::load(None, &env).unwrap();
     let objects_store = wrap(quire::app::open_objects(&settings.storage).unwrap());
-    let app = App::start_with_objects(settings, objects_store).await.unwrap();
+    let app = App::start_with_objects(settings, objects_store)
+        .await
+        .unwrap();
     let (server, addr) = app.serve().unwrap();
     actix_rt::spawn(server);
     Api {
