@@ -20,6 +20,7 @@ use crate::guidelines::{
     ExtractPages, Extractor, FinalizeGuidelines, OfflineExtractor, OpenAiExtractor,
 };
 use crate::http::{self, ApiState};
+use crate::intake::Intake;
 use crate::objects::{FolderStore, ObjectStore, S3Settings, S3Store};
 use crate::ocr::{OcrEngine, OcrPages, PixelLimit, Tesseract, VisionEngine, VisionSettings};
 use crate::openai::ChatSettings;
@@ -36,6 +37,8 @@ pub struct App {
     pub runtime: RuntimeHandle,
     pub clock: Arc<dyn Clock>,
     pub uploads: Arc<http::UploadStats>,
+    /// Uploads (HTTP and `quire ingest`) go through this.
+    pub intake: Arc<Intake>,
     /// Raised by [`App::close_streams`].
     closing: tokio::sync::watch::Sender<bool>,
 }
@@ -76,14 +79,24 @@ pub enum StartError {
 impl App {
     /// Opens the store (applying migrations) and starts the runtime. Call it inside the actix
     /// `System` (e.g. under `#[actix_web::main]`).
-    pub async fn start(mut settings: Settings) -> Result<App, StartError> {
+    pub async fn start(settings: Settings) -> Result<App, StartError> {
         let objects = open_objects(&settings.storage)?;
+        Self::start_with_objects(settings, objects).await
+    }
+
+    /// [`Self::start`] on an object store the caller built (tests wrap the configured one
+    /// to force an ordering or inject a failure).
+    pub async fn start_with_objects(
+        mut settings: Settings,
+        objects: Arc<dyn ObjectStore>,
+    ) -> Result<App, StartError> {
         let store = store::open(&settings.database.url, settings.database.max_connections).await?;
         let node = take_node_name(&mut settings).await?;
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let mut kinds = KindRegistry::new();
         let (engine, engine_name, concurrency) = ocr_engine(&settings.ocr)?;
         let ocr = OcrPages::new(
+            store.clone(),
             objects.clone(),
             engine,
             engine_name,
@@ -114,6 +127,13 @@ impl App {
             RuntimeHandle::start(settings.runtime_config(), job_store, kinds, clock.clone())
                 .await
                 .map_err(StartError::Recovery)?;
+        let intake = Arc::new(Intake {
+            store: store.clone(),
+            objects: objects.clone(),
+            runtime: runtime.clone(),
+            clock: clock.clone(),
+            max_file_bytes: settings.upload.max_file_bytes,
+        });
         Ok(App {
             settings,
             node,
@@ -122,6 +142,7 @@ impl App {
             runtime,
             clock,
             uploads: Arc::default(),
+            intake,
             closing: tokio::sync::watch::Sender::new(false),
         })
     }
@@ -134,6 +155,7 @@ impl App {
             objects: self.objects.clone(),
             runtime: self.runtime.clone(),
             clock: self.clock.clone(),
+            intake: self.intake.clone(),
             synthetic_enabled: self.settings.synthetic.enabled,
             upload: self.settings.upload.clone(),
             uploads: self.uploads.clone(),
@@ -234,7 +256,8 @@ fn extractor(s: &GuidelinesSettings) -> Result<(Arc<dyn Extractor>, Option<usize
 }
 
 /// The object store the settings name. S3 credentials come from the environment only.
-fn open_objects(s: &StorageSettings) -> Result<Arc<dyn ObjectStore>, StartError> {
+/// The object store `storage` names.
+pub fn open_objects(s: &StorageSettings) -> Result<Arc<dyn ObjectStore>, StartError> {
     match s.backend {
         StorageBackend::Folder => {
             std::fs::create_dir_all(&s.path).map_err(|source| StartError::Storage {

@@ -4,6 +4,7 @@
 //! last one stopped; a job the last run left active is taken back by the runtime at boot and
 //! waited for.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -13,9 +14,8 @@ use quire_actors::{BookId, ItemStatus, Job, JobKind, JobStatus};
 use serde_json::json;
 
 use crate::app::App;
-use crate::objects::ObjectKey;
+use crate::intake::{IntakeError, Numbering, Upload};
 use crate::ocr::sniff;
-use crate::pages::NewPage;
 use crate::store::NewBook;
 
 /// The stages, in order.
@@ -53,8 +53,10 @@ pub enum IngestError {
     Folder(PathBuf, #[source] std::io::Error),
     #[error("{0} holds no page images (PNG, JPEG, TIFF or WebP)")]
     NoImages(PathBuf),
-    #[error("{path} is larger than upload.max_file_bytes ({limit} bytes)")]
-    TooLarge { path: PathBuf, limit: u64 },
+    #[error("{0}: {1}")]
+    Refused(PathBuf, #[source] crate::intake::Refusal),
+    #[error(transparent)]
+    Intake(#[from] IntakeError),
     #[error("the {stage} job {job} failed: {code}: {message}")]
     JobFailed {
         stage: &'static str,
@@ -212,7 +214,7 @@ async fn find_or_create(app: &App, title: &str) -> Result<BookId, IngestError> {
 }
 
 /// Uploads the files whose page (file n is page n) the book does not have yet, under the
-/// JobLock, as the HTTP upload does.
+/// JobLock, through the same intake as the HTTP upload.
 async fn upload(
     app: &App,
     book: BookId,
@@ -221,7 +223,12 @@ async fn upload(
 ) -> Result<(), IngestError> {
     wait_idle(app, book, watch).await?;
     let numbers: Vec<i64> = (1..=files.len() as i64).collect();
-    let have = app.store.existing_pages(book, &numbers).await?;
+    let have: HashSet<i64> = app
+        .store
+        .existing_pages(book, &numbers)
+        .await?
+        .into_iter()
+        .collect();
     let missing: Vec<(i64, &PathBuf)> = numbers
         .iter()
         .zip(files)
@@ -233,51 +240,37 @@ async fn upload(
         watch.finished(Stage::Upload, &format!("{total} pages already stored"));
         return Ok(());
     }
-    let job = app
-        .runtime
-        .hold(book, JobKind::Ocr, json!({ "trigger": "ingest" }))
-        .await?;
-    let lease = job.lease().expect("a held job has a lease");
-    let limit = app.settings.upload.max_file_bytes;
+    let numbering = Numbering {
+        start_at: missing.first().map(|(n, _)| *n),
+        max_files: missing.len() as u32,
+    };
+    let mut upload = Upload::begin(&app.intake, book, &numbering, "ingest").await?;
     let mut stored = have.len() as u64;
     for (page_no, path) in missing {
-        let added = async {
-            let bytes = std::fs::read(path).map_err(|e| IngestError::Folder(path.clone(), e))?;
-            if bytes.len() as u64 > limit {
-                return Err(IngestError::TooLarge {
-                    path: path.clone(),
-                    limit,
-                });
+        upload.renumber(page_no);
+        let bytes = match std::fs::read(path) {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                let e = IngestError::Folder(path.clone(), e);
+                let _ = upload.break_off(&e.to_string()).await;
+                return Err(e);
             }
-            let kind = sniff(&bytes).ok_or_else(|| IngestError::NoImages(path.clone()))?;
-            let page = NewPage {
-                page_no,
-                kind,
-                bytes: bytes.len() as u64,
-                original_name: crate::pages::display_name(&path.display().to_string()),
+        };
+        let name = crate::pages::display_name(&path.display().to_string());
+        if let Err(e) = upload.add(name, Bytes::from(bytes)).await {
+            let e = match e {
+                IntakeError::Refused(r) => IngestError::Refused(path.clone(), r),
+                e => e.into(),
             };
-            app.objects
-                .put(&ObjectKey::page_source(book, page_no), Bytes::from(bytes))
-                .await?;
-            app.store
-                .add_page(&lease, &page, app.clock.now_ms())
-                .await?;
-            Ok::<_, IngestError>(())
-        }
-        .await;
-        if let Err(e) = added {
-            let error = JobError {
-                code: "UPLOAD_INCOMPLETE".to_owned(),
-                message: e.to_string(),
-            };
-            let _ = app.runtime.abort_held(job.id, error).await;
+            // The pages stored so far stay (the job fails naming them); a run again goes on.
+            let _ = upload.break_off(&e.to_string()).await;
             return Err(e);
         }
         stored += 1;
         watch.progress(Stage::Upload, stored, total, "storing pages");
     }
     // The pages' OCR items are in this job: releasing it starts their OCR.
-    app.runtime.release(job.id, Vec::new()).await?;
+    upload.finish().await?;
     watch.finished(Stage::Upload, &format!("{total} pages stored"));
     Ok(())
 }

@@ -15,6 +15,8 @@
 //! - [`pages`]: pages of a book, their OCR state and review.
 //! - [`synthetic`]: the `synthetic` job kind (latency and scripted faults) for load tests
 //!   and crash drills.
+//! - [`intake`]: page images entering a book under a held job, shared by the HTTP upload and
+//!   `quire ingest`.
 //! - [`ingest`]: the whole chain for a folder of images (`quire ingest`), resumable.
 //! - [`http`]: the actix-web REST API.
 //! - [`app`]: wires settings, store, runtime and HTTP server together; used by `main` and tests.
@@ -28,6 +30,7 @@ pub mod export;
 pub mod guidelines;
 pub mod http;
 pub mod ingest;
+pub mod intake;
 pub mod objects;
 pub mod ocr;
 pub mod openai;

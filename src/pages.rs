@@ -13,6 +13,57 @@ use crate::ocr::ImageKind;
 /// Page numbers run from 1 to this.
 pub const MAX_PAGE_NO: i64 = 100_000;
 
+/// The id of one upload's copy of a page's image: its objects live under it
+/// (`books/{book}/pages/{n}/{id}/…`). Each upload draws a new one, so a delete that read a
+/// page's id removes that page's objects and never those of a page uploaded under the same
+/// number after it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ImageId(String);
+
+impl ImageId {
+    /// A new, random id (32 lowercase hex digits).
+    pub fn new() -> Self {
+        Self(uuid::Uuid::new_v4().simple().to_string())
+    }
+
+    /// An id as stored; `None` unless it has the shape [`Self::new`] gives.
+    pub fn parse(s: &str) -> Option<Self> {
+        (s.len() == 32 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
+            .then(|| Self(s.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Default for ImageId {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Where a page's images are: its book, number and image id (`None` for a page stored
+/// before image ids, under the old keys).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PageImages {
+    pub book: BookId,
+    pub page_no: i64,
+    pub image_id: Option<ImageId>,
+}
+
+impl PageImages {
+    /// The image as uploaded.
+    pub fn source(&self) -> crate::objects::ObjectKey {
+        crate::objects::ObjectKey::page_source(self.book, self.page_no, self.image_id.as_ref())
+    }
+
+    /// The image normalized for OCR.
+    pub fn normalized(&self) -> crate::objects::ObjectKey {
+        crate::objects::ObjectKey::page_image(self.book, self.page_no, self.image_id.as_ref())
+    }
+}
+
 /// A page as an upload adds it.
 #[derive(Clone, Debug)]
 pub struct NewPage {
@@ -21,6 +72,8 @@ pub struct NewPage {
     pub bytes: u64,
     /// The uploaded file's name, for display only.
     pub original_name: Option<String>,
+    /// The objects this upload wrote the image under.
+    pub image_id: ImageId,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -32,6 +85,8 @@ pub struct Page {
     pub original_name: Option<String>,
     /// The upload job that added the page.
     pub added_by: Option<JobId>,
+    /// Its images' id; `None` for a page stored before image ids.
+    pub image_id: Option<ImageId>,
     /// The page's item in the newest OCR job that has one, with that job's status.
     pub ocr: Option<(Item, JobStatus)>,
     pub review: Review,
@@ -39,6 +94,14 @@ pub struct Page {
 }
 
 impl Page {
+    pub fn images(&self) -> PageImages {
+        PageImages {
+            book: self.book_id,
+            page_no: self.page_no,
+            image_id: self.image_id.clone(),
+        }
+    }
+
     pub fn ocr_completed(&self) -> bool {
         self.ocr
             .as_ref()

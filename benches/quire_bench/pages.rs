@@ -157,7 +157,7 @@ async fn direct(files: &[PathBuf], store: &FolderStore, book: BookId) -> Duratio
     for (i, f) in files.iter().enumerate() {
         let bytes = Bytes::from(tokio::fs::read(f).await.unwrap());
         store
-            .put(&ObjectKey::page_source(book, i as i64 + 1), bytes)
+            .put(&ObjectKey::page_source(book, i as i64 + 1, None), bytes)
             .await
             .unwrap();
     }

@@ -182,6 +182,68 @@ impl From<SubmitError> for ApiError {
     }
 }
 
+impl From<crate::intake::IntakeError> for ApiError {
+    fn from(e: crate::intake::IntakeError) -> Self {
+        use crate::intake::held_job::HoldError;
+        use crate::intake::{IntakeError as E, Refusal as R};
+        match e {
+            E::Refused(r) => {
+                let (status, details) = match &r {
+                    R::NoFiles => (StatusCode::BAD_REQUEST, Value::Null),
+                    R::TooManyFiles { .. } => (StatusCode::PAYLOAD_TOO_LARGE, Value::Null),
+                    R::PageNoOutOfRange => (StatusCode::BAD_REQUEST, Value::Null),
+                    R::PageExists { page_no, .. } => {
+                        (StatusCode::CONFLICT, json!({ "page_no": page_no }))
+                    }
+                    R::FileTooLarge { label, index, .. } => (
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        json!({ "file": label, "index": index }),
+                    ),
+                    R::EmptyFile { label, index } => (
+                        StatusCode::BAD_REQUEST,
+                        json!({ "file": label, "index": index }),
+                    ),
+                    R::UnsupportedImage { label, index } => (
+                        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                        json!({ "file": label, "index": index }),
+                    ),
+                };
+                ApiError::new(status, r.code(), r.to_string()).with_details(details)
+            }
+            E::Ended {
+                job_id,
+                status,
+                ref stored,
+            } => {
+                let code = if status == quire_actors::JobStatus::Cancelled {
+                    "UPLOAD_CANCELLED"
+                } else {
+                    "UPLOAD_ENDED"
+                };
+                ApiError::new(StatusCode::CONFLICT, code, e.to_string())
+                    .with_details(json!({ "job_id": job_id, "status": status, "stored": stored }))
+            }
+            E::BrokenOff {
+                job_id,
+                message,
+                stored,
+            } => ApiError::bad_request("UPLOAD_INCOMPLETE", message)
+                .with_details(json!({ "job_id": job_id, "stored": stored })),
+            E::Hold(HoldError::Submit(e)) | E::Submit(e) => e.into(),
+            E::Store(e) => e.into(),
+            E::Objects(e) => storage(e),
+            e @ (E::Hold(HoldError::NoLease(_)) | E::TaskFailed(_)) => {
+                tracing::error!(error = %e, "upload failure");
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "INTERNAL",
+                    "the upload failed; see the server log",
+                )
+            }
+        }
+    }
+}
+
 /// Extractor failures (bad JSON, bad path, bad query) as JSON errors.
 pub mod extract {
     use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};

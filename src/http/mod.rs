@@ -29,6 +29,8 @@ pub struct ApiState {
     pub objects: Arc<dyn crate::objects::ObjectStore>,
     pub runtime: RuntimeHandle,
     pub clock: Arc<dyn Clock>,
+    /// Uploads: the intake path shared with `quire ingest`.
+    pub intake: Arc<crate::intake::Intake>,
     /// Whether `synthetic` jobs may be submitted.
     pub synthetic_enabled: bool,
     pub upload: crate::config::UploadSettings,

@@ -11,10 +11,10 @@ use utoipa::{IntoParams, ToSchema};
 use super::books::require_book;
 use super::error::{ApiError, ErrorBody};
 use super::openapi::{BookPath, ImageBytes, PagePath, UploadForm};
-use super::upload::{self, Numbering};
+use super::upload;
 use super::views::{JobView, PageList, PageView, UploadView};
 use super::{ApiState, method_not_allowed, page_limit};
-use crate::objects::ObjectKey;
+use crate::intake::Numbering;
 use crate::pages::{MAX_PAGE_NO, Page, Review, ReviewStatus};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -103,7 +103,7 @@ struct ManyQuery {
         (status = 202, description = "The pages stored and the OCR job that reads them.", body = UploadView),
         (status = 400, description = "`INVALID_PATH`, `INVALID_QUERY`, `INVALID_PAGE_NO`, `INVALID_MULTIPART`, `UNKNOWN_FIELD`, `NO_FILES`, `EMPTY_FILE`; `UPLOAD_INCOMPLETE`: the upload broke off (`details.stored` lists the pages kept).", body = ErrorBody),
         (status = 404, description = "`BOOK_NOT_FOUND`.", body = ErrorBody),
-        (status = 409, description = "`BOOK_BUSY`: a job holds the book; `PAGE_EXISTS`: a numbered page exists (`details.page_no`).", body = ErrorBody),
+        (status = 409, description = "`BOOK_BUSY`: a job holds the book; `PAGE_EXISTS`: a numbered page exists (`details.page_no`); `UPLOAD_CANCELLED`: the upload's job was cancelled while its files arrived (the pages stored before stay, with their images: `details.stored`); `UPLOAD_ENDED`: its job ended otherwise.", body = ErrorBody),
         (status = 413, description = "`BODY_TOO_LARGE`, `TOO_MANY_FILES`, `FILE_TOO_LARGE` (`details.file`, `details.index`).", body = ErrorBody),
         (status = 415, description = "`UNSUPPORTED_MEDIA_TYPE`: the body is not `multipart/form-data`; `UNSUPPORTED_IMAGE`: a file is not a PNG, JPEG, TIFF or WebP.", body = ErrorBody),
         (status = 503, description = "`STORE_UNAVAILABLE`, `STORAGE_UNAVAILABLE`, `SHUTTING_DOWN`.", body = ErrorBody),
@@ -154,7 +154,7 @@ struct OneQuery {
         (status = 202, description = "The page stored and the OCR job that reads it.", body = UploadView),
         (status = 400, description = "`INVALID_PATH`, `INVALID_QUERY`, `INVALID_PAGE_NO`, `INVALID_MULTIPART`, `UNKNOWN_FIELD`, `NO_FILES`, `EMPTY_FILE`; `UPLOAD_INCOMPLETE`: the upload broke off.", body = ErrorBody),
         (status = 404, description = "`BOOK_NOT_FOUND`.", body = ErrorBody),
-        (status = 409, description = "`BOOK_BUSY`: a job holds the book; `PAGE_EXISTS`: the numbered page exists (`details.page_no`).", body = ErrorBody),
+        (status = 409, description = "`BOOK_BUSY`: a job holds the book; `PAGE_EXISTS`: the numbered page exists (`details.page_no`); `UPLOAD_CANCELLED`: the upload's job was cancelled before the page was stored; `UPLOAD_ENDED`: its job ended otherwise.", body = ErrorBody),
         (status = 413, description = "`BODY_TOO_LARGE`, `TOO_MANY_FILES` (more than one), `FILE_TOO_LARGE`.", body = ErrorBody),
         (status = 415, description = "`UNSUPPORTED_MEDIA_TYPE`: the body is not `multipart/form-data`; `UNSUPPORTED_IMAGE`: the file is not a PNG, JPEG, TIFF or WebP.", body = ErrorBody),
         (status = 503, description = "`STORE_UNAVAILABLE`, `STORAGE_UNAVAILABLE`, `SHUTTING_DOWN`.", body = ErrorBody),
@@ -291,18 +291,15 @@ async fn delete_page(
 ) -> Result<HttpResponse, ApiError> {
     let (book, page_no) = path.into_inner();
     require_page(&state, book, page_no).await?;
-    if !state.store.delete_page(book, page_no).await? {
+    let Some(images) = state.store.delete_page(book, page_no).await? else {
         return Err(ApiError::not_found(
             "PAGE_NOT_FOUND",
             format!("the book has no page {page_no}"),
         ));
-    }
-    // The row went first: a failure here leaves unreachable bytes, which the next upload
-    // under this number replaces.
-    for key in [
-        ObjectKey::page_source(book, page_no),
-        ObjectKey::page_image(book, page_no),
-    ] {
+    };
+    // The row went first, and named its own images: an upload under this number since has
+    // images of its own, which this never touches. A failure here leaves unreachable bytes.
+    for key in [images.source(), images.normalized()] {
         if let Err(e) = state.objects.delete(&key).await {
             tracing::error!(book_id = %book, page_no, error = %e, "page deleted, but not its object {}", key.as_str());
         }
@@ -355,9 +352,10 @@ async fn page_image(
 ) -> Result<HttpResponse, ApiError> {
     let (book, page_no) = path.into_inner();
     let page = require_page(&state, book, page_no).await?;
+    let images = page.images();
     let (key, mime) = match query.variant.unwrap_or(ImageVariant::Source) {
-        ImageVariant::Source => (ObjectKey::page_source(book, page_no), page.kind.mime()),
-        ImageVariant::Ocr => (ObjectKey::page_image(book, page_no), "image/png"),
+        ImageVariant::Source => (images.source(), page.kind.mime()),
+        ImageVariant::Ocr => (images.normalized(), "image/png"),
     };
     let bytes = state.objects.get(&key).await.map_err(|e| match e {
         crate::objects::ObjectError::NotFound(_) => ApiError::not_found(
@@ -522,7 +520,8 @@ const OCR_BODY: usize = 256 * 1024;
 
 /// Start an OCR job
 ///
-/// For the pages named, or (with no body) every page whose OCR has not completed.
+/// For the pages named (each from 1 to 100,000; repeats count once), or (with no body)
+/// every page whose OCR has not completed.
 #[utoipa::path(
     post,
     path = "/api/v1/books/{book_id}/jobs/ocr",
@@ -532,7 +531,7 @@ const OCR_BODY: usize = 256 * 1024;
     responses(
         (status = 202, description = "The OCR job, started.", body = JobView),
         (status = 400, description = "`INVALID_PATH`, `INVALID_JSON`, `INVALID_BODY`, `INVALID_PAGES`, `INVALID_PAGE_NO`.", body = ErrorBody),
-        (status = 404, description = "`BOOK_NOT_FOUND`; `PAGE_NOT_FOUND`: a named page does not exist; `KIND_DISABLED`: this server does not run OCR.", body = ErrorBody),
+        (status = 404, description = "`BOOK_NOT_FOUND`; `PAGE_NOT_FOUND`: a named page does not exist (`details.page_no`, the lowest); `KIND_DISABLED`: this server does not run OCR.", body = ErrorBody),
         (status = 409, description = "`NOTHING_TO_OCR`: every page completed OCR; `BOOK_BUSY`: a job holds the book.", body = ErrorBody),
         (status = 413, description = "`BODY_TOO_LARGE`: the body is over 256 KiB.", body = ErrorBody),
         (status = 503, description = "`STORE_UNAVAILABLE`; `SHUTTING_DOWN`.", body = ErrorBody),
@@ -556,25 +555,7 @@ async fn start_ocr(
     };
     require_book(&state, book).await?;
     let pages = match body.pages {
-        Some(pages) => {
-            if pages.is_empty() || pages.len() > MAX_PAGE_NO as usize {
-                return Err(ApiError::bad_request(
-                    "INVALID_PAGES",
-                    "pages must list at least one page",
-                ));
-            }
-            for &n in &pages {
-                check_page_no(n)?;
-            }
-            let existing = state.store.existing_pages(book, &pages).await?;
-            if let Some(missing) = pages.iter().find(|n| !existing.contains(n)) {
-                return Err(ApiError::not_found(
-                    "PAGE_NOT_FOUND",
-                    format!("the book has no page {missing}"),
-                ));
-            }
-            pages
-        }
+        Some(pages) => named_pages(&state, book, pages).await?,
         None => not_completed(&state, book).await?,
     };
     if pages.is_empty() {
@@ -585,6 +566,40 @@ async fn start_ocr(
         ));
     }
     submit_ocr(&state, book, pages, "manual").await
+}
+
+/// The pages a body names: each in range, sorted and deduplicated (O(n log n)), and all
+/// of the book's (checked a bounded statement at a time).
+async fn named_pages(
+    state: &ApiState,
+    book: BookId,
+    mut pages: Vec<i64>,
+) -> Result<Vec<i64>, ApiError> {
+    if pages.is_empty() {
+        return Err(ApiError::bad_request(
+            "INVALID_PAGES",
+            "pages must list at least one page",
+        ));
+    }
+    if let Some(&bad) = pages.iter().find(|n| !(1..=MAX_PAGE_NO).contains(*n)) {
+        check_page_no(bad)?;
+    }
+    pages.sort_unstable();
+    pages.dedup();
+    let existing = state.store.existing_pages(book, &pages).await?;
+    if existing.len() != pages.len() {
+        let missing = pages
+            .iter()
+            .find(|n| existing.binary_search(n).is_err())
+            .copied()
+            .unwrap_or_default();
+        return Err(ApiError::not_found(
+            "PAGE_NOT_FOUND",
+            format!("the book has no page {missing}"),
+        )
+        .with_details(json!({ "page_no": missing })));
+    }
+    Ok(pages)
 }
 
 /// Every page of the book whose OCR has not completed.

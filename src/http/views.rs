@@ -295,7 +295,7 @@ pub struct PageList {
 #[derive(Serialize, ToSchema)]
 pub struct UploadView {
     pub job: JobView,
-    pub pages: Vec<super::upload::StoredPage>,
+    pub pages: Vec<crate::intake::StoredPage>,
 }
 
 impl PageView {

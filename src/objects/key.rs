@@ -2,6 +2,8 @@ use std::fmt;
 
 use quire_actors::{BookId, JobId};
 
+use crate::pages::ImageId;
+
 /// A validated object key: `/`-separated segments of ASCII letters, digits, `.`, `_` and `-`,
 /// none empty, `.` or `..`. Uploaded file names never become keys, so a key can never leave
 /// its folder or bucket prefix.
@@ -32,10 +34,16 @@ impl ObjectKey {
         Self(format!("books/{book}"))
     }
 
-    /// A page as uploaded. Its type lives in the database; a page uploaded again under the
-    /// same number replaces the bytes, so a taken-back upload leaves nothing stray.
-    pub fn page_source(book: BookId, page_no: i64) -> Self {
-        Self(format!("books/{book}/pages/{page_no}/source"))
+    /// A page as uploaded, under the upload's own image id (its type lives in the
+    /// database). `None`: a page stored before image ids, under its old key.
+    pub fn page_source(book: BookId, page_no: i64, image: Option<&ImageId>) -> Self {
+        match image {
+            Some(id) => Self(format!(
+                "books/{book}/pages/{page_no}/{}/source",
+                id.as_str()
+            )),
+            None => Self(format!("books/{book}/pages/{page_no}/source")),
+        }
     }
 
     /// The EPUB one attempt of an export job wrote. Each attempt writes its own object, and
@@ -45,9 +53,15 @@ impl ObjectKey {
         Self(format!("books/{book}/exports/{job}/{attempt}.epub"))
     }
 
-    /// A page normalized for OCR.
-    pub fn page_image(book: BookId, page_no: i64) -> Self {
-        Self(format!("books/{book}/pages/{page_no}/page.png"))
+    /// A page normalized for OCR, beside its source.
+    pub fn page_image(book: BookId, page_no: i64, image: Option<&ImageId>) -> Self {
+        match image {
+            Some(id) => Self(format!(
+                "books/{book}/pages/{page_no}/{}/page.png",
+                id.as_str()
+            )),
+            None => Self(format!("books/{book}/pages/{page_no}/page.png")),
+        }
     }
 
     pub fn as_str(&self) -> &str {
@@ -87,8 +101,15 @@ mod tests {
         }
         let book = BookId::new();
         assert_eq!(
-            ObjectKey::page_source(book, 7).as_str(),
+            ObjectKey::page_source(book, 7, None).as_str(),
             format!("books/{book}/pages/7/source")
         );
+        let id = ImageId::new();
+        let key = ObjectKey::page_source(book, 7, Some(&id));
+        assert_eq!(
+            key.as_str(),
+            format!("books/{book}/pages/7/{}/source", id.as_str())
+        );
+        assert_eq!(ObjectKey::parse(key.as_str()).unwrap(), key);
     }
 }

@@ -11,10 +11,13 @@ use serde_json::Value;
 use tokio::sync::Semaphore;
 
 use super::{OcrEngine, PixelLimit, normalize};
-use crate::objects::{ObjectError, ObjectKey, ObjectStore};
+use crate::objects::{ObjectError, ObjectStore};
 use crate::pages::OcrResult;
+use crate::store::PageStore;
 
 pub struct OcrPages {
+    /// Where each page's images are (its row names their image id).
+    pages: Arc<dyn PageStore>,
     objects: Arc<dyn ObjectStore>,
     engine: Arc<dyn OcrEngine>,
     /// Recorded with each result: which engine read the page.
@@ -28,6 +31,7 @@ pub struct OcrPages {
 
 impl OcrPages {
     pub fn new(
+        pages: Arc<dyn PageStore>,
         objects: Arc<dyn ObjectStore>,
         engine: Arc<dyn OcrEngine>,
         engine_name: &str,
@@ -35,6 +39,7 @@ impl OcrPages {
         concurrency: usize,
     ) -> Self {
         Self {
+            pages,
             objects,
             engine,
             engine_name: engine_name.to_owned(),
@@ -46,9 +51,27 @@ impl OcrPages {
     async fn read_page(&self, item: &ItemContext) -> Result<OcrResult, ItemError> {
         // A job cancelled while this page waited for its slot reads no more pages.
         let _slot = item.slot(&self.slots).await?;
+        let images = self
+            .pages
+            .page(item.book_id, item.item_no)
+            .await
+            .map_err(|e| {
+                if e.is_retryable() {
+                    ItemError::retryable("STORE_UNAVAILABLE", e.to_string())
+                } else {
+                    ItemError::fatal("STORE_FAILED", e.to_string())
+                }
+            })?
+            .ok_or_else(|| {
+                ItemError::terminal(
+                    "PAGE_NOT_FOUND",
+                    format!("the book has no page {} any more", item.item_no),
+                )
+            })?
+            .images();
         let source = self
             .objects
-            .get(&ObjectKey::page_source(item.book_id, item.item_no))
+            .get(&images.source())
             .await
             .map_err(storage_error)?;
         let limit = self.limit;
@@ -59,10 +82,7 @@ impl OcrPages {
             .map_err(|e| ItemError::retryable("WORKER_PANIC", e.to_string()))?
             .map_err(ItemError::from)?;
         self.objects
-            .put(
-                &ObjectKey::page_image(item.book_id, item.item_no),
-                Bytes::from(page.png.clone()),
-            )
+            .put(&images.normalized(), Bytes::from(page.png.clone()))
             .await
             .map_err(storage_error)?;
         let normalized = started.elapsed();

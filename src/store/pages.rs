@@ -10,17 +10,27 @@ use async_trait::async_trait;
 use quire_actors::model::Lease;
 use quire_actors::{BookId, StoreError};
 
-use crate::pages::{NewPage, Page, PageCounts, Review};
+use crate::pages::{NewPage, Page, PageCounts, PageImages, Review};
+
+/// Most page numbers one statement binds: far below SQLite's (32,766) and PostgreSQL's
+/// (65,535) limits, whatever list a request names.
+pub const PAGES_PER_STATEMENT: usize = 500;
 
 #[async_trait]
 pub trait PageStore: Send + Sync + 'static {
     /// Adds a page to the book of the held (uploading) job under `lease`, with its item in
-    /// that job. Refused unless the job is still held.
+    /// that job, and counts the item in the job's `total_items`. Refused unless the job is
+    /// still held ([`StoreError::WrongStatus`] once it ended, e.g. cancelled).
     async fn add_page(&self, lease: &Lease, page: &NewPage, now: i64) -> Result<(), StoreError>;
 
     /// Takes back every page the held job under `lease` added (a rejected upload), with
-    /// their items; returns their numbers.
-    async fn remove_added_pages(&self, lease: &Lease, now: i64) -> Result<Vec<i64>, StoreError>;
+    /// their items; returns where their images are, in page order. Refused unless the job
+    /// is still held: then every page stays, and so must its images.
+    async fn remove_added_pages(
+        &self,
+        lease: &Lease,
+        now: i64,
+    ) -> Result<Vec<PageImages>, StoreError>;
 
     /// Pages in page order after `after`, at most `limit`.
     async fn pages(
@@ -35,7 +45,8 @@ pub trait PageStore: Send + Sync + 'static {
     /// The highest page number of the book.
     async fn last_page_no(&self, book: BookId) -> Result<Option<i64>, StoreError>;
 
-    /// Which of these page numbers the book already has.
+    /// Which of these page numbers the book already has, sorted; any number of them, read
+    /// [`PAGES_PER_STATEMENT`] at a time.
     async fn existing_pages(&self, book: BookId, pages: &[i64]) -> Result<Vec<i64>, StoreError>;
 
     /// Page counts of each of these books, in one query.
@@ -62,9 +73,14 @@ pub trait PageStore: Send + Sync + 'static {
     /// ([`StoreError::BookBusy`]). `false` if there was no such book.
     async fn delete_book(&self, book: BookId) -> Result<bool, StoreError>;
 
-    /// Deletes one page's row, unless a job holds the book (`BookBusy`); `false` if the
+    /// Deletes one page's row, unless a job holds the book (`BookBusy`), and returns where
+    /// its images are (the row's own image id, read by the same statement); `None` if the
     /// page does not exist. Its OCR and extraction items stay with their jobs' history.
-    async fn delete_page(&self, book: BookId, page_no: i64) -> Result<bool, StoreError>;
+    async fn delete_page(
+        &self,
+        book: BookId,
+        page_no: i64,
+    ) -> Result<Option<PageImages>, StoreError>;
 }
 
 /// Every page of the book, in order, read a batch at a time.
@@ -86,7 +102,7 @@ pub async fn all_pages(
 /// The page columns and the page's current OCR item, for [`PageRow`].
 macro_rules! page_select {
     () => {
-        "SELECT p.book_id, p.page_no, p.content_type, p.bytes, p.original_name, p.added_by, \
+        "SELECT p.book_id, p.page_no, p.content_type, p.bytes, p.original_name, p.added_by, p.object_id, \
            p.review_status, p.review_text, p.review_job_id, p.reviewed_at, p.created_at, \
            i.job_id AS ocr_job_id, j.status AS ocr_job_status, i.status AS ocr_status, \
            i.attempts AS ocr_attempts, i.not_before AS ocr_not_before, \
@@ -104,8 +120,8 @@ pub(crate) use page_select;
 
 macro_rules! impl_page_store {
     ($store:ty, $db:ty) => {
-        use $crate::pages::{NewPage, Page, PageCounts, Review};
-        use $crate::store::pages::{page_select, PageStore};
+        use $crate::pages::{ImageId, NewPage, Page, PageCounts, PageImages, Review};
+        use $crate::store::pages::{page_select, PageStore, PAGES_PER_STATEMENT};
         use $crate::store::rows::PageRow;
 
         #[async_trait::async_trait]
@@ -117,8 +133,8 @@ macro_rules! impl_page_store {
                     return Err(wrong_status(lease.job_id, status));
                 }
                 sqlx::query(
-                    "INSERT INTO pages (book_id, page_no, content_type, bytes, original_name, added_by, created_at) \
-                     SELECT book_id, $2, $3, $4, $5, id, $6 FROM jobs WHERE id = $1",
+                    "INSERT INTO pages (book_id, page_no, content_type, bytes, original_name, added_by, created_at, object_id) \
+                     SELECT book_id, $2, $3, $4, $5, id, $6, $7 FROM jobs WHERE id = $1",
                 )
                 .bind(lease.job_id.0)
                 .bind(page.page_no)
@@ -126,6 +142,7 @@ macro_rules! impl_page_store {
                 .bind(page.bytes as i64)
                 .bind(page.original_name.as_deref())
                 .bind(now)
+                .bind(page.image_id.as_str())
                 .execute(&mut *tx)
                 .await
                 .map_err(classify)?;
@@ -135,28 +152,48 @@ macro_rules! impl_page_store {
                     .execute(&mut *tx)
                     .await
                     .map_err(classify)?;
+                // The job's progress counts its items as they come, not at its release.
+                sqlx::query("UPDATE jobs SET total_items = total_items + 1 WHERE id = $1")
+                    .bind(lease.job_id.0)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(classify)?;
                 tx.commit().await.map_err(classify)
             }
 
-            async fn remove_added_pages(&self, lease: &Lease, now: i64) -> Result<Vec<i64>, StoreError> {
+            async fn remove_added_pages(
+                &self,
+                lease: &Lease,
+                now: i64,
+            ) -> Result<Vec<PageImages>, StoreError> {
                 let mut tx = self.begin().await?;
                 let (status, held) = Self::fence_held(&mut tx, lease, now).await?;
                 if !held {
                     return Err(wrong_status(lease.job_id, status));
                 }
-                let mut removed: Vec<i64> =
-                    sqlx::query_scalar("DELETE FROM pages WHERE added_by = $1 RETURNING page_no")
-                        .bind(lease.job_id.0)
-                        .fetch_all(&mut *tx)
-                        .await
-                        .map_err(classify)?;
+                let rows: Vec<(uuid::Uuid, i64, Option<String>)> = sqlx::query_as(
+                    "DELETE FROM pages WHERE added_by = $1 RETURNING book_id, page_no, object_id",
+                )
+                .bind(lease.job_id.0)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(classify)?;
                 sqlx::query("DELETE FROM job_items WHERE job_id = $1")
                     .bind(lease.job_id.0)
                     .execute(&mut *tx)
                     .await
                     .map_err(classify)?;
+                sqlx::query("UPDATE jobs SET total_items = 0 WHERE id = $1")
+                    .bind(lease.job_id.0)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(classify)?;
                 tx.commit().await.map_err(classify)?;
-                removed.sort_unstable();
+                let mut removed = rows
+                    .into_iter()
+                    .map(|(book, page_no, id)| page_images(book, page_no, id))
+                    .collect::<Result<Vec<_>, _>>()?;
+                removed.sort_unstable_by_key(|p| p.page_no);
                 Ok(removed)
             }
 
@@ -199,23 +236,27 @@ macro_rules! impl_page_store {
             }
 
             async fn existing_pages(&self, book: BookId, pages: &[i64]) -> Result<Vec<i64>, StoreError> {
-                if pages.is_empty() {
-                    return Ok(Vec::new());
+                let mut found = Vec::new();
+                for chunk in pages.chunks(PAGES_PER_STATEMENT) {
+                    let mut query = sqlx::QueryBuilder::<$db>::new(
+                        "SELECT page_no FROM pages WHERE book_id = ",
+                    );
+                    query.push_bind(book.0).push(" AND page_no IN (");
+                    let mut list = query.separated(", ");
+                    for page in chunk {
+                        list.push_bind(*page);
+                    }
+                    query.push(")");
+                    let some: Vec<i64> = query
+                        .build_query_scalar()
+                        .fetch_all(self.reader())
+                        .await
+                        .map_err(classify)?;
+                    found.extend(some);
                 }
-                let mut query = sqlx::QueryBuilder::<$db>::new(
-                    "SELECT page_no FROM pages WHERE book_id = ",
-                );
-                query.push_bind(book.0).push(" AND page_no IN (");
-                let mut list = query.separated(", ");
-                for page in pages {
-                    list.push_bind(*page);
-                }
-                query.push(") ORDER BY page_no");
-                query
-                    .build_query_scalar()
-                    .fetch_all(self.reader())
-                    .await
-                    .map_err(classify)
+                found.sort_unstable();
+                found.dedup();
+                Ok(found)
             }
 
             async fn page_counts(
@@ -324,23 +365,43 @@ macro_rules! impl_page_store {
                 self.deleted_unless_busy(book, deleted).await
             }
 
-            async fn delete_page(&self, book: BookId, page_no: i64) -> Result<bool, StoreError> {
-                let deleted = sqlx::query(
+            async fn delete_page(
+                &self,
+                book: BookId,
+                page_no: i64,
+            ) -> Result<Option<PageImages>, StoreError> {
+                let deleted: Option<(uuid::Uuid, i64, Option<String>)> = sqlx::query_as(
                     concat!(
                         "DELETE FROM pages WHERE book_id = $1 AND page_no = $2 AND NOT EXISTS ( \
                            SELECT 1 FROM jobs WHERE book_id = $1 AND status IN ",
                         $crate::store::rows::active_statuses!(),
-                        ")"
+                        ") RETURNING book_id, page_no, object_id"
                     ),
                 )
                 .bind(book.0)
                 .bind(page_no)
-                .execute(self.writer())
+                .fetch_optional(self.writer())
                 .await
-                .map_err(classify)?
-                .rows_affected();
-                self.deleted_unless_busy(book, deleted).await
+                .map_err(classify)?;
+                match deleted {
+                    Some((book, page_no, id)) => page_images(book, page_no, id).map(Some),
+                    None => self.deleted_unless_busy(book, 0).await.map(|_| None),
+                }
             }
+        }
+
+        /// A page's images as a row names them.
+        fn page_images(
+            book: uuid::Uuid,
+            page_no: i64,
+            id: Option<String>,
+        ) -> Result<PageImages, StoreError> {
+            let image_id = id
+                .map(|id| {
+                    ImageId::parse(&id).ok_or_else(|| StoreError::Corrupt(format!("image id `{id}`")))
+                })
+                .transpose()?;
+            Ok(PageImages { book: BookId(book), page_no, image_id })
         }
 
         impl $store {

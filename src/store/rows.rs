@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::Book;
 use crate::ocr::ImageKind;
-use crate::pages::{Page, Review, ReviewStatus};
+use crate::pages::{ImageId, Page, Review, ReviewStatus};
 
 /// The job columns, in [`JobRow`]'s order, for `SELECT`s and `RETURNING`s.
 macro_rules! job_columns {
@@ -260,6 +260,7 @@ pub struct PageRow {
     bytes: i64,
     original_name: Option<String>,
     added_by: Option<Uuid>,
+    object_id: Option<String>,
     review_status: String,
     review_text: Option<String>,
     review_job_id: Option<Uuid>,
@@ -310,6 +311,10 @@ impl TryFrom<PageRow> for Page {
             bytes: u64::try_from(r.bytes).map_err(corrupt)?,
             original_name: r.original_name,
             added_by: r.added_by.map(JobId),
+            image_id: r
+                .object_id
+                .map(|id| ImageId::parse(&id).ok_or_else(|| corrupt(format!("image id `{id}`"))))
+                .transpose()?,
             ocr,
             review: Review {
                 status: ReviewStatus::parse(&r.review_status)

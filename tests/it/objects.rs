@@ -88,24 +88,38 @@ async fn deleting_a_book_prefix_leaves_other_books(kind: Kind) {
     for n in 1..=5 {
         store
             .put(
-                &ObjectKey::page_source(a, n),
+                &ObjectKey::page_source(a, n, None),
                 Bytes::from(vec![n as u8; 10]),
             )
             .await
             .unwrap();
         store
-            .put(&ObjectKey::page_image(a, n), Bytes::from(vec![0u8; 3]))
+            .put(
+                &ObjectKey::page_image(a, n, None),
+                Bytes::from(vec![0u8; 3]),
+            )
             .await
             .unwrap();
     }
     store
-        .put(&ObjectKey::page_source(b, 1), Bytes::from_static(b"keep"))
+        .put(
+            &ObjectKey::page_source(b, 1, None),
+            Bytes::from_static(b"keep"),
+        )
         .await
         .unwrap();
     assert_eq!(store.delete_prefix(&ObjectKey::book(a)).await.unwrap(), 10);
-    assert!(!store.exists(&ObjectKey::page_image(a, 3)).await.unwrap());
+    assert!(
+        !store
+            .exists(&ObjectKey::page_image(a, 3, None))
+            .await
+            .unwrap()
+    );
     assert_eq!(
-        store.get(&ObjectKey::page_source(b, 1)).await.unwrap(),
+        store
+            .get(&ObjectKey::page_source(b, 1, None))
+            .await
+            .unwrap(),
         Bytes::from_static(b"keep")
     );
     assert_eq!(store.delete_prefix(&ObjectKey::book(a)).await.unwrap(), 0);

@@ -456,6 +456,48 @@ async fn a_held_job_whose_node_died_fails_as_interrupted(backend: Backend) {
     assert_eq!(done.error.unwrap().code, "UPLOAD_INTERRUPTED");
 }
 
+/// A held job's progress counts its pages as they arrive, so a held job failed
+/// `UPLOAD_INTERRUPTED` shows the pages its resume runs, not 0 of 0 done.
+async fn a_held_job_counts_its_pages_as_they_arrive(backend: Backend) {
+    use quire::pages::{ImageId, NewPage};
+    use quire_actors::model::Lease;
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
+    let book = new_book(&store).await;
+    let id = JobId::new();
+    let mut new = job(book, JobKind::Synthetic, 0, json!({}));
+    new.held = true;
+    let t = now();
+    store.create_job(id, &new, "dead-node", t, t).await.unwrap();
+    let lease = Lease {
+        job_id: id,
+        owner: "dead-node".into(),
+        generation: 1,
+    };
+    for page_no in [1, 2] {
+        let page = NewPage {
+            page_no,
+            kind: quire::ocr::ImageKind::Png,
+            bytes: 10,
+            original_name: None,
+            image_id: ImageId::new(),
+        };
+        store.add_page(&lease, &page, t).await.unwrap();
+    }
+    let held = store.job(id).await.unwrap();
+    assert_eq!((held.progress.total, held.progress.remaining()), (2, 2));
+
+    let _rt = start(store.clone(), fast_config("n2"), &Arc::default()).await;
+    let done = wait_terminal(&store, id, LIMIT).await;
+    assert_eq!(done.error.as_ref().unwrap().code, "UPLOAD_INTERRUPTED");
+    let counts = store.item_counts(id).await.unwrap();
+    assert_eq!(
+        (done.progress.total, counts.total(), counts.pending),
+        (2, 2, 2)
+    );
+    assert_eq!(done.progress.percent(), 0.0);
+}
+
 /// A node takes over only the kinds it runs, and a job no node runs can still be cancelled:
 /// it does not hold its book's JobLock forever.
 async fn a_node_takes_over_only_the_kinds_it_runs(backend: Backend) {
@@ -579,6 +621,7 @@ crate::on_both_backends!(
     a_held_job_takes_the_lock_first_and_runs_once_released,
     a_broken_upload_fails_its_held_job,
     a_held_job_whose_node_died_fails_as_interrupted,
+    a_held_job_counts_its_pages_as_they_arrive,
     a_node_takes_over_only_the_kinds_it_runs,
     a_slow_takeover_scan_never_costs_the_node_its_own_jobs,
 );

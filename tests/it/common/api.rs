@@ -2,10 +2,12 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use quire::app::App;
 use quire::config::Settings;
+use quire::objects::ObjectStore;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -49,6 +51,16 @@ pub async fn serve(db: &TestDb, synthetic: bool) -> Api {
 
 /// A server on `db` and `storage`, with extra settings (`QUIRE_*` pairs).
 pub async fn serve_with(db: &TestDb, storage: Storage, extra: &[(&str, &str)]) -> Api {
+    serve_wrapped(db, storage, extra, |objects| objects).await
+}
+
+/// [`serve_with`], its object store wrapped by `wrap` (a gate, an injected failure).
+pub async fn serve_wrapped(
+    db: &TestDb,
+    storage: Storage,
+    extra: &[(&str, &str)],
+    wrap: impl FnOnce(Arc<dyn ObjectStore>) -> Arc<dyn ObjectStore>,
+) -> Api {
     let dir = tempfile::tempdir().unwrap();
     let mut env: BTreeMap<String, String> = [
         ("QUIRE_DATABASE_URL", db.url.clone()),
@@ -88,7 +100,10 @@ pub async fn serve_with(db: &TestDb, storage: Storage, extra: &[(&str, &str)]) -
         env.insert((*k).to_owned(), (*v).to_owned());
     }
     let settings = Settings::load(None, &env).unwrap();
-    let app = App::start(settings).await.unwrap();
+    let objects_store = wrap(quire::app::open_objects(&settings.storage).unwrap());
+    let app = App::start_with_objects(settings, objects_store)
+        .await
+        .unwrap();
     let (server, addr) = app.serve().unwrap();
     actix_rt::spawn(server);
     Api {

@@ -4,6 +4,7 @@ pub mod api;
 pub mod browser;
 pub mod db;
 pub mod flaky;
+pub mod gate;
 pub mod images;
 pub mod model;
 pub mod runtime;
