@@ -58,9 +58,43 @@ impl PageImages {
         crate::objects::ObjectKey::page_source(self.book, self.page_no, self.image_id.as_ref())
     }
 
-    /// The image normalized for OCR.
+    /// The image normalized for OCR by results written before each attempt had its own.
     pub fn normalized(&self) -> crate::objects::ObjectKey {
         crate::objects::ObjectKey::page_image(self.book, self.page_no, self.image_id.as_ref())
+    }
+
+    /// Where this OCR attempt writes the page it normalized.
+    pub fn normalized_by(&self, job: JobId, attempt: i64) -> crate::objects::ObjectKey {
+        crate::objects::ObjectKey::page_ocr_image(
+            self.book,
+            self.page_no,
+            self.image_id.as_ref(),
+            job,
+            attempt,
+        )
+    }
+
+    /// Deletes every image of this upload of the page: the source and all normalized ones.
+    pub async fn delete(
+        &self,
+        objects: &dyn crate::objects::ObjectStore,
+    ) -> Result<(), crate::objects::ObjectError> {
+        use crate::objects::ObjectKey;
+        match &self.image_id {
+            Some(id) => {
+                objects
+                    .delete_prefix(&ObjectKey::page_folder(self.book, self.page_no, id))
+                    .await?;
+            }
+            None => {
+                objects.delete(&self.source()).await?;
+                objects.delete(&self.normalized()).await?;
+                let attempts = format!("books/{}/pages/{}/ocr", self.book, self.page_no);
+                let attempts = ObjectKey::parse(&attempts).expect("a valid key");
+                objects.delete_prefix(&attempts).await?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -100,6 +134,17 @@ impl Page {
             page_no: self.page_no,
             image_id: self.image_id.clone(),
         }
+    }
+
+    /// The normalized image the page's current OCR result names (published by that
+    /// attempt's fenced commit), else where results without one kept it.
+    pub fn ocr_image(&self) -> crate::objects::ObjectKey {
+        self.ocr
+            .as_ref()
+            .filter(|(item, _)| item.status == quire_actors::ItemStatus::Completed)
+            .and_then(|(item, _)| item.result.as_ref()?.get("image")?.as_str())
+            .and_then(|key| crate::objects::ObjectKey::parse(key).ok())
+            .unwrap_or_else(|| self.images().normalized())
     }
 
     pub fn ocr_completed(&self) -> bool {
@@ -153,6 +198,10 @@ pub struct OcrResult {
     pub normalize_ms: u64,
     #[serde(default)]
     pub read_ms: u64,
+    /// The key of the normalized page this attempt wrote; absent in results written
+    /// before each attempt had its own (see [`PageImages::normalized`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
 }
 
 impl OcrResult {

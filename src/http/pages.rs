@@ -299,10 +299,8 @@ async fn delete_page(
     };
     // The row went first, and named its own images: an upload under this number since has
     // images of its own, which this never touches. A failure here leaves unreachable bytes.
-    for key in [images.source(), images.normalized()] {
-        if let Err(e) = state.objects.delete(&key).await {
-            tracing::error!(book_id = %book, page_no, error = %e, "page deleted, but not its object {}", key.as_str());
-        }
+    if let Err(e) = images.delete(state.objects.as_ref()).await {
+        tracing::error!(book_id = %book, page_no, error = %e, "page deleted, but not its images");
     }
     Ok(HttpResponse::NoContent().finish())
 }
@@ -355,7 +353,7 @@ async fn page_image(
     let images = page.images();
     let (key, mime) = match query.variant.unwrap_or(ImageVariant::Source) {
         ImageVariant::Source => (images.source(), page.kind.mime()),
-        ImageVariant::Ocr => (images.normalized(), "image/png"),
+        ImageVariant::Ocr => (page.ocr_image(), "image/png"),
     };
     let bytes = state.objects.get(&key).await.map_err(|e| match e {
         crate::objects::ObjectError::NotFound(_) => ApiError::not_found(

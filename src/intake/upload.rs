@@ -189,10 +189,9 @@ impl PageWrite {
 }
 
 async fn delete_images(intake: &Intake, images: &PageImages) {
-    for key in [images.source(), images.normalized()] {
-        if let Err(e) = intake.objects.delete(&key).await {
-            tracing::error!(%key, error = %e, "cannot delete an image no page names");
-        }
+    if let Err(e) = images.delete(intake.objects.as_ref()).await {
+        tracing::error!(book_id = %images.book, page_no = images.page_no, error = %e,
+            "cannot delete the images no page names");
     }
 }
 

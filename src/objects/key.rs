@@ -53,7 +53,36 @@ impl ObjectKey {
         Self(format!("books/{book}/exports/{job}/{attempt}.epub"))
     }
 
-    /// A page normalized for OCR, beside its source.
+    /// The folder of one upload's images of a page: its source and every OCR attempt's
+    /// normalized image. Deleting it touches no other upload under the same number.
+    pub fn page_folder(book: BookId, page_no: i64, image: &ImageId) -> Self {
+        Self(format!("books/{book}/pages/{page_no}/{}", image.as_str()))
+    }
+
+    /// The page one OCR attempt normalized. Each attempt writes its own object and the
+    /// item's fenced commit publishes its key (in the OCR result): a node whose lease was
+    /// taken over never overwrites what a newer attempt published. `None`: a page stored
+    /// before image ids, whose attempts write under `ocr/` beside its old keys.
+    pub fn page_ocr_image(
+        book: BookId,
+        page_no: i64,
+        image: Option<&ImageId>,
+        job: JobId,
+        attempt: i64,
+    ) -> Self {
+        match image {
+            Some(id) => Self(format!(
+                "{}/ocr/{job}-{attempt}.png",
+                Self::page_folder(book, page_no, id)
+            )),
+            None => Self(format!(
+                "books/{book}/pages/{page_no}/ocr/{job}-{attempt}.png"
+            )),
+        }
+    }
+
+    /// A page normalized for OCR before each attempt wrote its own (see
+    /// [`Self::page_ocr_image`]): read for pages read then, deleted with them.
     pub fn page_image(book: BookId, page_no: i64, image: Option<&ImageId>) -> Self {
         match image {
             Some(id) => Self(format!(

@@ -81,8 +81,10 @@ impl OcrPages {
             .await
             .map_err(|e| ItemError::retryable("WORKER_PANIC", e.to_string()))?
             .map_err(ItemError::from)?;
+        // Under this attempt's own key: the fenced commit of the result publishes it.
+        let image = images.normalized_by(item.job_id, item.attempt);
         self.objects
-            .put(&images.normalized(), Bytes::from(page.png.clone()))
+            .put(&image, Bytes::from(page.png.clone()))
             .await
             .map_err(storage_error)?;
         let normalized = started.elapsed();
@@ -95,6 +97,7 @@ impl OcrPages {
             height: page.height,
             normalize_ms: normalized.as_millis() as u64,
             read_ms: (started.elapsed() - normalized).as_millis() as u64,
+            image: Some(image.as_str().to_owned()),
         })
     }
 }

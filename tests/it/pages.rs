@@ -129,7 +129,35 @@ async fn the_admins_first_hour(backend: Backend, storage: Storage) {
         .await
         .unwrap();
     assert_eq!(res.headers()["content-type"], "image/png");
-    assert!(res.bytes().await.unwrap().starts_with(b"\x89PNG"));
+    let normalized = res.bytes().await.unwrap();
+    assert!(normalized.starts_with(b"\x89PNG"));
+    // Each OCR attempt wrote its own normalized page, and its fenced commit published that
+    // key. A node whose lease was taken over, writing late (under its own attempt, or at
+    // the key all attempts once shared), changes nothing anyone is shown.
+    let keys = api.object_keys().await;
+    let published = keys
+        .iter()
+        .find(|k| k.contains("/pages/1/") && k.contains("/ocr/") && k.ends_with("-1.png"))
+        .unwrap_or_else(|| panic!("no attempt's own image in {keys:?}"));
+    let folder = published.split("/ocr/").next().unwrap();
+    let late = published.replace("-1.png", "-2.png");
+    api.put_object(&late, b"a stale attempt's page").await;
+    api.put_object(&format!("{folder}/page.png"), b"a stale attempt's page")
+        .await;
+    let res = api
+        .http
+        .get(format!(
+            "{}/api/v1/books/{book}/pages/1/image?variant=ocr",
+            api.base
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        res.bytes().await.unwrap(),
+        normalized,
+        "the published image"
+    );
 
     // Review: approve what OCR read; a failed page cannot be approved, but can be typed in.
     let review = |n: i64, body: Value| {
@@ -733,7 +761,7 @@ async fn a_cancelled_upload_keeps_its_pages_with_their_images(backend: Backend) 
     let (_, items) = api.get(&format!("/api/v1/jobs/{id}/items")).await;
     assert_eq!(items["items"].as_array().map(Vec::len), Some(2), "{items}");
 
-    let (status, cancelled) = api.delete(&format!("/api/v1/jobs/{id}")).await;
+    let (status, cancelled) = api.cancel(&id).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{cancelled}");
     client.send(&full[upto..]).await;
     let (status, answer) = client.response().await;

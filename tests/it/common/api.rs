@@ -258,6 +258,27 @@ impl Api {
         }
     }
 
+    /// Writes an object behind the server's back, as another node would.
+    pub async fn put_object(&self, key: &str, bytes: &[u8]) {
+        match &self.objects {
+            ObjectsAt::Folder(root) => {
+                let path = root.join(key);
+                std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+                std::fs::write(path, bytes).unwrap();
+            }
+            ObjectsAt::Bucket(bucket) => {
+                s3_client()
+                    .put_object()
+                    .bucket(bucket)
+                    .key(key)
+                    .body(bytes.to_vec().into())
+                    .send()
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+
     /// Keys of every stored object, sorted (relative to the folder or bucket).
     pub async fn object_keys(&self) -> Vec<String> {
         match &self.objects {
@@ -268,18 +289,12 @@ impl Api {
                 keys
             }
             ObjectsAt::Bucket(bucket) => {
-                let s3 = aws_sdk_s3::Client::from_conf(
-                    aws_sdk_s3::Config::builder()
-                        .behavior_version_latest()
-                        .endpoint_url(s3_endpoint())
-                        .region(aws_sdk_s3::config::Region::new("us-east-1"))
-                        .force_path_style(true)
-                        .credentials_provider(aws_sdk_s3::config::Credentials::new(
-                            "test", "test", None, None, "test",
-                        ))
-                        .build(),
-                );
-                let out = s3.list_objects_v2().bucket(bucket).send().await.unwrap();
+                let out = s3_client()
+                    .list_objects_v2()
+                    .bucket(bucket)
+                    .send()
+                    .await
+                    .unwrap();
                 let mut keys: Vec<String> = out
                     .contents()
                     .iter()
@@ -365,4 +380,18 @@ pub fn shared_data(name: &str) -> Vec<u8> {
         .join("../shared/data")
         .join(name);
     std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn s3_client() -> aws_sdk_s3::Client {
+    aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::Config::builder()
+            .behavior_version_latest()
+            .endpoint_url(s3_endpoint())
+            .region(aws_sdk_s3::config::Region::new("us-east-1"))
+            .force_path_style(true)
+            .credentials_provider(aws_sdk_s3::config::Credentials::new(
+                "test", "test", None, None, "test",
+            ))
+            .build(),
+    )
 }

@@ -79,6 +79,17 @@ impl GatedObjects {
     }
 }
 
+impl GatedObjects {
+    /// Either kind of delete: the injected panic, then the gate.
+    async fn before_delete(&self) {
+        assert!(
+            !self.panic_on_delete.load(Ordering::SeqCst),
+            "injected: a delete panics"
+        );
+        self.delete.pass().await;
+    }
+}
+
 #[async_trait]
 impl ObjectStore for GatedObjects {
     async fn put(&self, key: &ObjectKey, bytes: Bytes) -> Result<(), ObjectError> {
@@ -93,15 +104,11 @@ impl ObjectStore for GatedObjects {
         self.inner.exists(key).await
     }
     async fn delete(&self, key: &ObjectKey) -> Result<(), ObjectError> {
-        assert!(
-            !self.panic_on_delete.load(Ordering::SeqCst),
-            "injected: a delete panics"
-        );
-        self.delete.pass().await;
+        self.before_delete().await;
         self.inner.delete(key).await
     }
     async fn delete_prefix(&self, prefix: &ObjectKey) -> Result<u64, ObjectError> {
-        self.delete.pass().await;
+        self.before_delete().await;
         self.inner.delete_prefix(prefix).await
     }
     async fn check(&self) -> Result<(), ObjectError> {
