@@ -42,7 +42,7 @@ impl Chapter {
 /// Most chapter files an EPUB gets: past it consecutive topics share a file, so a book of
 /// any number of topics stays inside ZIP's 65,535 entries and a reading system's spine
 /// stays short.
-pub const MAX_FILES: usize = 1_000;
+pub const MAX_FILES: usize = 500;
 
 /// Whether `c` may be in the EPUB's XML: XML 1.0's characters (of the C0 controls only tab,
 /// line feed and carriage return; not U+FFFE or U+FFFF), less the C1 controls and the
@@ -146,6 +146,21 @@ fn chapter_body(c: &Chapter, n: usize) -> String {
     b
 }
 
+/// Most links the navigation holds: it links every topic up to this many, else every
+/// chapter file. epubcheck walks the links recursively, one stack frame each, and
+/// overflowed its stack on 12,000; reading systems show a long list no better.
+pub const MAX_NAV_LINKS: usize = 1_000;
+
+/// The navigation's list: one link per entry (link, name).
+fn nav_list(entries: &[(String, String)]) -> String {
+    let mut out = String::from("<ol>\n");
+    for (href, name) in entries {
+        let _ = writeln!(out, "<li><a href=\"{href}\">{name}</a></li>");
+    }
+    out.push_str("</ol>\n");
+    out
+}
+
 const STYLE: &str = "body { font-family: serif; line-height: 1.45; }\n\
                      h1, h2, h3 { font-family: sans-serif; }\n\
                      p.pages { color: #555; font-size: 0.9em; }\n";
@@ -165,7 +180,8 @@ pub fn render(book: &EpubBook) -> Result<Vec<u8>, TooLarge> {
     )?;
     let mut manifest = String::new();
     let mut spine = String::new();
-    let mut toc = String::new();
+    // The navigation's links and names: each topic's, or past MAX_NAV_LINKS each file's.
+    let mut toc: Vec<(String, String)> = Vec::new();
     // A book without topics still has a chapter: its navigation may not be empty.
     let untitled;
     let chapters: &[Chapter] = if book.chapters.is_empty() {
@@ -178,6 +194,7 @@ pub fn render(book: &EpubBook) -> Result<Vec<u8>, TooLarge> {
     } else {
         &book.chapters
     };
+    let by_file = chapters.len() > MAX_NAV_LINKS;
     let per_file = chapters.len().div_ceil(MAX_FILES).max(1);
     for (i, chapters) in chapters.chunks(per_file).enumerate() {
         let file = format!("chapter-{}.xhtml", i + 1);
@@ -191,17 +208,25 @@ pub fn render(book: &EpubBook) -> Result<Vec<u8>, TooLarge> {
         for (j, chapter) in chapters.iter().enumerate() {
             let n = i * per_file + j + 1;
             let name = title(&chapter.title, "Untitled topic");
-            let _ = writeln!(toc, "<li><a href=\"{file}#topic-{n}\">{name}</a></li>");
+            if !by_file {
+                toc.push((format!("{file}#topic-{n}"), name));
+            }
             body.push_str(&chapter_body(chapter, n));
         }
         let head = title(&chapters[0].title, "Untitled topic");
+        if by_file {
+            let from = i * per_file + 1;
+            let to = from + chapters.len() - 1;
+            toc.push((file.clone(), format!("Topics {from}\u{2013}{to}: {head}")));
+        }
         zip.add(
             &format!("OEBPS/{file}"),
             xhtml(&head, &lang, &body).as_bytes(),
         )?;
     }
     let nav = format!(
-        "<nav epub:type=\"toc\" id=\"toc\">\n<h1>Contents</h1>\n<ol>\n{toc}</ol>\n</nav>\n"
+        "<nav epub:type=\"toc\" id=\"toc\">\n<h1>Contents</h1>\n{}</nav>\n",
+        nav_list(&toc)
     );
     let book_title = title(&book.title, "Untitled");
     zip.add(
@@ -289,7 +314,8 @@ mod tests {
                     assert!(!shown.trim().is_empty(), "{name}: empty <{}>", node.tag_name().name());
                 }
                 if node.tag_name().name() == "ol" {
-                    assert!(node.children().any(|c| c.is_element()), "{name}: empty <ol>");
+                    let items = node.children().filter(|c| c.is_element()).count();
+                    assert!((1..=MAX_NAV_LINKS).contains(&items), "{name}: <ol> of {items}");
                 }
             }
         }
@@ -327,11 +353,12 @@ mod tests {
         check(&epub);
         let all = String::from_utf8_lossy(&epub);
         assert!(all.contains("<h1>Untitled topic</h1>") && all.contains("<h2>Halves</h2>"));
+        assert!(all.contains("<li><a href=\"chapter-1.xhtml#topic-1\">Untitled topic</a></li>"));
         assert!(all.contains("<li>abcde]]&gt;&lt;&amp;&gt;</li>"), "{all}");
     }
 
     /// A book of 70,000 topics: one file each would pass ZIP's 65,535 entries (the count
-    /// wrapped, or overflowed and panicked); they share 1,000 files, each linked.
+    /// wrapped, or overflowed and panicked); they share MAX_FILES files, each linked.
     #[test]
     fn a_book_of_70000_topics_shares_a_bounded_number_of_files() {
         let chapters = (0..70_000)
@@ -345,7 +372,12 @@ mod tests {
         let names = check(&epub);
         assert_eq!(names.len(), MAX_FILES + 5, "{:?}", &names[..8]);
         let all = String::from_utf8_lossy(&epub);
-        assert!(all.contains("<a href=\"chapter-1000.xhtml#topic-70000\">Topic 69999</a>"));
+        // The navigation links each file, not each topic: at most MAX_NAV_LINKS links.
+        assert!(all.contains("<li><a href=\"chapter-1.xhtml\">Topics 1\u{2013}140: Topic 0</a></li>"));
+        assert!(all.contains(
+            "<li><a href=\"chapter-500.xhtml\">Topics 69861\u{2013}70000: Topic 69860</a></li>"
+        ));
+        assert!(!all.contains(".xhtml#topic-"));
         assert!(all.contains("<section epub:type=\"chapter\" id=\"topic-70000\">"));
     }
 
