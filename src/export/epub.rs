@@ -284,7 +284,11 @@ mod tests {
             assert_eq!(u32_at(local), 0x0403_4b50, "local header of {name}");
             let data = local + 30 + u16_at(local + 26) + u16_at(local + 28);
             let bytes = zip[data..data + size].to_vec();
-            assert_eq!(crc32fast::hash(&bytes), u32_at(at + 16) as u32, "crc of {name}");
+            assert_eq!(
+                crc32fast::hash(&bytes),
+                u32_at(at + 16) as u32,
+                "crc of {name}"
+            );
             out.push((name, bytes));
             at += 46 + name_len + u16_at(at + 30) + u16_at(at + 32);
         }
@@ -295,7 +299,10 @@ mod tests {
     /// title or navigation link. The names of the entries, in order.
     fn check(epub: &[u8]) -> Vec<String> {
         let entries = entries(epub);
-        assert_eq!(entries[0], ("mimetype".to_owned(), b"application/epub+zip".to_vec()));
+        assert_eq!(
+            entries[0],
+            ("mimetype".to_owned(), b"application/epub+zip".to_vec())
+        );
         for (name, data) in &entries {
             if name.ends_with(".css") || name == "mimetype" {
                 continue;
@@ -311,11 +318,18 @@ mod tests {
             for node in doc.descendants() {
                 if ["title", "a", "h1", "h2"].contains(&node.tag_name().name()) {
                     let shown: String = node.descendants().filter_map(|n| n.text()).collect();
-                    assert!(!shown.trim().is_empty(), "{name}: empty <{}>", node.tag_name().name());
+                    assert!(
+                        !shown.trim().is_empty(),
+                        "{name}: empty <{}>",
+                        node.tag_name().name()
+                    );
                 }
                 if node.tag_name().name() == "ol" {
                     let items = node.children().filter(|c| c.is_element()).count();
-                    assert!((1..=MAX_NAV_LINKS).contains(&items), "{name}: <ol> of {items}");
+                    assert!(
+                        (1..=MAX_NAV_LINKS).contains(&items),
+                        "{name}: <ol> of {items}"
+                    );
                 }
             }
         }
@@ -373,7 +387,9 @@ mod tests {
         assert_eq!(names.len(), MAX_FILES + 5, "{:?}", &names[..8]);
         let all = String::from_utf8_lossy(&epub);
         // The navigation links each file, not each topic: at most MAX_NAV_LINKS links.
-        assert!(all.contains("<li><a href=\"chapter-1.xhtml\">Topics 1\u{2013}140: Topic 0</a></li>"));
+        assert!(
+            all.contains("<li><a href=\"chapter-1.xhtml\">Topics 1\u{2013}140: Topic 0</a></li>")
+        );
         assert!(all.contains(
             "<li><a href=\"chapter-500.xhtml\">Topics 69861\u{2013}70000: Topic 69860</a></li>"
         ));

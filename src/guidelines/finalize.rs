@@ -211,7 +211,9 @@ impl Group {
         }
         let unnumbered: &[String] = &[];
         let numbered = self.by_numbers.get(numbers);
-        numbered.or_else(|| self.by_numbers.get(unnumbered)).copied()
+        numbered
+            .or_else(|| self.by_numbers.get(unnumbered))
+            .copied()
     }
 }
 
@@ -435,14 +437,32 @@ mod tests {
 
     #[test]
     fn names_parse_into_numbers_and_words() {
-        assert_eq!(parsed("1.2  What Is a Fraction?"), (vec!["1.2"], "what is a fraction".into()));
-        assert_eq!(parsed("Équivalent-Fractions"), (vec![], "équivalentfractions".into()));
+        assert_eq!(
+            parsed("1.2  What Is a Fraction?"),
+            (vec!["1.2"], "what is a fraction".into())
+        );
+        assert_eq!(
+            parsed("Équivalent-Fractions"),
+            (vec![], "équivalentfractions".into())
+        );
         assert_eq!(parsed("Section 01"), (vec!["1"], "section".into()));
-        assert_eq!(parsed("2.10. Review (Part II)"), (vec!["2.10", "2"], "review part".into()));
-        assert_eq!(parsed("IV. Decimals, Appendix B"), (vec!["4", "b"], "decimals appendix".into()));
-        assert_eq!(parsed("Exercise 3a: Adding 1/2 and 1/4"), (vec!["3a", "1/2", "1/4"], "exercise adding and".into()));
+        assert_eq!(
+            parsed("2.10. Review (Part II)"),
+            (vec!["2.10", "2"], "review part".into())
+        );
+        assert_eq!(
+            parsed("IV. Decimals, Appendix B"),
+            (vec!["4", "b"], "decimals appendix".into())
+        );
+        assert_eq!(
+            parsed("Exercise 3a: Adding 1/2 and 1/4"),
+            (vec!["3a", "1/2", "1/4"], "exercise adding and".into())
+        );
         // A roman numeral or a letter elsewhere is a word.
-        assert_eq!(parsed("I Can Mix Colours: a Guide"), (vec![], "i can mix colours a guide".into()));
+        assert_eq!(
+            parsed("I Can Mix Colours: a Guide"),
+            (vec![], "i can mix colours a guide".into())
+        );
         assert_eq!(refine("3. Decimals:"), "Decimals");
     }
 
@@ -513,8 +533,17 @@ mod tests {
             topic("Unit 1: Review", 3),
             topic("UNIT I REVIEW", 4),
         ]);
-        let names: Vec<(&str, &[i64])> = done.iter().map(|t| (t.name.as_str(), t.pages.as_slice())).collect();
-        assert_eq!(names, [("Unit 1 Review", &[1, 3, 4][..]), ("Unit 2 Review", &[2][..])]);
+        let names: Vec<(&str, &[i64])> = done
+            .iter()
+            .map(|t| (t.name.as_str(), t.pages.as_slice()))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("Unit 1 Review", &[1, 3, 4][..]),
+                ("Unit 2 Review", &[2][..])
+            ]
+        );
     }
 
     proptest! {

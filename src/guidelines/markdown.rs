@@ -91,8 +91,14 @@ mod tests {
 
     #[test]
     fn text_cannot_start_a_block_or_format() {
-        assert_eq!(inline("  What Is\na Fraction?\u{2028} "), "What Is a Fraction?");
-        assert_eq!(inline("# 3 * 4 = 12 <b>&amp;</b>"), "\\# 3 \\* 4 = 12 \\<b\\>\\&amp;\\</b\\>");
+        assert_eq!(
+            inline("  What Is\na Fraction?\u{2028} "),
+            "What Is a Fraction?"
+        );
+        assert_eq!(
+            inline("# 3 * 4 = 12 <b>&amp;</b>"),
+            "\\# 3 \\* 4 = 12 \\<b\\>\\&amp;\\</b\\>"
+        );
         assert_eq!(inline("2. Add"), "2\\. Add");
         assert_eq!(inline("1.1 Halves"), "1.1 Halves");
         assert_eq!(inline("- x"), "\\- x");

@@ -332,7 +332,10 @@ mod tests {
         let content = &page.topics[0].subtopics[0].content;
         assert_eq!(content.common_mistakes, ["adding the denominators."]);
         // Letters whose lower case is longer, and labels cut short, are prose.
-        assert_eq!(extract("\u{0130}\u{0130}\u{0130}\nCommon mista\n"), PageGuidelines::default());
+        assert_eq!(
+            extract("\u{0130}\u{0130}\u{0130}\nCommon mista\n"),
+            PageGuidelines::default()
+        );
     }
 
     proptest! {
@@ -381,7 +384,10 @@ mod tests {
         let topic = &page.topics[0];
         assert_eq!(topic.name.as_deref(), Some("Understanding Fractions"));
         let names: Vec<&str> = topic.subtopics.iter().map(|s| s.name.as_str()).collect();
-        assert_eq!(names, ["1.1 What Is a Fraction?", "1.2 Equivalent Fractions"]);
+        assert_eq!(
+            names,
+            ["1.1 What Is a Fraction?", "1.2 Equivalent Fractions"]
+        );
         let first = &topic.subtopics[0].content;
         assert_eq!(
             first.key_concepts,

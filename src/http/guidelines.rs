@@ -130,7 +130,8 @@ async fn generate(
 /// Finalize the guidelines
 ///
 /// Merges and deduplicates the draft's topics and subtopics across pages (normalized names
-/// and word overlap, pages unioned), orders them by first page and marks the set final.
+/// and word overlap, pages unioned; names numbered differently never merge), orders them by
+/// first page and marks the set final.
 #[utoipa::path(
     post,
     path = "/api/v1/books/{book_id}/guidelines/finalize",

@@ -215,10 +215,8 @@ fn section_of(page: i64) -> String {
 /// A model that reads every page (the vision OCR engine) and names one section a page.
 async fn numbering_model(body: web::Json<Value>) -> actix_web::HttpResponse {
     let content = match model::page_of(&body) {
-        Some(page) => {
-            model::page_guidelines("Fractions", vec![model::subtopic(&section_of(page))])
-                .to_string()
-        }
+        Some(page) => model::page_guidelines("Fractions", vec![model::subtopic(&section_of(page))])
+            .to_string(),
         None => "Some page text.".to_owned(),
     };
     model::respond(model::answer(&content))
@@ -250,13 +248,19 @@ async fn numbered_sections_stay_apart_when_finalized() {
     api.wait_status(up["job"]["id"].as_str().unwrap(), "completed")
         .await;
     let (status, job) = api
-        .post(&format!("/api/v1/books/{book}/guidelines/generate"), json!({}))
+        .post(
+            &format!("/api/v1/books/{book}/guidelines/generate"),
+            json!({}),
+        )
         .await;
     assert_eq!(status, StatusCode::ACCEPTED, "{job}");
     api.wait_status(job["id"].as_str().unwrap(), "completed")
         .await;
     let (status, fin) = api
-        .post(&format!("/api/v1/books/{book}/guidelines/finalize"), json!({}))
+        .post(
+            &format!("/api/v1/books/{book}/guidelines/finalize"),
+            json!({}),
+        )
         .await;
     assert_eq!(status, StatusCode::ACCEPTED, "{fin}");
     api.wait_status(fin["id"].as_str().unwrap(), "completed")
@@ -291,7 +295,13 @@ fn every_character() -> Vec<char> {
 fn book_of(topics: usize, chars: &[char], page: String) -> quire::export::EpubBook {
     use quire::export::{Chapter, EpubBook};
     use quire::guidelines::{Content, Subtopic};
-    let hostile = ["", " \n\t", "\u{FFFF}\u{FFFE}\u{0}", "]]><&>\"'", "\u{202E}\u{0301}x"];
+    let hostile = [
+        "",
+        " \n\t",
+        "\u{FFFF}\u{FFFE}\u{0}",
+        "]]><&>\"'",
+        "\u{202E}\u{0301}x",
+    ];
     let mut page = Some(page);
     let chapters = (0..topics)
         .map(|i| {
@@ -360,7 +370,10 @@ fn an_epub_of_any_text_passes_epubcheck() {
 #[test]
 fn an_epub_of_12000_topics_passes_epubcheck() {
     use quire::export::MAX_FILES;
-    let chars: Vec<char> = every_character().into_iter().filter(|c| c.is_alphanumeric()).collect();
+    let chars: Vec<char> = every_character()
+        .into_iter()
+        .filter(|c| c.is_alphanumeric())
+        .collect();
     let epub = quire::export::render(&book_of(12_000, &chars, String::new())).unwrap();
     let text = String::from_utf8_lossy(&epub);
     assert!(text.contains(&format!("chapter-{MAX_FILES}.xhtml")));
