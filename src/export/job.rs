@@ -93,7 +93,8 @@ impl RemoteItemHandler for ExportEpub {
             language: "en".to_owned(),
             modified,
             chapters: std::mem::take(&mut chapters),
-        });
+        })
+        .map_err(|e| ItemError::terminal("EXPORT_TOO_LARGE", e.to_string()))?;
         let bytes = epub.len();
         // A job cancelled while it rendered publishes nothing.
         item.may_start()?;

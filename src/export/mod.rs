@@ -4,5 +4,5 @@ mod epub;
 mod job;
 mod zip;
 
-pub use epub::{Chapter, EpubBook, render};
+pub use epub::{Chapter, EpubBook, MAX_FILES, MAX_NAV_LINKS, TooLarge, render};
 pub use job::{ExportEpub, latest_export};

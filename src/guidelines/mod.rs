@@ -4,12 +4,16 @@
 //! Pages are extracted independently; a page that starts without a heading continues the
 //! subtopic the page before it ended in, which a cheap ordered pass joins up afterwards.
 
+#[cfg(test)]
+pub(crate) mod arbitrary;
 mod finalize;
+mod markdown;
 mod offline;
 mod openai;
 mod page_job;
 
-pub use finalize::{SIMILAR, finalize, normalize};
+pub use finalize::{SIMILAR, finalize, same_name};
+pub use markdown::markdown;
 pub use offline::OfflineExtractor;
 pub use openai::OpenAiExtractor;
 pub use page_job::{ExtractPages, FinalizeGuidelines};
@@ -169,10 +173,6 @@ pub fn assemble(pages: &[(i64, PageGuidelines)]) -> Vec<Topic> {
     topics
 }
 
-fn same_name(a: &str, b: &str) -> bool {
-    finalize::normalize(a) == finalize::normalize(b)
-}
-
 /// The book's guidelines now: the final set if a finalization completed after the latest
 /// extraction, else the draft joined from each page's newest extraction (of the pages that
 /// still take part). With whether they
@@ -256,11 +256,11 @@ mod tests {
                 (
                     "Halves",
                     vec![
-                        ("What a Half Is", &[1, 2][..]),
-                        ("Halving Shapes", &[2][..])
+                        ("1.1 What a Half Is", &[1, 2][..]),
+                        ("1.2 Halving Shapes", &[2][..])
                     ]
                 ),
-                ("Quarters", vec![("Quarters of a Whole", &[3][..])]),
+                ("Quarters", vec![("2.1 Quarters of a Whole", &[3][..])]),
             ]
         );
         let first = &topics[0].subtopics[0].content;

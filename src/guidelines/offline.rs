@@ -59,7 +59,8 @@ const LABELS: &[(&str, Field)] = &[
 enum Line<'a> {
     Blank,
     Chapter(String),
-    Section(&'a str),
+    /// A numbered section heading, number and title.
+    Section(String),
     /// A label with the text after it (empty: a list follows).
     Label(Field, &'a str),
     /// A numbered or bulleted line, without its marker.
@@ -87,13 +88,34 @@ fn classify(line: &str) -> Line<'_> {
     Line::Text(line)
 }
 
+/// `line` without its leading `prefix` (written in lower case), compared letter by letter in
+/// lower case. The rest is cut from `line` itself, after the last letter that matched: a
+/// letter whose lower case has another length in bytes (the Kelvin sign `\u{212A}` is
+/// three bytes, its `k` one) cannot move the cut off a character boundary.
+fn strip_prefix_lowercase<'a>(line: &'a str, prefix: &str) -> Option<&'a str> {
+    let mut want = prefix.chars().peekable();
+    if want.peek().is_none() {
+        return Some(line);
+    }
+    for (at, c) in line.char_indices() {
+        for lower in c.to_lowercase() {
+            if want.next() != Some(lower) {
+                return None;
+            }
+        }
+        if want.peek().is_none() {
+            return Some(&line[at + c.len_utf8()..]);
+        }
+    }
+    None
+}
+
 /// "Chapter 1: Understanding Fractions" -> "Understanding Fractions".
 fn chapter(line: &str) -> Option<String> {
-    let lower = line.to_ascii_lowercase();
-    let word = ["chapter ", "unit ", "part "]
+    let rest = ["chapter ", "unit ", "part "]
         .into_iter()
-        .find(|w| lower.starts_with(w))?;
-    let rest = line[word.len()..].trim_start();
+        .find_map(|w| strip_prefix_lowercase(line, w))?
+        .trim_start();
     let number_len = rest
         .find(|c: char| !(c.is_ascii_alphanumeric()))
         .unwrap_or(rest.len());
@@ -105,7 +127,7 @@ fn chapter(line: &str) -> Option<String> {
     let title = rest[number_len..]
         .trim_start_matches([':', '.', '-', '\u{2013}', '\u{2014}', ' '])
         .trim();
-    if line.len() > 120 {
+    if line.chars().count() > 120 {
         return None;
     }
     Some(if title.is_empty() {
@@ -115,9 +137,10 @@ fn chapter(line: &str) -> Option<String> {
     })
 }
 
-/// "1.1 What Is a Fraction?" -> "What Is a Fraction?": a dotted number, then a short title
-/// starting with a capital.
-fn section(line: &str) -> Option<&str> {
+/// "1.1  What Is a Fraction?" -> "1.1 What Is a Fraction?": a dotted number, then a short
+/// title starting with a capital. The number stays in the name: it is what tells "2.1
+/// Practice" from "2.3 Practice" when pages are joined and finalized.
+fn section(line: &str) -> Option<String> {
     let number_len = line.find(char::is_whitespace)?;
     let number = &line[..number_len];
     let parts: Vec<&str> = number.trim_end_matches('.').split('.').collect();
@@ -130,19 +153,18 @@ fn section(line: &str) -> Option<&str> {
     }
     let title = line[number_len..].trim();
     let starts_upper = title.chars().next().is_some_and(char::is_uppercase);
-    (starts_upper && title.split_whitespace().count() <= 12 && title.len() <= 100).then_some(title)
+    (starts_upper && title.split_whitespace().count() <= 12 && title.chars().count() <= 100)
+        .then(|| format!("{number} {title}"))
 }
 
 /// "Example 1: A pizza …" -> (Example, "A pizza …"); "Exercises" -> (Exercise, "").
 fn label(line: &str) -> Option<(Field, &str)> {
-    let lower = line.to_lowercase();
     for &(name, field) in LABELS {
-        if !lower.starts_with(name) {
+        let Some(rest) = strip_prefix_lowercase(line, name) else {
             continue;
-        }
-        let mut rest = &line[name.len()..];
+        };
         // An optional number ("Example 2", "Exercise 3a").
-        rest = rest.trim_start();
+        let mut rest = rest.trim_start();
         let number_len = rest
             .find(|c: char| !(c.is_ascii_alphanumeric()))
             .unwrap_or(rest.len());
@@ -255,7 +277,7 @@ pub fn extract(text: &str) -> PageGuidelines {
                 }
                 let topic = page.topics.last_mut().expect("pushed above");
                 topic.subtopics.push(SubtopicDraft {
-                    name: title.to_owned(),
+                    name: title,
                     content: Content::default(),
                 });
             }
@@ -297,7 +319,48 @@ pub fn extract(text: &str) -> PageGuidelines {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
+    use crate::guidelines::arbitrary;
+
+    /// A letter whose lower case is shorter than it (the Kelvin sign is three bytes, its
+    /// `k` one) cut the line off a character boundary: the page's worker panicked.
+    #[test]
+    fn a_label_spelled_with_a_kelvin_sign_is_read_without_panicking() {
+        let page = extract("1.2 Adding\nCommon mista\u{212A}e: adding the denominators.\n");
+        let content = &page.topics[0].subtopics[0].content;
+        assert_eq!(content.common_mistakes, ["adding the denominators."]);
+        // Letters whose lower case is longer, and labels cut short, are prose.
+        assert_eq!(
+            extract("\u{0130}\u{0130}\u{0130}\nCommon mista\n"),
+            PageGuidelines::default()
+        );
+    }
+
+    proptest! {
+        /// No text panics the extractor, and what it finds is trimmed and never empty.
+        #[test]
+        fn no_text_panics_the_extractor(text in arbitrary::text(120)) {
+            let page = extract(&text);
+            let mut contents = vec![&page.continued];
+            for topic in &page.topics {
+                prop_assert!(topic.name.as_deref().is_none_or(|n| !n.trim().is_empty()));
+                for sub in &topic.subtopics {
+                    prop_assert!(!sub.name.trim().is_empty());
+                    contents.push(&sub.content);
+                }
+            }
+            for c in contents {
+                for item in [&c.objectives, &c.key_concepts, &c.examples, &c.common_mistakes, &c.exercises]
+                    .into_iter()
+                    .flatten()
+                {
+                    prop_assert!(!item.is_empty() && item.trim() == item, "{item:?}");
+                }
+            }
+        }
+    }
 
     #[test]
     fn headings_and_labels_of_a_textbook_page() {
@@ -321,7 +384,10 @@ mod tests {
         let topic = &page.topics[0];
         assert_eq!(topic.name.as_deref(), Some("Understanding Fractions"));
         let names: Vec<&str> = topic.subtopics.iter().map(|s| s.name.as_str()).collect();
-        assert_eq!(names, ["What Is a Fraction?", "Equivalent Fractions"]);
+        assert_eq!(
+            names,
+            ["1.1 What Is a Fraction?", "1.2 Equivalent Fractions"]
+        );
         let first = &topic.subtopics[0].content;
         assert_eq!(
             first.key_concepts,
@@ -356,7 +422,7 @@ mod tests {
         );
         assert_eq!(page.continued.examples, ["Two quarters make a half."]);
         assert_eq!(page.topics[0].name, None);
-        assert_eq!(page.topics[0].subtopics[0].name, "Ordering");
+        assert_eq!(page.topics[0].subtopics[0].name, "2.2 Ordering");
         assert_eq!(
             page.topics[0].subtopics[0].content.key_concepts,
             ["compare numerators."]

@@ -1,7 +1,5 @@
 //! Guidelines: start, resume or restart extraction; read the draft (JSON or Markdown).
 
-use std::fmt::Write as _;
-
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use quire_actors::model::NewJob;
@@ -132,7 +130,8 @@ async fn generate(
 /// Finalize the guidelines
 ///
 /// Merges and deduplicates the draft's topics and subtopics across pages (normalized names
-/// and word overlap, pages unioned), orders them by first page and marks the set final.
+/// and word overlap, pages unioned; names numbered differently never merge), orders them by
+/// first page and marks the set final.
 #[utoipa::path(
     post,
     path = "/api/v1/books/{book_id}/guidelines/finalize",
@@ -236,7 +235,7 @@ async fn show(
     if wants_markdown {
         return Ok(HttpResponse::Ok()
             .content_type("text/markdown; charset=utf-8")
-            .body(markdown(&book.title, &topics)));
+            .body(crate::guidelines::markdown(&book.title, &topics)));
     }
     Ok(HttpResponse::Ok().json(GuidelinesView {
         book_id: book_id.0,
@@ -245,39 +244,4 @@ async fn show(
         subtopics: topics.iter().map(|t| t.subtopics.len()).sum(),
         topics,
     }))
-}
-
-fn pages_label(pages: &[i64]) -> String {
-    match pages {
-        [] => String::new(),
-        [one] => format!("page {one}"),
-        [first, .., last] => format!("pages {first}–{last}"),
-    }
-}
-
-fn markdown(title: &str, topics: &[Topic]) -> String {
-    let mut out = format!("# {title}\n");
-    for topic in topics {
-        let _ = write!(out, "\n## {} ({})\n", topic.name, pages_label(&topic.pages));
-        for sub in &topic.subtopics {
-            let _ = write!(out, "\n### {} ({})\n", sub.name, pages_label(&sub.pages));
-            let c = &sub.content;
-            for (label, items) in [
-                ("Objectives", &c.objectives),
-                ("Key concepts", &c.key_concepts),
-                ("Examples", &c.examples),
-                ("Common mistakes", &c.common_mistakes),
-                ("Exercises", &c.exercises),
-            ] {
-                if items.is_empty() {
-                    continue;
-                }
-                let _ = writeln!(out, "\n**{label}**\n");
-                for item in items {
-                    let _ = writeln!(out, "- {item}");
-                }
-            }
-        }
-    }
-    out
 }

@@ -81,7 +81,7 @@ fn the_whole_chain_from_a_folder_to_an_epub() {
             "no chapter {chapter}"
         );
     }
-    assert!(epub.contains("<h2>Equivalent Fractions</h2>"));
+    assert!(epub.contains("<h2>1.2 Equivalent Fractions</h2>"));
 
     // Run again: everything is done; nothing runs twice but the export asked for.
     let again = ingest(dir.path()).output().unwrap();
