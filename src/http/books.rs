@@ -348,6 +348,7 @@ const MAX_SYNTHETIC_ITEMS: u32 = 1_000_000;
 struct StartSynthetic {
     /// How many items: 1 to 1,000,000.
     #[schema(minimum = 1, maximum = 1_000_000, example = 100)]
+    #[serde(deserialize_with = "super::integer::one")]
     items: u32,
     /// Latency and scripted faults, e.g. `{"latency_ms": 20, "fail": {"3": "terminal"}}`.
     #[serde(default)]

@@ -6,6 +6,7 @@ pub mod error;
 mod exports;
 mod guidelines;
 mod health;
+mod integer;
 mod jobs;
 mod metrics;
 pub mod openapi;

@@ -161,6 +161,16 @@ static DOCUMENT: LazyLock<String> = LazyLock::new(|| {
         .expect("the OpenAPI document serializes")
 });
 
+/// The document of a server with synthetic jobs off: it does not list their route.
+static DOCUMENT_WITHOUT_SYNTHETIC: LazyLock<String> = LazyLock::new(|| {
+    let mut doc = ApiDoc::openapi();
+    doc.paths
+        .paths
+        .remove("/api/v1/books/{book_id}/jobs/synthetic");
+    doc.to_pretty_json()
+        .expect("the OpenAPI document serializes")
+});
+
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::resource("/api/openapi.json")
@@ -181,10 +191,15 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     tag = "system",
     responses((status = 200, description = "The OpenAPI 3 document of this API.", content_type = "application/json", body = Object))
 )]
-async fn openapi_json() -> HttpResponse {
+async fn openapi_json(state: web::Data<super::ApiState>) -> HttpResponse {
+    let doc = if state.synthetic_enabled {
+        &DOCUMENT
+    } else {
+        &DOCUMENT_WITHOUT_SYNTHETIC
+    };
     HttpResponse::Ok()
         .content_type("application/json")
-        .body(DOCUMENT.as_str())
+        .body(doc.as_str())
 }
 
 /// A readable page of this document
@@ -322,12 +337,27 @@ pub struct PagePath {
     pub page_no: i64,
 }
 
+/// A page number, as a body names one: 1 to [`crate::pages::MAX_PAGE_NO`].
+pub struct PageNo;
+
+impl PartialSchema for PageNo {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::Integer)
+            .minimum(Some(1))
+            .maximum(Some(crate::pages::MAX_PAGE_NO))
+            .into()
+    }
+}
+
+impl ToSchema for PageNo {}
+
 /// An upload: `multipart/form-data` with one `files` part per image (PNG, JPEG, TIFF or
 /// WebP, judged by its bytes); they become pages in the order sent.
 #[derive(ToSchema)]
 pub struct UploadForm {
     /// The images (a part named `file` is taken too).
-    #[schema(value_type = Vec<String>, format = Binary, content_media_type = "application/octet-stream")]
+    #[schema(value_type = Vec<String>, format = Binary, content_media_type = "application/octet-stream", min_items = 1)]
     pub files: Vec<Vec<u8>>,
 }
 

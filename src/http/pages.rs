@@ -508,8 +508,10 @@ async fn retry_ocr(
 #[derive(Deserialize, Default, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct StartOcr {
-    /// These pages; default: every page whose OCR has not completed.
-    #[schema(example = json!([1, 2, 3]))]
+    /// These pages (each from 1 to 100,000; repeats count once); default: every page whose
+    /// OCR has not completed.
+    #[schema(example = json!([1, 2, 3]), min_items = 1, value_type = Option<Vec<super::openapi::PageNo>>)]
+    #[serde(default, deserialize_with = "super::integer::some_list")]
     pages: Option<Vec<i64>>,
 }
 
