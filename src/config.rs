@@ -636,16 +636,19 @@ impl Settings {
 
     fn validate_limits(&self) -> Result<(), ConfigError> {
         for (kind, name, l) in self.limits.by_kind() {
-            let invalid = |key: &str, reason: String| ConfigError::Invalid(format!(
-                "setting `{name}.{key}` is invalid: {reason}"
-            ));
+            let invalid = |key: &str, reason: String| {
+                ConfigError::Invalid(format!("setting `{name}.{key}` is invalid: {reason}"))
+            };
             for (key, value, most) in [
                 ("item_soft_ms", l.item_soft_ms, DAY_MS),
                 ("item_hard_ms", l.item_hard_ms, DAY_MS),
                 ("job_ms", l.job_ms, 30 * DAY_MS),
             ] {
                 if value > most {
-                    return Err(invalid(key, format!("must be at most {most} (0: no limit)")));
+                    return Err(invalid(
+                        key,
+                        format!("must be at most {most} (0: no limit)"),
+                    ));
                 }
             }
             if l.item_soft_ms > 0 && l.item_hard_ms > 0 && l.item_soft_ms >= l.item_hard_ms {
@@ -669,7 +672,9 @@ impl Settings {
             {
                 return Err(invalid(
                     "item_hard_ms",
-                    format!("must exceed {setting} ({timeout}), so the engine's own timeout stops a page first"),
+                    format!(
+                        "must exceed {setting} ({timeout}), so the engine's own timeout stops a page first"
+                    ),
                 ));
             }
         }
@@ -865,7 +870,10 @@ mod tests {
             &env(&[("QUIRE_LIMITS_EXPORT_EPUB_ITEM_SOFT_MS", "2000000")]),
         )
         .unwrap_err();
-        assert!(e.to_string().contains("limits.export_epub.item_soft_ms"), "{e}");
+        assert!(
+            e.to_string().contains("limits.export_epub.item_soft_ms"),
+            "{e}"
+        );
         let e = Settings::load(
             None,
             &env(&[

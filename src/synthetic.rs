@@ -114,7 +114,10 @@ impl RemoteItemHandler for SyntheticHandler {
             std::process::abort();
         }
         if params.hang_items.contains(&item.item_no) {
-            tracing::info!(item = item.item_no, "synthetic hang: this item never returns");
+            tracing::info!(
+                item = item.item_no,
+                "synthetic hang: this item never returns"
+            );
             std::future::pending::<()>().await;
         }
         if params.panic_items.contains(&item.item_no) {

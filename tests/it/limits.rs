@@ -166,7 +166,10 @@ async fn a_job_past_its_limit_fails_resumable_and_keeps_its_completed_items() {
         .iter()
         .map(|i| i["status"].clone())
         .collect();
-    assert_eq!(statuses, [json!("completed"), json!("completed"), json!("pending")]);
+    assert_eq!(
+        statuses,
+        [json!("completed"), json!("completed"), json!("pending")]
+    );
 
     let (status, resumed) = api
         .post(

@@ -588,7 +588,9 @@ impl JobActor {
             return;
         };
         let limit_ms = i64::try_from(limit.as_millis()).unwrap_or(i64::MAX);
-        let left_ms = started_at.saturating_add(limit_ms).saturating_sub(self.now());
+        let left_ms = started_at
+            .saturating_add(limit_ms)
+            .saturating_sub(self.now());
         let left = Duration::from_millis(u64::try_from(left_ms).unwrap_or(0));
         if left > FURTHEST {
             return;
