@@ -185,3 +185,53 @@ async fn a_job_past_its_limit_fails_resumable_and_keeps_its_completed_items() {
     assert_eq!(again["error"]["code"], json!("JOB_TIMEOUT"), "{again}");
     assert!(again["elapsed_ms"].as_i64().unwrap() >= 1000, "{again}");
 }
+
+/// A pool thread cannot be stopped: on the blocking pool the JobActor keeps the limits
+/// itself, abandons the attempt at the hard one and ignores the thread's late answer. The
+/// handler here takes a minute; the job ends long before.
+#[actix_rt::test]
+async fn a_blocking_item_past_its_hard_limit_is_abandoned_without_waiting_for_its_thread() {
+    use std::sync::Arc;
+
+    use quire_actors::runtime::KindLimits;
+    use quire_actors::{ErrorClass, ItemStatus, JobKind, JobStatus};
+
+    use crate::common::runtime::{LIMIT, Scripted, fast_config, job, new_book, start};
+
+    let db = TestDb::new(Backend::Sqlite).await;
+    let store = db.store().await;
+    let scripted = Arc::new(Scripted::default());
+    *scripted.latency.lock().unwrap() = Duration::from_secs(60);
+    let mut cfg = fast_config("n1");
+    cfg.blocking_threads = 4;
+    cfg.limits.insert(
+        JobKind::Ocr,
+        KindLimits {
+            item_soft: Some(Duration::from_millis(50)),
+            item_hard: Some(Duration::from_millis(200)),
+            job: None,
+        },
+    );
+    let rt = start(store.clone(), cfg, &scripted).await;
+    let book = new_book(&store).await;
+    let started = Instant::now();
+    let submitted = rt
+        .submit(job(book, JobKind::Ocr, 1, json!({})))
+        .await
+        .unwrap();
+    let done = crate::common::runtime::wait_terminal(&store, submitted.id, LIMIT).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(done.status, JobStatus::Failed, "{done:?}");
+    let items = store.items(done.id, None, None, 10).await.unwrap();
+    let item = &items[0];
+    assert_eq!(item.status, ItemStatus::Failed, "{item:?}");
+    assert_eq!(item.attempts, 3, "{item:?}");
+    assert_eq!(item.error_code.as_deref(), Some("TIMEOUT"), "{item:?}");
+    assert_eq!(item.error_class, Some(ErrorClass::Retryable), "{item:?}");
+    assert!(item.slow, "{item:?}");
+    assert_eq!(rt.stats().items.snapshot().slow[&JobKind::Ocr], 3);
+}
