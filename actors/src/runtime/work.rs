@@ -105,7 +105,7 @@ impl RunItem {
 impl Drop for RunItem {
     fn drop(&mut self) {
         if self.reply_to.is_some() {
-            tracing::error!(job_id = %self.item.job_id, item = self.item.item_no,
+            tracing::warn!(job_id = %self.item.job_id, item = self.item.item_no,
                 "an item was dropped by its pool without an answer");
             self.answer(Attempt::Finished(Err(ItemError::WorkerLost {
                 reason: "its pool dropped it without an answer".to_owned(),
