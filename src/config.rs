@@ -10,9 +10,9 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use quire_actors::RuntimeConfig;
 use quire_actors::retry::RetryPolicy;
-use quire_actors::runtime::Recovery;
+use quire_actors::runtime::{KindLimits, Recovery};
+use quire_actors::{JobKind, RuntimeConfig};
 use serde::{Deserialize, Serialize};
 
 /// Variables that are not settings but share the prefix.
@@ -29,7 +29,94 @@ pub struct Settings {
     pub ocr: OcrSettings,
     pub guidelines: GuidelinesSettings,
     pub synthetic: SyntheticSettings,
+    pub limits: LimitsSettings,
 }
+
+/// Runtime deadlines per job kind (`[limits.<kind>]`, `QUIRE_LIMITS_<KIND>_<KEY>`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsSettings {
+    pub ocr: KindLimitSettings,
+    pub extract: KindLimitSettings,
+    pub finalize: KindLimitSettings,
+    pub pdf_import: KindLimitSettings,
+    pub export_epub: KindLimitSettings,
+    pub synthetic: KindLimitSettings,
+}
+
+/// One job kind's deadlines, in milliseconds; 0 is no limit. Item limits count from the
+/// start of each call of the kind's handler (its own waits for an engine slot included, a
+/// provider's `Retry-After` and the pool's queue not).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KindLimitSettings {
+    /// An attempt running longer is logged, counted (`quire_item_slow_total`) and flagged
+    /// `slow` on its item; it goes on.
+    pub item_soft_ms: u64,
+    /// An attempt running longer is abandoned whatever its handler does: retryable
+    /// `TIMEOUT`.
+    pub item_hard_ms: u64,
+    /// A job running longer since its `started_at` fails, resumable (`JOB_TIMEOUT`); its
+    /// completed items are kept.
+    pub job_ms: u64,
+}
+
+impl Default for KindLimitSettings {
+    fn default() -> Self {
+        Self::new(300_000, 1_800_000, DAY_MS)
+    }
+}
+
+impl KindLimitSettings {
+    const fn new(item_soft_ms: u64, item_hard_ms: u64, job_ms: u64) -> Self {
+        Self {
+            item_soft_ms,
+            item_hard_ms,
+            job_ms,
+        }
+    }
+
+    fn to_limits(self) -> KindLimits {
+        let ms = |v: u64| Some(Duration::from_millis(v)).filter(|_| v > 0);
+        KindLimits {
+            item_soft: ms(self.item_soft_ms),
+            item_hard: ms(self.item_hard_ms),
+            job: ms(self.job_ms),
+        }
+    }
+}
+
+impl Default for LimitsSettings {
+    fn default() -> Self {
+        // Local one-item jobs: a minute is slow, an hour is stuck.
+        let local = KindLimitSettings::new(60_000, 1_800_000, 3_600_000);
+        Self {
+            ocr: KindLimitSettings::default(),
+            extract: KindLimitSettings::default(),
+            finalize: local,
+            pdf_import: KindLimitSettings::default(),
+            export_epub: local,
+            synthetic: KindLimitSettings::new(60_000, 1_800_000, DAY_MS),
+        }
+    }
+}
+
+impl LimitsSettings {
+    /// Each kind with its settings' name.
+    fn by_kind(&self) -> [(JobKind, &'static str, KindLimitSettings); 6] {
+        [
+            (JobKind::Ocr, "limits.ocr", self.ocr),
+            (JobKind::Extract, "limits.extract", self.extract),
+            (JobKind::Finalize, "limits.finalize", self.finalize),
+            (JobKind::PdfImport, "limits.pdf_import", self.pdf_import),
+            (JobKind::ExportEpub, "limits.export_epub", self.export_epub),
+            (JobKind::Synthetic, "limits.synthetic", self.synthetic),
+        ]
+    }
+}
+
+/// A day, in milliseconds: the longest most durations may be.
+const DAY_MS: u64 = 24 * 3600 * 1000;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -381,12 +468,18 @@ impl Settings {
             if NOT_SETTINGS.contains(&var.as_str()) {
                 continue;
             }
-            let (section, key, default) = find_setting(&defaults, var)
+            let (path, default) = find_setting(&defaults, var)
                 .ok_or_else(|| ConfigError::UnknownVariable { var: var.clone() })?;
             let typed = typed_like(default, var, value)?;
-            if let Some(toml::Value::Table(t)) = merged.get_mut(&section) {
-                t.insert(key, typed);
+            let (key, tables) = path.split_last().expect("a setting has a key");
+            let mut table = &mut merged;
+            for name in tables {
+                match table.get_mut(name) {
+                    Some(toml::Value::Table(t)) => table = t,
+                    _ => unreachable!("found in the defaults' tables"),
+                }
             }
+            table.insert(key.clone(), typed);
         }
         let settings: Settings = toml::Value::Table(merged)
             .try_into()
@@ -431,7 +524,6 @@ impl Settings {
             return bad("database.max_connections", "must be at least 1");
         }
         let r = &self.runtime;
-        const DAY_MS: u64 = 24 * 3600 * 1000;
         for (setting, value) in [
             ("runtime.lease_ttl_ms", r.lease_ttl_ms),
             ("runtime.heartbeat_interval_ms", r.heartbeat_interval_ms),
@@ -490,6 +582,7 @@ impl Settings {
         if r.remote_concurrency == 0 {
             return bad("runtime.remote_concurrency", "must be at least 1");
         }
+        self.validate_limits()?;
         let u = &self.upload;
         if u.max_file_bytes == 0 || u.max_file_bytes > 1 << 30 {
             return bad("upload.max_file_bytes", "must be between 1 and 1073741824");
@@ -541,6 +634,53 @@ impl Settings {
         Ok(())
     }
 
+    fn validate_limits(&self) -> Result<(), ConfigError> {
+        for (kind, name, l) in self.limits.by_kind() {
+            let invalid = |key: &str, reason: String| {
+                ConfigError::Invalid(format!("setting `{name}.{key}` is invalid: {reason}"))
+            };
+            for (key, value, most) in [
+                ("item_soft_ms", l.item_soft_ms, DAY_MS),
+                ("item_hard_ms", l.item_hard_ms, DAY_MS),
+                ("job_ms", l.job_ms, 30 * DAY_MS),
+            ] {
+                if value > most {
+                    return Err(invalid(
+                        key,
+                        format!("must be at most {most} (0: no limit)"),
+                    ));
+                }
+            }
+            if l.item_soft_ms > 0 && l.item_hard_ms > 0 && l.item_soft_ms >= l.item_hard_ms {
+                return Err(invalid(
+                    "item_soft_ms",
+                    format!("must be below {name}.item_hard_ms ({})", l.item_hard_ms),
+                ));
+            }
+            // An engine's own timeout (which stops its process) must come first.
+            let engine_timeout = match kind {
+                JobKind::Ocr => Some(("ocr.timeout_ms", self.ocr.timeout_ms)),
+                JobKind::Extract if self.guidelines.extractor == ExtractorName::Openai => Some((
+                    "guidelines.openai_timeout_ms",
+                    self.guidelines.openai_timeout_ms,
+                )),
+                _ => None,
+            };
+            if let Some((setting, timeout)) = engine_timeout
+                && l.item_hard_ms > 0
+                && l.item_hard_ms <= timeout
+            {
+                return Err(invalid(
+                    "item_hard_ms",
+                    format!(
+                        "must exceed {setting} ({timeout}), so the engine's own timeout stops a page first"
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     pub fn bind_addr(&self) -> SocketAddr {
         self.server.bind.parse().expect("validated at load")
     }
@@ -575,6 +715,12 @@ impl Settings {
             },
             remote_concurrency: r.remote_concurrency as usize,
             recovery: r.recovery,
+            limits: self
+                .limits
+                .by_kind()
+                .into_iter()
+                .map(|(kind, _, l)| (kind, l.to_limits()))
+                .collect(),
         }
     }
 }
@@ -590,16 +736,34 @@ fn merge(into: &mut toml::Table, from: toml::Table) {
     }
 }
 
-/// `QUIRE_RUNTIME_LEASE_TTL_MS` -> ("runtime", "lease_ttl_ms", its default).
+/// `QUIRE_RUNTIME_LEASE_TTL_MS` -> (["runtime", "lease_ttl_ms"], its default);
+/// `QUIRE_LIMITS_EXPORT_EPUB_JOB_MS` -> (["limits", "export_epub", "job_ms"], …).
 fn find_setting<'a>(
     defaults: &'a toml::Table,
     var: &str,
-) -> Option<(String, String, &'a toml::Value)> {
+) -> Option<(Vec<String>, &'a toml::Value)> {
     let rest = var.strip_prefix("QUIRE_")?.to_ascii_lowercase();
+    // Settings live in sections, never at the top.
     defaults.iter().find_map(|(section, table)| {
         let key = rest.strip_prefix(section.as_str())?.strip_prefix('_')?;
-        let default = table.as_table()?.get(key)?;
-        Some((section.clone(), key.to_owned(), default))
+        let (mut path, default) = find_in(table.as_table()?, key)?;
+        path.insert(0, section.clone());
+        Some((path, default))
+    })
+}
+
+/// The value at `rest` in `table`, where `rest` joins nested table names and the key
+/// with `_`.
+fn find_in<'a>(table: &'a toml::Table, rest: &str) -> Option<(Vec<String>, &'a toml::Value)> {
+    if let Some(value) = table.get(rest).filter(|v| !v.is_table()) {
+        return Some((vec![rest.to_owned()], value));
+    }
+    table.iter().find_map(|(name, value)| {
+        let inner = value.as_table()?;
+        let key = rest.strip_prefix(name.as_str())?.strip_prefix('_')?;
+        let (mut path, found) = find_in(inner, key)?;
+        path.insert(0, name.clone());
+        Some((path, found))
     })
 }
 
@@ -662,6 +826,25 @@ mod tests {
         assert_eq!(s.runtime.lease_ttl_ms, 20000);
         assert_eq!(s.runtime.max_attempts, 9);
         assert_eq!(s.database.url, "postgres://x@h/db");
+        // Nested tables take variables too, kinds with an underscore included.
+        let s = Settings::load(
+            None,
+            &env(&[
+                ("QUIRE_LIMITS_EXPORT_EPUB_JOB_MS", "0"),
+                ("QUIRE_LIMITS_SYNTHETIC_ITEM_HARD_MS", "5000"),
+                ("QUIRE_LIMITS_SYNTHETIC_ITEM_SOFT_MS", "0"),
+            ]),
+        )
+        .unwrap();
+        let limits = s.runtime_config().limits;
+        assert_eq!(limits[&JobKind::ExportEpub].job, None);
+        let synthetic = limits[&JobKind::Synthetic];
+        assert_eq!(synthetic.item_hard, Some(Duration::from_secs(5)));
+        assert_eq!(synthetic.item_soft, None);
+        assert_eq!(
+            limits[&JobKind::Ocr].item_soft,
+            Some(Duration::from_secs(300))
+        );
     }
 
     #[test]
@@ -682,6 +865,26 @@ mod tests {
                 && e.contains("runtime.store_timeout_ms"),
             "{e}"
         );
+        let e = Settings::load(
+            None,
+            &env(&[("QUIRE_LIMITS_EXPORT_EPUB_ITEM_SOFT_MS", "2000000")]),
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string().contains("limits.export_epub.item_soft_ms"),
+            "{e}"
+        );
+        let e = Settings::load(
+            None,
+            &env(&[
+                ("QUIRE_LIMITS_OCR_ITEM_HARD_MS", "1000"),
+                ("QUIRE_LIMITS_OCR_ITEM_SOFT_MS", "0"),
+            ]),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("ocr.timeout_ms"), "{e}");
+        let e = Settings::load(None, &env(&[("QUIRE_LIMITS_OCR_TIMEOUT_MS", "1")])).unwrap_err();
+        assert!(matches!(e, ConfigError::UnknownVariable { .. }), "{e}");
         let e = Settings::load(None, &env(&[("QUIRE_DATABASE_URL", "mysql://x")])).unwrap_err();
         assert!(e.to_string().contains("database.url"), "{e}");
         let e = Settings::load(None, &env(&[("QUIRE_RUNTIME_RECOVERY", "maybe")])).unwrap_err();

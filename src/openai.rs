@@ -91,6 +91,8 @@ pub struct ChatClient {
     timeout: Duration,
     slots: Semaphore,
     names: Purpose,
+    /// Its rate-limit quota: the endpoint and the model.
+    provider: String,
 }
 
 impl ChatClient {
@@ -124,12 +126,19 @@ impl ChatClient {
             .map_err(ChatError::Client)?;
         Ok(Self {
             http,
+            provider: format!("{endpoint} {}", settings.model),
             endpoint,
             model: settings.model,
             timeout: settings.timeout,
             slots: Semaphore::new(settings.concurrency.max(1)),
             names,
         })
+    }
+
+    /// Who answers, as one rate-limit quota: the endpoint and the model. Two clients of
+    /// the same model at the same endpoint share it.
+    pub fn provider(&self) -> &str {
+        &self.provider
     }
 
     /// Sends one request (`model` is filled in) and returns the first choice. Waits for a

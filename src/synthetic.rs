@@ -32,6 +32,9 @@ pub struct SyntheticParams {
     /// Items that abort the whole process when they run, as an out-of-memory kill or a
     /// crash in a native library would: the crash drill for poison items.
     pub abort_items: Vec<i64>,
+    /// Items whose handler never returns (until the runtime's hard item limit abandons it,
+    /// or a cancel): the drill for runtime deadlines.
+    pub hang_items: Vec<i64>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -110,6 +113,13 @@ impl RemoteItemHandler for SyntheticHandler {
             tracing::error!(item = item.item_no, "synthetic abort: the process dies");
             std::process::abort();
         }
+        if params.hang_items.contains(&item.item_no) {
+            tracing::info!(
+                item = item.item_no,
+                "synthetic hang: this item never returns"
+            );
+            std::future::pending::<()>().await;
+        }
         if params.panic_items.contains(&item.item_no) {
             panic!("synthetic panic on item {}", item.item_no);
         }
@@ -126,5 +136,9 @@ impl RemoteItemHandler for SyntheticHandler {
             });
         }
         Ok(json!({ "item_no": item.item_no, "attempt": item.attempt, "node": self.node_id }))
+    }
+
+    fn provider(&self) -> &str {
+        "synthetic"
     }
 }

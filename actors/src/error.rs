@@ -56,6 +56,14 @@ pub enum ItemError {
     /// error elsewhere, a drain): not a failure; the item is released, to run on a resume.
     #[error("the job stopped before this item started")]
     Stopped,
+    /// The attempt ran past its kind's hard item limit and was abandoned, whatever its
+    /// handler was doing. Retryable (`TIMEOUT`).
+    #[error("the item ran past its limit of {limit:?} and was abandoned")]
+    TimedOut { limit: Duration },
+    /// The pool running the attempt lost it without an answer (its task died, its mailbox
+    /// was closed). Retryable (`WORKER_LOST`).
+    #[error("the worker running this item was lost: {reason}")]
+    WorkerLost { reason: String },
 }
 
 impl ItemError {
@@ -82,9 +90,11 @@ impl ItemError {
 
     pub fn class(&self) -> ErrorClass {
         match self {
-            Self::RateLimited { .. } | Self::Retryable { .. } | Self::Stopped => {
-                ErrorClass::Retryable
-            }
+            Self::RateLimited { .. }
+            | Self::Retryable { .. }
+            | Self::Stopped
+            | Self::TimedOut { .. }
+            | Self::WorkerLost { .. } => ErrorClass::Retryable,
             Self::Terminal { .. } => ErrorClass::Terminal,
             Self::Fatal { .. } => ErrorClass::Fatal,
         }
@@ -94,9 +104,38 @@ impl ItemError {
         match self {
             Self::RateLimited { .. } => "PROVIDER_RATE_LIMITED",
             Self::Stopped => "STOPPED",
+            Self::TimedOut { .. } => "TIMEOUT",
+            Self::WorkerLost { .. } => "WORKER_LOST",
             Self::Retryable { code, .. }
             | Self::Terminal { code, .. }
             | Self::Fatal { code, .. } => code,
+        }
+    }
+}
+
+/// Why the runtime itself fails a job (as opposed to an item's fatal error). Each failure
+/// leaves the job resumable: completed items stay completed.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum JobFailure {
+    /// The job ran past its kind's hard job limit, counted from its `started_at`.
+    #[error(
+        "the job ran past its limit of {limit:?} since it started; its completed items are kept, resume it to run the rest"
+    )]
+    TimedOut { limit: Duration },
+}
+
+impl JobFailure {
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::TimedOut { .. } => "JOB_TIMEOUT",
+        }
+    }
+
+    /// The job's stored error.
+    pub fn to_job_error(&self) -> crate::model::JobError {
+        crate::model::JobError {
+            code: self.code().to_owned(),
+            message: self.to_string(),
         }
     }
 }
@@ -157,6 +196,20 @@ mod tests {
             ItemError::fatal("BAD_CREDENTIALS", "key").class(),
             ErrorClass::Fatal
         );
+        let limit = Duration::from_secs(1);
+        let timed_out = ItemError::TimedOut { limit };
+        assert_eq!(
+            (timed_out.class(), timed_out.code()),
+            (ErrorClass::Retryable, "TIMEOUT")
+        );
+        let lost = ItemError::WorkerLost {
+            reason: "gone".into(),
+        };
+        assert_eq!(
+            (lost.class(), lost.code()),
+            (ErrorClass::Retryable, "WORKER_LOST")
+        );
+        assert_eq!(JobFailure::TimedOut { limit }.code(), "JOB_TIMEOUT");
         for c in [
             ErrorClass::Retryable,
             ErrorClass::Terminal,

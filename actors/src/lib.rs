@@ -24,6 +24,6 @@ pub mod ports;
 pub mod retry;
 pub mod runtime;
 
-pub use error::{ErrorClass, ItemError, StoreError};
+pub use error::{ErrorClass, ItemError, JobFailure, StoreError};
 pub use model::{BookId, ItemStatus, Job, JobId, JobKind, JobStatus, Lease, NewJob, Progress};
 pub use runtime::{RuntimeConfig, RuntimeHandle};

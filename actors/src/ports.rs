@@ -284,6 +284,11 @@ pub trait BlockingItemHandler: Send + Sync + 'static {
 #[async_trait]
 pub trait RemoteItemHandler: Send + Sync + 'static {
     async fn run(&self, item: &ItemContext) -> Result<Value, ItemError>;
+
+    /// Who answers this handler's calls, as one rate-limit quota: a 429 from it pauses the
+    /// items of every handler with the same identity, and no other. Handlers that call the
+    /// same provider (same endpoint and model) share a quota; local work has its own name.
+    fn provider(&self) -> &str;
 }
 
 /// Wall-clock time in milliseconds since the Unix epoch.

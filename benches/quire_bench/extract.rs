@@ -53,6 +53,10 @@ impl RemoteItemHandler for Pages {
             .await?;
         Ok(serde_json::to_value(found).unwrap_or(Value::Null))
     }
+
+    fn provider(&self) -> &str {
+        self.0.provider()
+    }
 }
 
 pub async fn run(backend: Backend) {

@@ -175,4 +175,8 @@ impl RemoteItemHandler for FirstStart {
         let _ = self.tx.send(Instant::now());
         Ok(json!({ "item_no": item.item_no }))
     }
+
+    fn provider(&self) -> &str {
+        "first-start"
+    }
 }

@@ -105,6 +105,11 @@ impl RemoteItemHandler for ExportEpub {
             .map_err(retryable)?;
         Ok(json!({ "key": key.as_str(), "bytes": bytes }))
     }
+
+    /// Local work: it never waits for anyone's quota.
+    fn provider(&self) -> &str {
+        "export_epub"
+    }
 }
 
 /// Where the book's latest EPUB is: the object its newest completed export job names.

@@ -96,6 +96,9 @@ pub struct Topic {
 #[async_trait]
 pub trait Extractor: Send + Sync + 'static {
     async fn extract(&self, page_no: i64, text: &str) -> Result<PageGuidelines, ItemError>;
+
+    /// Who answers, as one rate-limit quota (see `RemoteItemHandler::provider`).
+    fn provider(&self) -> &str;
 }
 
 /// The ordered pass: pages in order, each page's leading content joined to the subtopic the

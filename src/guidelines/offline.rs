@@ -20,6 +20,10 @@ impl Extractor for OfflineExtractor {
     async fn extract(&self, _page_no: i64, text: &str) -> Result<PageGuidelines, ItemError> {
         Ok(extract(text))
     }
+
+    fn provider(&self) -> &str {
+        "offline"
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

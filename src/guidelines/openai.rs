@@ -167,6 +167,10 @@ impl Extractor for OpenAiExtractor {
             )
         })
     }
+
+    fn provider(&self) -> &str {
+        self.client.provider()
+    }
 }
 
 #[cfg(test)]

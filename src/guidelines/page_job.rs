@@ -64,6 +64,10 @@ impl RemoteItemHandler for ExtractPages {
         serde_json::to_value(found)
             .map_err(|e| ItemError::terminal("INVALID_MODEL_OUTPUT", e.to_string()))
     }
+
+    fn provider(&self) -> &str {
+        self.extractor.provider()
+    }
 }
 
 /// The `finalize` job kind: one item, the whole book's draft merged into final guidelines.
@@ -99,5 +103,10 @@ impl RemoteItemHandler for FinalizeGuidelines {
         // A job cancelled while it merged publishes nothing.
         item.may_start()?;
         Ok(serde_json::json!({ "pages": pages.len(), "topics": topics }))
+    }
+
+    /// Local work: it never waits for anyone's quota.
+    fn provider(&self) -> &str {
+        "finalize"
     }
 }

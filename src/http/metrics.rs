@@ -142,6 +142,15 @@ async fn metrics(state: web::Data<ApiState>) -> Result<HttpResponse, ApiError> {
             format!("{{kind=\"{kind}\",class=\"{}\"}} {n}", class.as_str())
         }),
     );
+    family(
+        "quire_item_slow_total",
+        "counter",
+        "Item attempts on this node that ran past their job kind's soft item limit.",
+        &mut items
+            .slow
+            .iter()
+            .map(|(kind, n)| format!("{{kind=\"{kind}\"}} {n}")),
+    );
     let mut latency = Vec::new();
     for (kind, h) in &items.latency {
         let mut cumulative = 0;

@@ -144,6 +144,9 @@ pub struct ItemView {
     pub started_at: Option<String>,
     #[schema(format = DateTime)]
     pub finished_at: Option<String>,
+    /// An attempt of this item ran past its job kind's soft item limit
+    /// (`limits.<kind>.item_soft_ms`); kept once set.
+    pub slow: bool,
 }
 
 impl From<Item> for ItemView {
@@ -162,6 +165,7 @@ impl From<Item> for ItemView {
             result: i.result,
             started_at: i.started_at.map(time),
             finished_at: i.finished_at.map(time),
+            slow: i.slow,
         }
     }
 }

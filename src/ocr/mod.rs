@@ -38,4 +38,7 @@ pub(crate) async fn slot(
 pub trait OcrEngine: Send + Sync + 'static {
     /// Reads one normalized page.
     async fn recognize(&self, page: &NormalizedPage) -> Result<OcrText, ItemError>;
+
+    /// Who answers, as one rate-limit quota (see `RemoteItemHandler::provider`).
+    fn provider(&self) -> &str;
 }

@@ -129,4 +129,8 @@ impl RemoteItemHandler for OcrPages {
         }
         result.map(|r| r.to_value())
     }
+
+    fn provider(&self) -> &str {
+        self.engine.provider()
+    }
 }

@@ -208,6 +208,11 @@ impl OcrEngine for Tesseract {
         }
         Ok(OcrText { text, confidence })
     }
+
+    /// Local processes: no quota to share.
+    fn provider(&self) -> &str {
+        "tesseract"
+    }
 }
 
 #[cfg(test)]

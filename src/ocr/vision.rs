@@ -115,6 +115,10 @@ impl OcrEngine for VisionEngine {
             confidence: None,
         })
     }
+
+    fn provider(&self) -> &str {
+        self.client.provider()
+    }
 }
 
 #[cfg(test)]

@@ -108,7 +108,7 @@ macro_rules! page_select {
            i.attempts AS ocr_attempts, i.not_before AS ocr_not_before, \
            i.error_class AS ocr_error_class, i.error_code AS ocr_error_code, \
            i.error AS ocr_error, i.result AS ocr_result, i.started_at AS ocr_started_at, \
-           i.finished_at AS ocr_finished_at \
+           i.finished_at AS ocr_finished_at, i.slow AS ocr_slow \
          FROM pages p \
          LEFT JOIN job_items i ON i.item_no = p.page_no AND i.job_id = ( \
            SELECT j2.id FROM jobs j2 JOIN job_items i2 ON i2.job_id = j2.id AND i2.item_no = p.page_no \

@@ -41,10 +41,10 @@ mod dialect {
     const COMMIT_ITEMS: &str = "UPDATE job_items AS i SET status = o.status, \
            result = o.result::jsonb, error_class = o.error_class, error_code = o.error_code, \
            error = o.error, not_before = o.not_before, finished_at = o.finished_at, \
-           claim_generation = NULL \
+           claim_generation = NULL, slow = (i.slow OR o.slow) \
          FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], \
-                     $7::bigint[], $8::bigint[]) \
-           AS o (item_no, status, result, error_class, error_code, error, not_before, finished_at) \
+                     $7::bigint[], $8::bigint[], $11::boolean[]) \
+           AS o (item_no, status, result, error_class, error_code, error, not_before, finished_at, slow) \
          WHERE i.job_id = $9 AND i.item_no = o.item_no \
            AND (i.status = 'processing' AND i.claim_generation = $10) IS TRUE";
 
@@ -72,6 +72,7 @@ mod dialect {
             .bind(outcomes.iter().map(|o| o.finished_at).collect::<Vec<_>>())
             .bind(lease.job_id.0)
             .bind(lease.generation)
+            .bind(outcomes.iter().map(|o| o.slow).collect::<Vec<_>>())
             .execute(&mut **tx)
             .await?;
         Ok(done.rows_affected())

@@ -36,7 +36,7 @@ pub(crate) use active_statuses;
 macro_rules! item_columns {
     () => {
         "job_id, item_no, status, attempts, not_before, error_class, error_code, error, result, \
-         started_at, finished_at"
+         started_at, finished_at, slow"
     };
 }
 pub(crate) use item_columns;
@@ -126,6 +126,7 @@ pub struct ItemRow {
     result: Option<Json<Value>>,
     started_at: Option<i64>,
     finished_at: Option<i64>,
+    slow: bool,
 }
 
 impl TryFrom<ItemRow> for Item {
@@ -150,6 +151,7 @@ impl TryFrom<ItemRow> for Item {
             result: r.result.map(|j| j.0),
             started_at: r.started_at,
             finished_at: r.finished_at,
+            slow: r.slow,
         })
     }
 }
@@ -277,6 +279,7 @@ pub struct PageRow {
     ocr_result: Option<Json<Value>>,
     ocr_started_at: Option<i64>,
     ocr_finished_at: Option<i64>,
+    ocr_slow: Option<bool>,
 }
 
 impl TryFrom<PageRow> for Page {
@@ -297,6 +300,7 @@ impl TryFrom<PageRow> for Page {
                     result: r.ocr_result,
                     started_at: r.ocr_started_at,
                     finished_at: r.ocr_finished_at,
+                    slow: r.ocr_slow.unwrap_or(false),
                 };
                 let job_status: JobStatus = job_status.parse().map_err(corrupt)?;
                 Some((Item::try_from(item)?, job_status))

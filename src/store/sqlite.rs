@@ -44,11 +44,13 @@ mod dialect {
            SELECT value ->> '$.item_no' AS item_no, value ->> '$.status' AS status, \
              value ->> '$.result' AS result, value ->> '$.error_class' AS error_class, \
              value ->> '$.error_code' AS error_code, value ->> '$.error' AS error, \
-             value ->> '$.not_before' AS not_before, value ->> '$.finished_at' AS finished_at \
+             value ->> '$.not_before' AS not_before, value ->> '$.finished_at' AS finished_at, \
+             value ->> '$.slow' AS slow \
            FROM json_each($1)) \
          UPDATE job_items SET status = o.status, result = o.result, \
            error_class = o.error_class, error_code = o.error_code, error = o.error, \
-           not_before = o.not_before, finished_at = o.finished_at, claim_generation = NULL \
+           not_before = o.not_before, finished_at = o.finished_at, claim_generation = NULL, \
+           slow = (job_items.slow OR o.slow) \
          FROM o \
          WHERE job_items.job_id = $2 AND job_items.item_no = o.item_no \
            AND job_items.status = 'processing' AND job_items.claim_generation = $3";
@@ -75,6 +77,7 @@ mod dialect {
         pub error: Option<&'a str>,
         pub not_before: Option<i64>,
         pub finished_at: Option<i64>,
+        pub slow: bool,
     }
 
     impl<'a> From<&'a ItemOutcome> for OutcomeRow<'a> {
@@ -88,6 +91,7 @@ mod dialect {
                 error: o.error.as_deref(),
                 not_before: o.not_before,
                 finished_at: o.finished_at,
+                slow: o.slow,
             }
         }
     }

@@ -597,3 +597,106 @@ async fn a_cancel_makes_no_more_provider_calls() {
     );
     assert_eq!(seen_at_cancel, 4);
 }
+
+/// A 429 whose `Retry-After` asks for `retry_after`: two books, OCR on this provider
+/// (`ocr.engine = "openai"`), guidelines on a second OpenAI-compatible model. Book two is
+/// read first; then book one's page meets the 429. The pause is clamped to
+/// `runtime.backoff_max_ms` (here 8 s) and kept to this provider: book two's extraction,
+/// on the other model, runs and ends while book one's OCR still waits; then book one's OCR
+/// ends too, the 429 costing it no attempt.
+async fn a_rate_limit_asking_for(retry_after: &str) {
+    use crate::common::api::{Part, Storage, serve_with, shared_data};
+    use crate::common::db::{Backend, TestDb};
+
+    let vision = Provider::start([
+        Reply::text("Book two, page one."),
+        Reply::json(
+            429,
+            openai_error("Rate limit reached", "requests", "rate_limit_exceeded"),
+        )
+        .header("retry-after", retry_after),
+        Reply::text("Book one, page one."),
+    ]);
+    let guidelines = model::page_guidelines("Fractions", vec![model::subtopic("Halves")]);
+    let extractor = model::ScriptedModel::start(vec![model::answer(&guidelines.to_string())]);
+    let db = TestDb::new(Backend::Sqlite).await;
+    let mut env = vec![
+        ("QUIRE_OCR_ENGINE", "openai"),
+        ("QUIRE_OCR_OPENAI_BASE_URL", vision.server.base_url.as_str()),
+        ("QUIRE_OCR_OPENAI_MODEL", MODEL),
+        ("QUIRE_OCR_OPENAI_API_KEY", KEY),
+        ("QUIRE_OCR_OPENAI_CONCURRENCY", "1"),
+        ("QUIRE_RUNTIME_BACKOFF_MAX_MS", "8000"),
+    ];
+    env.extend(extractor.server.extractor_env("1"));
+    let api = serve_with(&db, Storage::Folder, &env).await;
+    let scan = shared_data("phototest.tif");
+    let upload = |book: String| {
+        let api = &api;
+        let scan = &scan;
+        async move {
+            let (status, up) = api
+                .upload(
+                    &format!("/api/v1/books/{book}/pages/bulk"),
+                    &[Part::file("p1.tif", scan)],
+                )
+                .await;
+            assert_eq!(status, reqwest::StatusCode::ACCEPTED, "{up}");
+            up["job"]["id"].as_str().unwrap().to_owned()
+        }
+    };
+    let book_two = api.book().await;
+    let first = upload(book_two.clone()).await;
+    api.wait_status(&first, "completed").await;
+
+    let book_one = api.book().await;
+    let paused = upload(book_one.clone()).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !api
+        .metrics()
+        .await
+        .lines()
+        .any(|l| l == "quire_provider_rate_limited_total 1")
+    {
+        assert!(Instant::now() < deadline, "the 429 never came back");
+        actix_rt::time::sleep(Duration::from_millis(10)).await;
+    }
+    let (status, extract) = api
+        .post(
+            &format!("/api/v1/books/{book_two}/guidelines/generate"),
+            json!({ "mode": "start" }),
+        )
+        .await;
+    assert_eq!(status, reqwest::StatusCode::ACCEPTED, "{extract}");
+    let extracted = api
+        .wait_status(extract["id"].as_str().unwrap(), "completed")
+        .await;
+    assert_eq!(extracted["progress"]["completed"], json!(1), "{extracted}");
+    let (_, waiting) = api.get(&format!("/api/v1/jobs/{paused}")).await;
+    assert_eq!(
+        waiting["status"],
+        json!("running"),
+        "the vision provider's pause still holds its own page: {waiting}"
+    );
+
+    let done = api.wait_status(&paused, "completed").await;
+    assert_eq!(done["progress"]["completed"], json!(1), "{done}");
+    let (_, page) = api.get(&format!("/api/v1/books/{book_one}/pages/1")).await;
+    assert_eq!(page["text"], json!("Book one, page one."), "{page}");
+    assert_eq!(page["ocr"]["attempts"], json!(1), "{page}");
+    assert_eq!(vision.seen().len(), 3);
+    assert_eq!(extractor.seen().len(), 1);
+}
+
+/// `Retry-After: 1e19` seconds is past any instant the clock can hold: it used to overflow
+/// the pause's deadline outside the pool's panic guard, and the page never got an outcome.
+#[actix_rt::test]
+async fn a_retry_after_past_any_instant_is_clamped_and_pauses_only_its_provider() {
+    a_rate_limit_asking_for("1e19").await;
+}
+
+/// A day is a valid `Retry-After`: it used to pause every remote call of the node that long.
+#[actix_rt::test]
+async fn a_retry_after_of_a_day_is_clamped_and_pauses_only_its_provider() {
+    a_rate_limit_asking_for("86400").await;
+}

@@ -79,6 +79,8 @@ pub struct Item {
     pub result: Option<Value>,
     pub started_at: Option<i64>,
     pub finished_at: Option<i64>,
+    /// An attempt of this item ran past its kind's soft item limit.
+    pub slow: bool,
 }
 
 /// An item the current lease holder has just claimed.
@@ -101,6 +103,8 @@ pub struct ItemOutcome {
     pub error: Option<String>,
     pub not_before: Option<i64>,
     pub finished_at: Option<i64>,
+    /// The attempt ran past its kind's soft item limit; the item keeps the flag.
+    pub slow: bool,
 }
 
 impl ItemOutcome {
@@ -114,6 +118,7 @@ impl ItemOutcome {
             error: None,
             not_before: None,
             finished_at: Some(now),
+            slow: false,
         }
     }
 
@@ -128,6 +133,7 @@ impl ItemOutcome {
             error: None,
             not_before: None,
             finished_at: None,
+            slow: false,
         }
     }
 }

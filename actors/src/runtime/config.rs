@@ -1,6 +1,22 @@
+use std::collections::HashMap;
 use std::time::Duration;
 
+use crate::model::JobKind;
 use crate::retry::RetryPolicy;
+
+/// Runtime deadlines of one job kind; `None` is no limit.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct KindLimits {
+    /// An attempt running longer is logged, counted (`slow` in [`super::ItemStats`]) and
+    /// flagged on its item; it goes on.
+    pub item_soft: Option<Duration>,
+    /// An attempt running longer is abandoned, whatever its handler does: retryable
+    /// `TIMEOUT`. On the remote pool its future is dropped, freeing its slot.
+    pub item_hard: Option<Duration>,
+    /// A job running longer than this since its `started_at` fails, resumable
+    /// (`JOB_TIMEOUT`); its completed items are kept.
+    pub job: Option<Duration>,
+}
 
 /// What a node does at boot with the jobs it held when it went down.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
@@ -47,6 +63,8 @@ pub struct RuntimeConfig {
     /// Calls the remote (I/O) pool runs at once.
     pub remote_concurrency: usize,
     pub recovery: Recovery,
+    /// Deadlines per job kind; a kind not listed has none.
+    pub limits: HashMap<JobKind, KindLimits>,
 }
 
 impl Default for RuntimeConfig {
@@ -68,6 +86,7 @@ impl Default for RuntimeConfig {
             blocking_threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
             remote_concurrency: 16,
             recovery: Recovery::Resume,
+            limits: HashMap::new(),
         }
     }
 }
@@ -75,5 +94,10 @@ impl Default for RuntimeConfig {
 impl RuntimeConfig {
     pub(crate) fn lease_ttl_ms(&self) -> i64 {
         self.lease_ttl.as_millis() as i64
+    }
+
+    /// The deadlines of `kind`.
+    pub fn limits_of(&self, kind: JobKind) -> KindLimits {
+        self.limits.get(&kind).copied().unwrap_or_default()
     }
 }

@@ -47,7 +47,7 @@ pub struct RuntimeStats {
     pub takeovers: AtomicU64,
     /// JobActors stopped because their lease was taken over.
     pub fenced: AtomicU64,
-    /// Calls a provider answered with 429 (each paused the remote pool).
+    /// Calls a provider answered with 429 (each paused that provider's calls).
     pub rate_limited: AtomicU64,
     /// Item attempts by outcome, error class and latency.
     pub items: super::ItemStats,
@@ -90,7 +90,7 @@ impl RuntimeHandle {
         let stats = Arc::new(RuntimeStats::default());
         let pools = Pools {
             blocking: BlockingPool::start(cfg.blocking_threads),
-            remote: RemotePool::start(cfg.remote_concurrency, stats.clone()),
+            remote: RemotePool::start(cfg.remote_concurrency, cfg.retry.max, stats.clone()),
         };
         let supervisor = Supervisor::new(
             store.clone(),

@@ -72,6 +72,8 @@ pub struct ItemStatsSnapshot {
     pub attempts: BTreeMap<(JobKind, AttemptEnd), u64>,
     pub errors: BTreeMap<(JobKind, ErrorClass), u64>,
     pub latency: BTreeMap<JobKind, Histogram>,
+    /// Attempts that passed their kind's soft item limit.
+    pub slow: BTreeMap<JobKind, u64>,
 }
 
 #[derive(Debug, Default)]
@@ -99,6 +101,12 @@ impl ItemStats {
             .entry(kind)
             .or_default()
             .record(took.as_millis() as u64);
+    }
+
+    /// Counts an attempt that passed its kind's soft item limit.
+    pub fn record_slow(&self, kind: JobKind) {
+        let Ok(mut s) = self.inner.lock() else { return };
+        *s.slow.entry(kind).or_default() += 1;
     }
 
     pub fn snapshot(&self) -> ItemStatsSnapshot {

@@ -23,7 +23,7 @@ mod supervisor;
 mod work;
 
 pub use blocking_pool::BlockingPool;
-pub use config::{Recovery, RuntimeConfig};
+pub use config::{KindLimits, Recovery, RuntimeConfig};
 pub use handle::{KindRegistry, ResumeMode, RuntimeHandle, RuntimeStats, SubmitError};
 pub use heartbeat::Heartbeat;
 pub use item_stats::{AttemptEnd, Histogram, ItemStats, ItemStatsSnapshot, LATENCY_BOUNDS_MS};

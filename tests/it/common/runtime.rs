@@ -99,6 +99,10 @@ impl RemoteItemHandler for Scripted {
         tokio::time::sleep(latency).await;
         Ok(json!({ "item": item.item_no }))
     }
+
+    fn provider(&self) -> &str {
+        "scripted"
+    }
 }
 
 impl BlockingItemHandler for Scripted {

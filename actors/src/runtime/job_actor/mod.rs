@@ -12,8 +12,8 @@ use super::outcome::decide;
 use super::remote_pool::RemotePool;
 use super::stop::{StopLevel, StopSignal, StopSwitch};
 use super::within;
-use super::work::{Attempt, ItemDone, RunBlocking, RunItem, RunRemote};
-use crate::error::StoreError;
+use super::work::{Attempt, CallLimits, ItemDone, ItemSlow, RunBlocking, RunItem, RunRemote};
+use crate::error::{ItemError, JobFailure, StoreError};
 use crate::model::{
     ClaimedItem, ItemOutcome, ItemStatus, Job, JobError, JobEvent, JobStatus, Lease, Progress,
 };
@@ -85,6 +85,14 @@ pub struct JobEnv {
     pub stats: Arc<super::RuntimeStats>,
 }
 
+/// An item handed to a pool.
+#[derive(Clone, Copy, Debug)]
+struct InFlight {
+    attempt: i64,
+    /// The attempt passed its kind's soft item limit.
+    slow: bool,
+}
+
 /// Drives one job's items under one lease.
 ///
 /// It claims due items in batches, keeps at most `item_concurrency` claimed and unpersisted
@@ -101,8 +109,8 @@ pub struct JobActor {
     job: Option<Job>,
     params: Arc<Value>,
     progress: Progress,
-    /// Item number -> attempt, for items handed to a pool and not yet back.
-    in_flight: HashMap<i64, i64>,
+    /// Items handed to a pool and not yet back, by item number.
+    in_flight: HashMap<i64, InFlight>,
     /// Outcomes not yet persisted, and when the oldest arrived.
     outcomes: Vec<ItemOutcome>,
     oldest_outcome: Option<Instant>,
@@ -124,6 +132,7 @@ pub struct JobActor {
     stop: StopSwitch,
     signal: StopSignal,
     reply_to: Option<Recipient<ItemDone>>,
+    slow_to: Option<Recipient<ItemSlow>>,
     /// Set by [`Drain`]: the next step is the last write.
     draining: bool,
     /// Fired on exit, for whoever asked the actor to drain.
@@ -156,6 +165,7 @@ impl JobActor {
             stop,
             signal,
             reply_to: None,
+            slow_to: None,
             draining: false,
             on_exit: Vec::new(),
             flush_timer: None,
@@ -255,7 +265,7 @@ impl JobActor {
                 Ok(items) => {
                     act.exhausted = (items.len() as u32) < limit;
                     for item in items {
-                        act.dispatch(item);
+                        act.dispatch(item, ctx);
                     }
                     act.pump(ctx);
                 }
@@ -265,31 +275,70 @@ impl JobActor {
         .spawn(ctx);
     }
 
-    fn dispatch(&mut self, claimed: ClaimedItem) {
-        let (Some(job), Some(reply_to)) = (&self.job, &self.reply_to) else {
+    fn dispatch(&mut self, claimed: ClaimedItem, ctx: &mut Context<Self>) {
+        let (Some(job), Some(reply_to), Some(slow_to)) = (&self.job, &self.reply_to, &self.slow_to)
+        else {
             return;
         };
         self.progress.current_item = Some(claimed.item_no);
-        self.in_flight.insert(claimed.item_no, claimed.attempts);
-        let run = RunItem {
-            item: ItemContext {
+        let (item_no, attempt) = (claimed.item_no, claimed.attempts);
+        self.in_flight.insert(
+            item_no,
+            InFlight {
+                attempt,
+                slow: false,
+            },
+        );
+        let kind_limits = self.cfg().limits_of(job.kind);
+        let limits = CallLimits {
+            soft: kind_limits.item_soft,
+            hard: kind_limits.item_hard,
+        };
+        let run = RunItem::new(
+            ItemContext {
                 job_id: job.id,
                 book_id: job.book_id,
                 kind: job.kind,
-                item_no: claimed.item_no,
-                attempt: claimed.attempts,
+                item_no,
+                attempt,
                 params: self.params.clone(),
                 stop: self.signal.clone(),
             },
-            stop: self.signal.clone(),
-            reply_to: reply_to.clone(),
-            dispatched: Instant::now(),
-        };
+            self.signal.clone(),
+            limits,
+            reply_to.clone(),
+            slow_to.clone(),
+        );
         match &self.work {
-            ItemWork::Blocking(handler) => self.env.pools.blocking.do_send(RunBlocking {
-                run,
-                handler: handler.clone(),
-            }),
+            ItemWork::Blocking(handler) => {
+                self.env.pools.blocking.do_send(RunBlocking {
+                    run,
+                    handler: handler.clone(),
+                });
+                // A pool thread cannot be stopped: the limits of blocking work are kept
+                // here, from dispatch, and an attempt past the hard one is abandoned (its
+                // thread's late answer is ignored).
+                if let Some(soft) = limits.soft {
+                    ctx.run_later(soft, move |act, _| act.on_slow(item_no, attempt, soft));
+                }
+                if let Some(hard) = limits.hard {
+                    ctx.run_later(hard, move |act, ctx| {
+                        if act.in_flight.get(&item_no).map(|f| f.attempt) == Some(attempt) {
+                            act.on_done(
+                                ItemDone {
+                                    item_no,
+                                    attempt,
+                                    outcome: Attempt::Finished(Err(ItemError::TimedOut {
+                                        limit: hard,
+                                    })),
+                                    took: hard,
+                                },
+                                ctx,
+                            );
+                        }
+                    });
+                }
+            }
             ItemWork::Remote(handler) => self.env.pools.remote.do_send(RunRemote {
                 run,
                 handler: handler.clone(),
@@ -300,9 +349,11 @@ impl JobActor {
     /// Returns every item in flight as released (to run again later), for a cancel's end of
     /// grace or a drain.
     fn release_in_flight(&mut self) {
-        let dropped: Vec<i64> = self.in_flight.drain().map(|(item_no, _)| item_no).collect();
-        for item_no in dropped {
-            self.push_outcome(ItemOutcome::released(item_no));
+        let dropped: Vec<(i64, InFlight)> = self.in_flight.drain().collect();
+        for (item_no, flight) in dropped {
+            let mut outcome = ItemOutcome::released(item_no);
+            outcome.slow = flight.slow;
+            self.push_outcome(outcome);
         }
     }
 
@@ -366,7 +417,7 @@ impl JobActor {
             self.exhausted = false;
         }
         for item in claimed {
-            self.dispatch(item);
+            self.dispatch(item, ctx);
         }
         self.publish(status);
         if status == JobStatus::Cancelling {
@@ -526,6 +577,98 @@ impl JobActor {
             .spawn(ctx);
     }
 
+    /// Fails the job (resumable) once it has run its kind's job limit since its
+    /// `started_at`, persisted, so a restarted or adopted JobActor keeps the same deadline.
+    fn arm_job_limit(&mut self, ctx: &mut Context<Self>) {
+        /// Timers are not armed further ahead than this; a longer limit is as good as none.
+        const FURTHEST: Duration = Duration::from_secs(365 * 24 * 3600);
+        let Some(job) = &self.job else { return };
+        let (Some(limit), Some(started_at)) = (self.cfg().limits_of(job.kind).job, job.started_at)
+        else {
+            return;
+        };
+        let limit_ms = i64::try_from(limit.as_millis()).unwrap_or(i64::MAX);
+        let left_ms = started_at
+            .saturating_add(limit_ms)
+            .saturating_sub(self.now());
+        let left = Duration::from_millis(u64::try_from(left_ms).unwrap_or(0));
+        if left > FURTHEST {
+            return;
+        }
+        ctx.run_later(left, move |act, ctx| act.job_timed_out(limit, ctx));
+    }
+
+    fn job_timed_out(&mut self, limit: Duration, ctx: &mut Context<Self>) {
+        // A cancel or a drain already ending the job takes precedence.
+        if self.exited || self.winding_down() {
+            return;
+        }
+        let failure = JobFailure::TimedOut { limit };
+        tracing::warn!(job_id = %self.lease.job_id, ?limit, "job past its limit; failing it");
+        self.fatal = Some(failure.to_job_error());
+        self.wind_down(ctx);
+        self.pump(ctx);
+    }
+
+    /// An attempt passed its kind's soft limit: logged, counted, and flagged on its item.
+    fn on_slow(&mut self, item_no: i64, attempt: i64, limit: Duration) {
+        let Some(flight) = self
+            .in_flight
+            .get_mut(&item_no)
+            .filter(|f| f.attempt == attempt && !f.slow)
+        else {
+            return;
+        };
+        flight.slow = true;
+        if let Some(job) = &self.job {
+            tracing::warn!(job_id = %job.id, kind = %job.kind, item = item_no, attempt,
+                ?limit, "item past its soft limit");
+            self.env.stats.items.record_slow(job.kind);
+        }
+    }
+
+    /// An attempt came back (or was abandoned past its hard limit): its outcome is buffered.
+    fn on_done(&mut self, done: ItemDone, ctx: &mut Context<Self>) {
+        // Dropped after the grace, or from an older incarnation: not ours to write.
+        let Some(flight) = self
+            .in_flight
+            .get(&done.item_no)
+            .copied()
+            .filter(|f| f.attempt == done.attempt)
+        else {
+            return;
+        };
+        self.in_flight.remove(&done.item_no);
+        let ended = !matches!(
+            done.outcome,
+            Attempt::Dropped | Attempt::Finished(Err(ItemError::Stopped))
+        );
+        let (mut outcome, fatal) = decide(
+            done.item_no,
+            done.attempt,
+            done.outcome,
+            &self.env.cfg.retry,
+            self.round,
+            self.now(),
+        );
+        outcome.slow = flight.slow;
+        if let (true, Some(job)) = (ended, &self.job) {
+            self.env
+                .stats
+                .items
+                .record(job.kind, outcome.status, outcome.error_class, done.took);
+        }
+        self.push_outcome(outcome);
+        // The first fatal error fails the job once in-flight items settle.
+        if let Some(error) = fatal
+            && self.fatal.is_none()
+        {
+            self.fatal = Some(error);
+            self.wind_down(ctx);
+        }
+        self.pump(ctx);
+    }
+
     fn push_outcome(&mut self, outcome: ItemOutcome) {
         self.oldest_outcome.get_or_insert_with(Instant::now);
         self.outcomes.push(outcome);
@@ -574,6 +717,7 @@ impl Actor for JobActor {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         self.reply_to = Some(ctx.address().recipient());
+        self.slow_to = Some(ctx.address().recipient());
         self.busy = true;
         let (store, lease, now) = (self.env.store.clone(), self.lease.clone(), self.now());
         // The first window is claimed as the job is entered: one transaction, not two.
@@ -604,6 +748,7 @@ impl Actor for JobActor {
                         let status = job.status;
                         act.job = Some(job);
                         ctx.run_interval(act.cfg().cancel_poll, Self::poll_cancel);
+                        act.arm_job_limit(ctx);
                         act.carry_on(status, claim, claimed, false, ctx);
                     }
                     Err(StoreError::WrongStatus { status, .. }) if status.is_terminal() => {
@@ -635,38 +780,15 @@ impl Handler<ItemDone> for JobActor {
     type Result = ();
 
     fn handle(&mut self, done: ItemDone, ctx: &mut Context<Self>) {
-        // Dropped after the grace, or from an older incarnation: not ours to write.
-        if self.in_flight.get(&done.item_no) != Some(&done.attempt) {
-            return;
-        }
-        self.in_flight.remove(&done.item_no);
-        let ended = !matches!(
-            done.outcome,
-            Attempt::Dropped | Attempt::Finished(Err(crate::ItemError::Stopped))
-        );
-        let (outcome, fatal) = decide(
-            done.item_no,
-            done.attempt,
-            done.outcome,
-            &self.env.cfg.retry,
-            self.round,
-            self.now(),
-        );
-        if let (true, Some(job)) = (ended, &self.job) {
-            self.env
-                .stats
-                .items
-                .record(job.kind, outcome.status, outcome.error_class, done.took);
-        }
-        self.push_outcome(outcome);
-        // The first fatal error fails the job once in-flight items settle.
-        if let Some(error) = fatal
-            && self.fatal.is_none()
-        {
-            self.fatal = Some(error);
-            self.wind_down(ctx);
-        }
-        self.pump(ctx);
+        self.on_done(done, ctx);
+    }
+}
+
+impl Handler<ItemSlow> for JobActor {
+    type Result = ();
+
+    fn handle(&mut self, slow: ItemSlow, _: &mut Context<Self>) {
+        self.on_slow(slow.item_no, slow.attempt, slow.limit);
     }
 }
 
