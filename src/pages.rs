@@ -252,6 +252,59 @@ pub struct Review {
     pub reviewed_at: Option<i64>,
 }
 
+/// What a reviewer asks of a page's current OCR text.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ReviewRequest {
+    /// The OCR text is right (needs completed OCR).
+    Approve,
+    /// The page is unusable (a bad scan); later steps skip it.
+    Reject,
+    /// The text is this.
+    Edit(String),
+    /// Forget the review.
+    Clear,
+}
+
+/// Longest text an edit may set, in characters.
+pub const MAX_REVIEW_TEXT_CHARS: usize = 200_000;
+
+/// Why a review is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReviewRefusal {
+    #[error("text must have 1 to {MAX_REVIEW_TEXT_CHARS} characters")]
+    InvalidText,
+    #[error("only a page whose OCR completed can be approved; edit its text instead")]
+    OcrNotCompleted,
+}
+
+impl Page {
+    /// The review `request` makes of this page at `now`: it belongs to the OCR run it
+    /// reviewed, so a newer run makes it stale.
+    pub fn review_with(&self, request: ReviewRequest, now: i64) -> Result<Review, ReviewRefusal> {
+        let ocr = self.ocr.as_ref().map(|(item, _)| item);
+        let (status, text) = match request {
+            ReviewRequest::Edit(text) => {
+                if text.trim().is_empty() || text.chars().count() > MAX_REVIEW_TEXT_CHARS {
+                    return Err(ReviewRefusal::InvalidText);
+                }
+                (ReviewStatus::Edited, Some(text.replace('\0', "")))
+            }
+            ReviewRequest::Approve if !self.ocr_completed() => {
+                return Err(ReviewRefusal::OcrNotCompleted);
+            }
+            ReviewRequest::Approve => (ReviewStatus::Approved, None),
+            ReviewRequest::Reject => (ReviewStatus::Rejected, None),
+            ReviewRequest::Clear => return Ok(Review::none()),
+        };
+        Ok(Review {
+            status,
+            text,
+            job_id: ocr.map(|i| i.job_id),
+            reviewed_at: Some(now),
+        })
+    }
+}
+
 impl Review {
     pub fn none() -> Self {
         Self {

@@ -66,8 +66,8 @@ struct Generate {
     responses(
         (status = 202, description = "The extraction job, started.", body = JobView),
         (status = 400, description = "`INVALID_PATH`, `INVALID_JSON`, `INVALID_BODY`.", body = ErrorBody),
-        (status = 404, description = "`BOOK_NOT_FOUND`; `JOB_NOT_FOUND`: nothing to resume; `KIND_DISABLED`.", body = ErrorBody),
-        (status = 409, description = "`BOOK_BUSY`: a job holds the book; `NO_PAGES_READY`: no page has completed OCR; `NOT_RESUMABLE`.", body = ErrorBody),
+        (status = 404, description = "`BOOK_NOT_FOUND`; `KIND_DISABLED`.", body = ErrorBody),
+        (status = 409, description = "`BOOK_BUSY`: a job holds the book; `NO_PAGES_READY`: no page has completed OCR; `NOT_RESUMABLE`; `NOTHING_TO_RESUME`: the book has no extraction to resume.", body = ErrorBody),
         (status = 413, description = "`BODY_TOO_LARGE`.", body = ErrorBody),
         (status = 503, description = "`STORE_UNAVAILABLE`; `SHUTTING_DOWN`.", body = ErrorBody),
         (status = 500, description = "`INTERNAL`: the server failed; see its log.", body = ErrorBody),
@@ -95,8 +95,9 @@ async fn generate(
                 .latest_job(book, Some(JobKind::Extract))
                 .await?
                 .ok_or_else(|| {
-                    ApiError::not_found(
-                        "JOB_NOT_FOUND",
+                    ApiError::new(
+                        actix_web::http::StatusCode::CONFLICT,
+                        "NOTHING_TO_RESUME",
                         "this book has no extraction to resume; start one",
                     )
                 })?;

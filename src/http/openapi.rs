@@ -353,11 +353,22 @@ impl PartialSchema for PageNo {
 impl ToSchema for PageNo {}
 
 /// An upload: `multipart/form-data` with one `files` part per image (PNG, JPEG, TIFF or
-/// WebP, judged by its bytes); they become pages in the order sent.
-#[derive(ToSchema)]
+/// WebP, judged by its bytes); they become pages in the order sent. No other part is
+/// taken (`deny_unknown_fields` documents that as `additionalProperties: false`).
+#[derive(ToSchema, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct UploadForm {
     /// The images (a part named `file` is taken too).
     #[schema(value_type = Vec<String>, format = Binary, content_media_type = "application/octet-stream", min_items = 1)]
+    pub files: Vec<Vec<u8>>,
+}
+
+/// An upload of one page: `multipart/form-data` with one `files` (or `file`) part.
+#[derive(ToSchema, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OnePageForm {
+    /// The image.
+    #[schema(value_type = Vec<String>, format = Binary, content_media_type = "application/octet-stream", min_items = 1, max_items = 1)]
     pub files: Vec<Vec<u8>>,
 }
 

@@ -3,19 +3,19 @@
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use quire_actors::model::NewJob;
-use quire_actors::{BookId, ItemStatus, JobKind};
+use quire_actors::{BookId, JobKind};
 use serde::Deserialize;
 use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 
 use super::books::require_book;
 use super::error::{ApiError, ErrorBody};
-use super::openapi::{BookPath, ImageBytes, PagePath, UploadForm};
+use super::openapi::{BookPath, ImageBytes, OnePageForm, PagePath, UploadForm};
 use super::upload;
 use super::views::{JobView, PageList, PageView, UploadView};
 use super::{ApiState, method_not_allowed, page_limit};
 use crate::intake::Numbering;
-use crate::pages::{MAX_PAGE_NO, Page, Review, ReviewStatus};
+use crate::pages::{MAX_PAGE_NO, Page, ReviewRefusal, ReviewRequest};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -149,7 +149,7 @@ struct OneQuery {
     path = "/api/v1/books/{book_id}/pages",
     tag = "pages",
     params(BookPath, OneQuery),
-    request_body(content = UploadForm, content_type = "multipart/form-data"),
+    request_body(content = OnePageForm, content_type = "multipart/form-data"),
     responses(
         (status = 202, description = "The page stored and the OCR job that reads it.", body = UploadView),
         (status = 400, description = "`INVALID_PATH`, `INVALID_QUERY`, `INVALID_PAGE_NO`, `INVALID_MULTIPART`, `UNKNOWN_FIELD`, `NO_FILES`, `EMPTY_FILE`; `UPLOAD_INCOMPLETE`: the upload broke off.", body = ErrorBody),
@@ -369,31 +369,33 @@ async fn page_image(
         .body(bytes))
 }
 
-/// Longest text an edit may set, in characters.
-const MAX_REVIEW_TEXT_CHARS: usize = 200_000;
-
-/// A review of a page's current OCR text.
+/// A review of a page's current OCR text, by its `action`.
 #[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-struct ReviewBody {
-    action: ReviewAction,
-    /// The corrected text: with `edit` only (1 to 200,000 characters).
-    text: Option<String>,
+#[serde(tag = "action", rename_all = "snake_case", deny_unknown_fields)]
+enum ReviewBody {
+    /// The OCR text is right (needs completed OCR).
+    Approve {},
+    /// The page is unusable (a bad scan); later steps skip it.
+    Reject {},
+    /// The text is `text`.
+    Edit {
+        /// The corrected text: 1 to 200,000 characters, not only spaces.
+        #[schema(min_length = 1, max_length = 200_000, pattern = "\\S")]
+        text: String,
+    },
+    /// Forget the review.
+    Clear {},
 }
 
-/// `approve`: the OCR text is right (needs completed OCR); `reject`: the page is unusable;
-/// `edit`: the text is `text`; `clear`: forget the review.
-#[derive(Clone, Copy, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-enum ReviewAction {
-    /// The OCR text is right (needs completed OCR).
-    Approve,
-    /// The page is unusable (a bad scan); later steps skip it.
-    Reject,
-    /// The text is `text`.
-    Edit,
-    /// Forget the review.
-    Clear,
+impl From<ReviewBody> for ReviewRequest {
+    fn from(body: ReviewBody) -> Self {
+        match body {
+            ReviewBody::Approve {} => Self::Approve,
+            ReviewBody::Reject {} => Self::Reject,
+            ReviewBody::Edit { text } => Self::Edit(text),
+            ReviewBody::Clear {} => Self::Clear,
+        }
+    }
 }
 
 /// Review a page
@@ -407,7 +409,7 @@ enum ReviewAction {
     request_body = ReviewBody,
     responses(
         (status = 200, description = "The page, reviewed.", body = PageView),
-        (status = 400, description = "`INVALID_PATH`, `INVALID_PAGE_NO`, `INVALID_JSON`; `INVALID_TEXT`: an edit without text, a text without an edit, or a text too long.", body = ErrorBody),
+        (status = 400, description = "`INVALID_PATH`, `INVALID_PAGE_NO`, `INVALID_JSON`; `INVALID_JSON`: not a `ReviewBody` (an edit without text, a text without an edit); `INVALID_TEXT`: a text too long, or only spaces.", body = ErrorBody),
         (status = 404, description = "`BOOK_NOT_FOUND`, `PAGE_NOT_FOUND`.", body = ErrorBody),
         (status = 409, description = "`OCR_NOT_COMPLETED`: only a page whose OCR completed can be approved.", body = ErrorBody),
         (status = 413, description = "`BODY_TOO_LARGE`: the body is over 256 KiB.", body = ErrorBody),
@@ -423,53 +425,18 @@ async fn review_page(
 ) -> Result<HttpResponse, ApiError> {
     let (book, page_no) = path.into_inner();
     let page = require_page(&state, book, page_no).await?;
-    let body = body.into_inner();
-    let ocr = page.ocr.as_ref().map(|(item, _)| item);
-    let (status, text) = match (body.action, body.text) {
-        (ReviewAction::Edit, Some(text)) => {
-            if text.trim().is_empty() || text.chars().count() > MAX_REVIEW_TEXT_CHARS {
-                return Err(ApiError::bad_request(
-                    "INVALID_TEXT",
-                    format!("text must have 1 to {MAX_REVIEW_TEXT_CHARS} characters"),
-                ));
+    let review = page
+        .review_with(body.into_inner().into(), state.now())
+        .map_err(|refusal| match refusal {
+            ReviewRefusal::InvalidText => {
+                ApiError::bad_request("INVALID_TEXT", refusal.to_string())
             }
-            (ReviewStatus::Edited, Some(text.replace('\0', "")))
-        }
-        (ReviewAction::Edit, None) => {
-            return Err(ApiError::bad_request(
-                "INVALID_TEXT",
-                "an edit needs the corrected text",
-            ));
-        }
-        (_, Some(_)) => {
-            return Err(ApiError::bad_request(
-                "INVALID_TEXT",
-                "only an edit takes a text",
-            ));
-        }
-        (ReviewAction::Approve, None) => {
-            if ocr.is_none_or(|i| i.status != ItemStatus::Completed) {
-                return Err(ApiError::new(
-                    actix_web::http::StatusCode::CONFLICT,
-                    "OCR_NOT_COMPLETED",
-                    "only a page whose OCR completed can be approved; edit its text instead",
-                ));
-            }
-            (ReviewStatus::Approved, None)
-        }
-        (ReviewAction::Reject, None) => (ReviewStatus::Rejected, None),
-        (ReviewAction::Clear, None) => (ReviewStatus::Unreviewed, None),
-    };
-    let review = if status == ReviewStatus::Unreviewed {
-        Review::none()
-    } else {
-        Review {
-            status,
-            text,
-            job_id: ocr.map(|i| i.job_id),
-            reviewed_at: Some(state.now()),
-        }
-    };
+            ReviewRefusal::OcrNotCompleted => ApiError::new(
+                actix_web::http::StatusCode::CONFLICT,
+                "OCR_NOT_COMPLETED",
+                refusal.to_string(),
+            ),
+        })?;
     let page = state
         .store
         .review_page(book, page_no, &review)

@@ -22,8 +22,8 @@ async fn guidelines_from_a_real_textbook_page(backend: Backend) {
     );
     assert_error(
         &api.post(&generate, json!({ "mode": "resume" })).await,
-        StatusCode::NOT_FOUND,
-        "JOB_NOT_FOUND",
+        StatusCode::CONFLICT,
+        "NOTHING_TO_RESUME",
     );
     assert_error(
         &api.post(

@@ -179,8 +179,20 @@ async fn the_admins_first_hour(backend: Backend, storage: Storage) {
         (&edited["review"]["status"], &edited["text"]),
         (&json!("edited"), &json!("One half is 1/2."))
     );
+    // What the body's schema refuses (an edit without its text, a text beside an approval)
+    // is malformed JSON; a text of only spaces passes the shape but not the rule.
+    for malformed in [
+        json!({ "action": "edit" }),
+        json!({ "action": "approve", "text": "x" }),
+    ] {
+        assert_error(
+            &review(2, malformed).await,
+            StatusCode::BAD_REQUEST,
+            "INVALID_JSON",
+        );
+    }
     assert_error(
-        &review(2, json!({ "action": "edit" })).await,
+        &review(2, json!({ "action": "edit", "text": "   " })).await,
         StatusCode::BAD_REQUEST,
         "INVALID_TEXT",
     );
