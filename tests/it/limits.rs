@@ -68,7 +68,7 @@ async fn soft_limit_flags_and_counts_a_hung_item(backend: Backend) {
     }
     let (_, running) = api.get(&format!("/api/v1/jobs/{job}")).await;
     assert_eq!(running["status"], json!("running"), "{running}");
-    let (status, _) = api.delete(&format!("/api/v1/jobs/{job}")).await;
+    let (status, _) = api.cancel(&job).await;
     assert_eq!(status, StatusCode::ACCEPTED);
     api.wait_status(&job, "cancelled").await;
     let items = items(&api, &job).await;

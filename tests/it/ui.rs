@@ -101,9 +101,15 @@ async fn tab_to(browser: &Browser, css: &str) {
             .script(&format!(
                 "const el = document.activeElement; const s = getComputedStyle(el);
                  return {{ hit: el.matches({css}), what: el.outerHTML.slice(0, 100),
+                          stop: el.tabIndex >= 0,
                           ring: s.outlineStyle !== 'none' && parseFloat(s.outlineWidth) >= 2 }};"
             ))
             .await;
+        // The app moves focus to `<main tabindex=-1>` when it renders a view (for screen
+        // readers); that may land between two presses. It is no tab stop: press on.
+        if at["stop"] == false {
+            continue;
+        }
         assert_eq!(at["ring"], true, "no visible focus on {}", at["what"]);
         if at["hit"] == true {
             return;
