@@ -21,7 +21,9 @@ use crate::guidelines::{
 };
 use crate::http::{self, ApiState};
 use crate::objects::{FolderStore, ObjectStore, S3Settings, S3Store};
-use crate::ocr::{DecodeBudget, OcrEngine, OcrPages, PixelLimit, Tesseract, VisionEngine, VisionSettings};
+use crate::ocr::{
+    DecodeBudget, OcrEngine, OcrPages, PixelLimit, Tesseract, VisionEngine, VisionSettings,
+};
 use crate::openai::ChatSettings;
 use crate::store::{self, NodeLock, OpenError, Store};
 use crate::synthetic::SyntheticHandler;

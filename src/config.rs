@@ -710,7 +710,10 @@ mod tests {
     fn the_decode_budget_is_512_mib_and_checked() {
         let s = Settings::load(None, &env(&[])).unwrap();
         assert_eq!(s.ocr.decode_budget_bytes, 512 << 20);
-        let s = Settings::load(None, &env(&[("QUIRE_OCR_DECODE_BUDGET_BYTES", "134217728")]));
+        let s = Settings::load(
+            None,
+            &env(&[("QUIRE_OCR_DECODE_BUDGET_BYTES", "134217728")]),
+        );
         assert_eq!(s.unwrap().ocr.decode_budget_bytes, 128 << 20);
         for bad in ["0", "1048576", "1099511627776000"] {
             let e = Settings::load(None, &env(&[("QUIRE_OCR_DECODE_BUDGET_BYTES", bad)]));

@@ -104,9 +104,7 @@ pub async fn run(backend: Backend) {
     let items = server.app.store.items(job, None, None, 100).await.unwrap();
     let decoded = items
         .iter()
-        .filter(|i| {
-            i.result.is_some() || i.error_code.as_deref() == Some("EMPTY_TEXT")
-        })
+        .filter(|i| i.result.is_some() || i.error_code.as_deref() == Some("EMPTY_TEXT"))
         .count();
     assert_eq!(decoded, FILES, "every page decoded: {done:?} {items:?}");
 

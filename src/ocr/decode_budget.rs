@@ -125,9 +125,7 @@ impl Reservation {
 
 impl Drop for Reservation {
     fn drop(&mut self) {
-        self.counts
-            .in_use
-            .fetch_sub(self.bytes(), Ordering::SeqCst);
+        self.counts.in_use.fetch_sub(self.bytes(), Ordering::SeqCst);
     }
 }
 
@@ -185,7 +183,10 @@ mod tests {
             (item.class(), item.code()),
             (quire_actors::ErrorClass::Terminal, "DECODE_BUDGET_EXCEEDED")
         );
-        assert!(item.to_string().contains("ocr.decode_budget_bytes"), "{item}");
+        assert!(
+            item.to_string().contains("ocr.decode_budget_bytes"),
+            "{item}"
+        );
         assert_eq!(budget.in_use(), 0);
     }
 

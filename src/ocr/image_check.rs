@@ -178,7 +178,11 @@ pub fn plan(bytes: &[u8], limit: PixelLimit) -> Result<DecodePlan, ImageProblem>
     } else {
         0
     };
-    let grey = if color == image::ColorType::L8 { 0 } else { pixels };
+    let grey = if color == image::ColorType::L8 {
+        0
+    } else {
+        pixels
+    };
     let encoded = 3 * (pixels + u64::from(height) + pixels / 1000 + (1 << 16));
     Ok(DecodePlan {
         route: Route::Whole(kind),

@@ -178,7 +178,13 @@ impl PngPlan {
         let (w, h) = (self.width as usize, self.height as usize);
         let mut line = vec![0u8; w];
         if !self.interlaced && self.orientation == Orientation::NoTransforms {
-            let mut rows = Rows::start(out.clone(), self.width, self.height, self.pixel_dims, compression)?;
+            let mut rows = Rows::start(
+                out.clone(),
+                self.width,
+                self.height,
+                self.pixel_dims,
+                compression,
+            )?;
             while let Some(row) = reader.next_row().map_err(corrupt)? {
                 to_grey(color, row.data(), &mut line);
                 rows.write(&line)?;
@@ -208,7 +214,13 @@ impl PngPlan {
         );
         page.apply_orientation(self.orientation);
         let page = page.into_luma8();
-        let mut rows = Rows::start(out.clone(), page.width(), page.height(), self.pixel_dims, compression)?;
+        let mut rows = Rows::start(
+            out.clone(),
+            page.width(),
+            page.height(),
+            self.pixel_dims,
+            compression,
+        )?;
         for row in page.chunks_exact(page.width() as usize) {
             rows.write(row)?;
         }
@@ -384,7 +396,9 @@ mod tests {
         }));
         let mut writer = encoder.write_header().unwrap();
         for (name, data) in before {
-            writer.write_chunk(png::chunk::ChunkType(**name), data).unwrap();
+            writer
+                .write_chunk(png::chunk::ChunkType(**name), data)
+                .unwrap();
         }
         writer.write_image_data(pixels).unwrap();
         writer.finish().unwrap();
@@ -410,7 +424,13 @@ mod tests {
             assert_eq!(page.png.as_ref(), source.as_slice(), "{color:?} {depth:?}");
         }
         // A truncated grey page is still refused before the engine sees it.
-        let source = png((64, 64), ColorType::Grayscale, BitDepth::Eight, &[9u8; 4096], &[]);
+        let source = png(
+            (64, 64),
+            ColorType::Grayscale,
+            BitDepth::Eight,
+            &[9u8; 4096],
+            &[],
+        );
         let cut = &source[..source.len() - 40];
         assert!(matches!(
             normalize(cut, PixelLimit::default()),
@@ -437,7 +457,9 @@ mod tests {
         let whole = normalize_whole(&source, PixelLimit::default()).unwrap();
         assert_eq!(grey_of(&rows), grey_of(&whole));
         // Grey 8-bit, and the resolution is kept.
-        let decoded = png::Decoder::new(Cursor::new(rows.png.as_ref())).read_info().unwrap();
+        let decoded = png::Decoder::new(Cursor::new(rows.png.as_ref()))
+            .read_info()
+            .unwrap();
         assert_eq!(decoded.info().color_type, ColorType::Grayscale);
         assert_eq!(decoded.info().pixel_dims.map(|d| d.xppu), Some(11_811));
     }
@@ -448,7 +470,13 @@ mod tests {
         let mut pixels = vec![0u8; 9];
         pixels.extend([255u8; 9]);
         let exif = b"MM\0*\0\0\0\x08\0\x01\x01\x12\0\x03\0\0\0\x01\0\x06\0\0\0\0\0\0";
-        let source = png((3, 2), ColorType::Rgb, BitDepth::Eight, &pixels, &[(b"eXIf", exif)]);
+        let source = png(
+            (3, 2),
+            ColorType::Rgb,
+            BitDepth::Eight,
+            &pixels,
+            &[(b"eXIf", exif)],
+        );
         let page = normalize(&source, PixelLimit::default()).unwrap();
         assert_eq!((page.width, page.height), (2, 3));
         let grey = grey_of(&page);

@@ -88,7 +88,12 @@ fn real_scans_normalize_to_upright_grayscale_png() {
         let info = decoded.info();
         let grey = info.color_type == png::ColorType::Grayscale
             || (info.color_type == png::ColorType::Indexed
-                && info.palette.as_deref().unwrap().chunks(3).all(|c| c[0] == c[1] && c[1] == c[2]));
+                && info
+                    .palette
+                    .as_deref()
+                    .unwrap()
+                    .chunks(3)
+                    .all(|c| c[0] == c[1] && c[1] == c[2]));
         assert!(grey, "{name} is {:?}", info.color_type);
         // A grey PNG is the page as uploaded: its bits and its resolution reach Tesseract.
         if name.ends_with(".png") {
@@ -232,7 +237,10 @@ fn a_decode_holds_no_more_than_it_reserves() {
     let rgba = Bytes::from(rgba16_page(2000, 1500));
     for (name, source) in [
         ("16-bit RGBA", rgba.clone()),
-        ("openstax scan", Bytes::from(read("openstax-python/scans/page-02.png"))),
+        (
+            "openstax scan",
+            Bytes::from(read("openstax-python/scans/page-02.png")),
+        ),
         ("1-bit linn.png", Bytes::from(read("linn.png"))),
         ("phototest.tif", Bytes::from(read("phototest.tif"))),
     ] {
@@ -240,7 +248,10 @@ fn a_decode_holds_no_more_than_it_reserves() {
         // The source is already in memory when the decode starts; the plan counts it too.
         let held = measure(&source, false);
         eprintln!("{name}: held {held} bytes, reserved {cost}");
-        assert!(held + source.len() as u64 <= cost, "{name}: held {held}, reserved {cost}");
+        assert!(
+            held + source.len() as u64 <= cost,
+            "{name}: held {held}, reserved {cost}"
+        );
     }
     let rows = measure(&rgba, false);
     let whole = measure(&rgba, true);
