@@ -1,5 +1,5 @@
 //! `decode`: the memory of decoding hostile-but-valid uploads. 16 PNGs of ~0.5 MB that each
-//! declare 7746×7746 16-bit RGBA (60 MP, just within the pixel limit: 480 MB decoded whole,
+//! declare 7745×7745 16-bit RGBA (60 MP, just within the pixel limit: 480 MB decoded whole,
 //! plus a 240 MB RGBA copy) are bulk-uploaded over HTTP and OCRed by a real server (decoded
 //! row by row to grey within `ocr.decode_budget_bytes`), then decoded again in this process
 //! by the same row path, and by the whole-image path every PNG took before, one per core at
@@ -16,7 +16,7 @@ use crate::pages::{memory, reset_peak, serve};
 use crate::setup::BenchDb;
 use crate::{Backend, report};
 
-const SIDE: u32 = 7746;
+const SIDE: u32 = 7745;
 const FILES: usize = 16;
 
 /// An opaque 16-bit RGBA page, white with black bars, written a row at a time.
