@@ -22,7 +22,9 @@ use crate::guidelines::{
 use crate::http::{self, ApiState};
 use crate::intake::Intake;
 use crate::objects::{FolderStore, ObjectStore, S3Settings, S3Store};
-use crate::ocr::{OcrEngine, OcrPages, PixelLimit, Tesseract, VisionEngine, VisionSettings};
+use crate::ocr::{
+    DecodeBudget, OcrEngine, OcrPages, PixelLimit, Tesseract, VisionEngine, VisionSettings,
+};
 use crate::openai::ChatSettings;
 use crate::store::{self, NodeLock, OpenError, Store};
 use crate::synthetic::SyntheticHandler;
@@ -101,6 +103,7 @@ impl App {
             engine,
             engine_name,
             PixelLimit(settings.upload.max_pixels),
+            Arc::new(DecodeBudget::new(settings.ocr.decode_budget_bytes)),
             concurrency,
         );
         kinds.insert(JobKind::Ocr, ItemWork::Remote(Arc::new(ocr)));

@@ -190,6 +190,10 @@ pub struct OcrSettings {
     pub openai_api_key: String,
     /// OpenAI-compatible: requests in flight at once.
     pub openai_concurrency: u32,
+    /// Memory, in bytes, this node's page decodes may hold at once (sources, decoders'
+    /// buffers, encoded pages until the engine has read them). A decode waits for its
+    /// share; one that needs more than all of it fails terminal `DECODE_BUDGET_EXCEEDED`.
+    pub decode_budget_bytes: u64,
 }
 
 impl Default for UploadSettings {
@@ -214,6 +218,7 @@ impl Default for OcrSettings {
             openai_model: String::new(),
             openai_api_key: String::new(),
             openai_concurrency: 4,
+            decode_budget_bytes: 512 << 20,
         }
     }
 }
@@ -597,6 +602,13 @@ impl Settings {
         if o.timeout_ms == 0 || o.timeout_ms > DAY_MS {
             return bad("ocr.timeout_ms", "must be between 1 and 86400000");
         }
+        if o.decode_budget_bytes < 64 << 20 || o.decode_budget_bytes > crate::ocr::MAX_DECODE_BUDGET
+        {
+            return bad(
+                "ocr.decode_budget_bytes",
+                "must be between 67108864 (64 MiB) and 4398046510080 (4 TiB)",
+            );
+        }
         if o.engine == OcrEngineName::Openai {
             if o.openai_model.trim().is_empty() {
                 return bad(
@@ -895,5 +907,21 @@ mod tests {
         std::fs::write(&file, "[runtime]\nlease_tll_ms = 9000\n").unwrap();
         let e = Settings::load(Some(&file), &env(&[])).unwrap_err();
         assert!(e.to_string().contains("lease_tll_ms"), "{e}");
+    }
+
+    #[test]
+    fn the_decode_budget_is_512_mib_and_checked() {
+        let s = Settings::load(None, &env(&[])).unwrap();
+        assert_eq!(s.ocr.decode_budget_bytes, 512 << 20);
+        let s = Settings::load(
+            None,
+            &env(&[("QUIRE_OCR_DECODE_BUDGET_BYTES", "134217728")]),
+        );
+        assert_eq!(s.unwrap().ocr.decode_budget_bytes, 128 << 20);
+        for bad in ["0", "1048576", "1099511627776000"] {
+            let e = Settings::load(None, &env(&[("QUIRE_OCR_DECODE_BUDGET_BYTES", bad)]));
+            let e = e.unwrap_err().to_string();
+            assert!(e.contains("ocr.decode_budget_bytes"), "{bad}: {e}");
+        }
     }
 }

@@ -9,6 +9,8 @@
 //!   store, and the server's peak memory growth over 1 GB of uploads.
 //! - `ocr`: Tesseract pages through the `ocr` job kind against the `tesseract` CLI with one
 //!   process per core.
+//! - `decode`: peak memory of 16 uploaded PNGs that each declare 60 MP of 16-bit RGBA,
+//!   decoded row by row to grey within the decode budget, against the whole-image path.
 //! - `finalize`: merging 5,000 draft subtopics, against 500 (is it linear?).
 //! - `extract`: 300 pages through the OpenAI-compatible extractor against a 1 s test model
 //!   at concurrency 16, against the ideal time.
@@ -17,6 +19,7 @@
 //!
 //! Run it in release mode: `cargo run --release --bin quire-bench -- all`.
 
+mod decode;
 mod draft;
 mod extract;
 mod finalize;
@@ -63,6 +66,9 @@ enum Bench {
         gigabytes: u32,
     },
     Ocr,
+    /// Peak memory of decoding 16 PNGs declaring 60 MP of 16-bit RGBA each: rows against
+    /// the whole-image path.
+    Decode,
     /// Finalization of 500 and 5,000 draft subtopics (no database).
     Finalize,
     /// 300 pages through the OpenAI-compatible extractor, 1 s a page, concurrency 16.
@@ -92,6 +98,7 @@ fn main() {
                 Bench::Latency { jobs } => latency(backend, jobs).await,
                 Bench::Upload { gigabytes } => pages::upload(backend, gigabytes).await,
                 Bench::Ocr => pages::ocr(backend).await,
+                Bench::Decode => decode::run(backend).await,
                 Bench::Finalize => finalize::run(backend),
                 Bench::Extract => extract::run(backend).await,
                 Bench::Draft { books } => draft::run(backend, books).await,
@@ -101,6 +108,7 @@ fn main() {
                     latency(backend, 200).await;
                     pages::upload(backend, 1).await;
                     pages::ocr(backend).await;
+                    decode::run(backend).await;
                     finalize::run(backend);
                     extract::run(backend).await;
                     draft::run(backend, 1_000).await;

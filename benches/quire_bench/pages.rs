@@ -4,8 +4,9 @@
 //!   separate process, so this process's memory is the server's), against writing the same
 //!   bytes straight to the same kind of store; and the server's peak RSS growth while 1 GB
 //!   is uploaded.
-//! - `ocr`: Tesseract through the `ocr` job kind on the shared real pages, against the
-//!   `tesseract` CLI run with one process per core on the same pages.
+//! - `ocr`: Tesseract through the `ocr` job kind on the real textbook's scanned pages
+//!   (`openstax-python/scans`), against the `tesseract` CLI run with one process per core on
+//!   the same pages.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -26,13 +27,13 @@ use crate::{Backend, report};
 const FILE_BYTES: usize = 2 << 20;
 const FILES_PER_UPLOAD: usize = 100;
 
-struct Server {
-    app: App,
+pub(crate) struct Server {
+    pub(crate) app: App,
     base: String,
     _dir: tempfile::TempDir,
 }
 
-async fn serve(db: &BenchDb, extra: &[(&str, &str)]) -> Server {
+pub(crate) async fn serve(db: &BenchDb, extra: &[(&str, &str)]) -> Server {
     let dir = tempfile::tempdir().unwrap();
     let mut env: BTreeMap<String, String> = [
         ("QUIRE_DATABASE_URL", db.url().to_owned()),
@@ -62,7 +63,7 @@ async fn serve(db: &BenchDb, extra: &[(&str, &str)]) -> Server {
 }
 
 impl Server {
-    async fn book(&self) -> BookId {
+    pub(crate) async fn book(&self) -> BookId {
         let book = self
             .app
             .store
@@ -79,7 +80,7 @@ impl Server {
     }
 
     /// Bulk-uploads `files` with `curl`; returns the OCR job's id.
-    async fn upload(&self, book: BookId, files: &[PathBuf]) -> JobId {
+    pub(crate) async fn upload(&self, book: BookId, files: &[PathBuf]) -> JobId {
         let mut curl = tokio::process::Command::new("curl");
         curl.args(["-sS", "--fail-with-body", "-H", "Expect:"]);
         for f in files {
@@ -100,7 +101,7 @@ impl Server {
         serde_json::from_value(body["job"]["id"].clone()).unwrap()
     }
 
-    async fn wait_ended(&self, job: JobId) -> quire_actors::Job {
+    pub(crate) async fn wait_ended(&self, job: JobId) -> quire_actors::Job {
         loop {
             let j = self.app.runtime.status(job).await.unwrap();
             if j.status.is_terminal() {
@@ -112,7 +113,7 @@ impl Server {
 }
 
 /// Resident and peak resident memory of this process, in bytes.
-fn memory() -> (u64, u64) {
+pub(crate) fn memory() -> (u64, u64) {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     let field = |name: &str| {
         status
@@ -125,7 +126,7 @@ fn memory() -> (u64, u64) {
 }
 
 /// Makes the peak resident size start again from the current one.
-fn reset_peak() {
+pub(crate) fn reset_peak() {
     let _ = std::fs::write("/proc/self/clear_refs", "5");
 }
 
@@ -216,24 +217,19 @@ pub async fn upload(backend: Backend, gigabytes: u32) {
     );
 }
 
-/// The shared real pages, each three times (so every core has work to the end).
+/// The real textbook's scanned pages (`openstax-python/scans`: 13 grey 300 dpi pages).
 fn ocr_pages() -> Vec<PathBuf> {
     let root = std::env::var("QUIRE_TEST_DATA")
         .map(PathBuf::from)
         .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data"));
-    let names = [
-        "linn.png",
-        "textbook/page-01.png",
-        "typewriter.png",
-        "eurotext.tif",
-        "phototest.tif",
-    ];
-    names
-        .iter()
-        .cycle()
-        .take(3 * names.len())
-        .map(|n| root.join(n))
-        .collect()
+    let scans = root.join("openstax-python/scans");
+    let mut pages: Vec<PathBuf> = std::fs::read_dir(&scans)
+        .unwrap_or_else(|e| panic!("{}: {e}", scans.display()))
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "png"))
+        .collect();
+    pages.sort();
+    pages
 }
 
 /// The baseline: `tesseract` on each page, one single-threaded process per core, writing

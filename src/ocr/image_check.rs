@@ -1,11 +1,15 @@
 //! Uploaded images: what they are (by their bytes, never their name), and their
-//! normalization for OCR (decode, EXIF orientation, grayscale, PNG) within a pixel budget.
+//! normalization for OCR (decode, EXIF orientation, grayscale, PNG) within a pixel limit,
+//! planned from the header so that the memory it takes is known before it starts.
 
 use std::io::Cursor;
 
+use bytes::Bytes;
 use image::codecs::png::{CompressionType, FilterType, PngEncoder};
 use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader};
 use quire_actors::ItemError;
+
+use super::png_rows::PngPlan;
 
 /// The image types an upload may carry, told apart by their magic bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -87,6 +91,13 @@ pub enum ImageProblem {
     TooLarge { width: u32, height: u32, limit: u64 },
     #[error("the image is corrupt or truncated: {0}")]
     Corrupt(String),
+    #[error(
+        "decoding the image needs {} MiB, more than this node's whole decode budget of {} MiB \
+         (`ocr.decode_budget_bytes`, env QUIRE_OCR_DECODE_BUDGET_BYTES)",
+        needed.div_ceil(1 << 20),
+        budget >> 20
+    )]
+    OverBudget { needed: u64, budget: u64 },
 }
 
 impl From<ImageProblem> for ItemError {
@@ -95,29 +106,146 @@ impl From<ImageProblem> for ItemError {
             ImageProblem::Unsupported => "UNSUPPORTED_IMAGE",
             ImageProblem::TooLarge { .. } => "IMAGE_TOO_LARGE",
             ImageProblem::Corrupt(_) => "CORRUPT_IMAGE",
+            ImageProblem::OverBudget { .. } => "DECODE_BUDGET_EXCEEDED",
         };
         ItemError::terminal(code, p.to_string())
     }
 }
 
-/// A page ready for OCR: upright, grayscale, as PNG.
+/// A page ready for OCR: upright, grey (8-bit, or a grey PNG of at most 8 bits passed
+/// through as uploaded), as PNG.
 #[derive(Clone, Debug)]
 pub struct NormalizedPage {
-    pub png: Vec<u8>,
+    pub png: Bytes,
     pub width: u32,
     pub height: u32,
 }
 
-/// Decodes, turns upright by its EXIF orientation, converts to grayscale and encodes as
-/// PNG. The size is checked from the header, before any pixel is decoded.
-pub fn normalize(bytes: &[u8], limit: PixelLimit) -> Result<NormalizedPage, ImageProblem> {
+/// How a page will be decoded, and what that holds in memory, known from its header alone.
+#[derive(Clone, Debug)]
+pub struct DecodePlan {
+    route: Route,
+    width: u32,
+    height: u32,
+    /// Bytes held while decoding, the source included.
+    cost: u64,
+}
+
+#[derive(Clone, Debug)]
+enum Route {
+    /// Row by row to grey (or passed through): PNG.
+    Rows(PngPlan),
+    /// The whole image in its own format first, then grey: the other formats.
+    Whole(ImageKind),
+}
+
+/// Reads the header: the type, the size (checked against `limit` before any pixel is
+/// decoded) and the memory decoding will take.
+pub fn plan(bytes: &[u8], limit: PixelLimit) -> Result<DecodePlan, ImageProblem> {
     let kind = sniff(bytes).ok_or(ImageProblem::Unsupported)?;
+    let source = bytes.len() as u64;
+    let check = |width: u32, height: u32| {
+        if u64::from(width) * u64::from(height) > limit.0 {
+            return Err(ImageProblem::TooLarge {
+                width,
+                height,
+                limit: limit.0,
+            });
+        }
+        Ok(())
+    };
+    if kind == ImageKind::Png {
+        let png = PngPlan::read(bytes)?;
+        check(png.width, png.height)?;
+        return Ok(DecodePlan {
+            width: png.width,
+            height: png.height,
+            cost: source + png.working_bytes(),
+            route: Route::Rows(png),
+        });
+    }
+    let decoder = whole_decoder(bytes, kind, limit)?;
+    let (width, height) = decoder.dimensions();
+    check(width, height)?;
+    let pixels = u64::from(width) * u64::from(height);
+    let color = decoder.color_type();
+    // The decoded buffer; as much again for the decoder's own (a progressive JPEG keeps
+    // 16-bit coefficients); the RGBA copy of a transparent image and the grey one; a
+    // turned copy; the encoder's compressed buffer, growing by doubling, and its output.
+    let decoded = decoder.total_bytes();
+    let rgba = if color.has_alpha() && color != image::ColorType::Rgba8 {
+        4 * pixels
+    } else {
+        0
+    };
+    let grey = if color == image::ColorType::L8 {
+        0
+    } else {
+        pixels
+    };
+    let encoded = 3 * (pixels + u64::from(height) + pixels / 1000 + (1 << 16));
+    Ok(DecodePlan {
+        route: Route::Whole(kind),
+        width,
+        height,
+        cost: source + 3 * decoded + rgba + grey + pixels + encoded + (4 << 20),
+    })
+}
+
+impl DecodePlan {
+    /// Bytes decoding holds at most, the source included (what it reserves of the budget).
+    pub fn cost(&self) -> u64 {
+        self.cost
+    }
+
+    pub fn dimensions(&self) -> (u32, u32) {
+        (self.width, self.height)
+    }
+
+    /// Whether the page goes to the engine as uploaded (a grey, upright PNG).
+    pub fn passes_through(&self) -> bool {
+        matches!(&self.route, Route::Rows(png) if png.pass_through)
+    }
+
+    /// Decodes `source` (the bytes this plan was made from) into the page OCR reads.
+    pub fn decode(&self, source: Bytes, limit: PixelLimit) -> Result<NormalizedPage, ImageProblem> {
+        match &self.route {
+            Route::Rows(png) => png.decode(source),
+            Route::Whole(kind) => whole(&source, *kind, limit),
+        }
+    }
+}
+
+/// Decodes, turns upright by its EXIF orientation, converts to grayscale and encodes as
+/// PNG (a grey PNG may pass through as it is), without a memory budget: for tools and
+/// tests. The OCR job reserves [`DecodePlan::cost`] of its [`super::DecodeBudget`] first.
+pub fn normalize(bytes: &[u8], limit: PixelLimit) -> Result<NormalizedPage, ImageProblem> {
+    plan(bytes, limit)?.decode(Bytes::copy_from_slice(bytes), limit)
+}
+
+/// The whole-image path for any format: decoded whole in its own format (16-bit RGBA is 8
+/// bytes a pixel), then grey. What every format took before PNG was decoded row by row;
+/// `quire-bench decode` compares the two.
+pub fn normalize_whole(bytes: &[u8], limit: PixelLimit) -> Result<NormalizedPage, ImageProblem> {
+    let kind = sniff(bytes).ok_or(ImageProblem::Unsupported)?;
+    whole(bytes, kind, limit)
+}
+
+fn whole_decoder(
+    bytes: &[u8],
+    kind: ImageKind,
+    limit: PixelLimit,
+) -> Result<impl ImageDecoder + '_, ImageProblem> {
     let mut reader = ImageReader::with_format(Cursor::new(bytes), kind.format());
     let mut limits = image::Limits::default();
-    // Bounds the decoders' own allocations; the pixel buffer is checked below.
+    // Bounds the decoders' own allocations; the pixel buffer is checked by the caller.
     limits.max_alloc = Some(limit.0.saturating_mul(8).max(64 << 20));
-    reader.limits(limits.clone());
-    let mut decoder = reader.into_decoder().map_err(|e| problem(e, 0, 0, limit))?;
+    reader.limits(limits);
+    reader.into_decoder().map_err(|e| problem(e, 0, 0, limit))
+}
+
+fn whole(bytes: &[u8], kind: ImageKind, limit: PixelLimit) -> Result<NormalizedPage, ImageProblem> {
+    let mut decoder = whole_decoder(bytes, kind, limit)?;
     let (width, height) = decoder.dimensions();
     if u64::from(width) * u64::from(height) > limit.0 {
         return Err(ImageProblem::TooLarge {
@@ -126,7 +254,9 @@ pub fn normalize(bytes: &[u8], limit: PixelLimit) -> Result<NormalizedPage, Imag
             limit: limit.0,
         });
     }
-    // The decoded buffer counts against the same budget (16-bit RGBA is 8 bytes a pixel).
+    let mut limits = image::Limits::default();
+    limits.max_alloc = Some(limit.0.saturating_mul(8).max(64 << 20));
+    // The decoded buffer counts against the same bound (16-bit RGBA is 8 bytes a pixel).
     limits
         .reserve(decoder.total_bytes())
         .map_err(|e| problem(e, width, height, limit))?;
@@ -146,7 +276,7 @@ pub fn normalize(bytes: &[u8], limit: PixelLimit) -> Result<NormalizedPage, Imag
     gray.write_with_encoder(encoder)
         .map_err(|e| ImageProblem::Corrupt(e.to_string()))?;
     Ok(NormalizedPage {
-        png,
+        png: Bytes::from(png),
         width: gray.width(),
         height: gray.height(),
     })

@@ -1,18 +1,25 @@
 //! Page images and OCR: normalization of uploaded images, and OCR engines behind one port.
 //!
-//! Failures are the runtime's [`ItemError`]s, classified here once: a corrupt or oversized
-//! image or an empty page is terminal for that page; a timeout or an engine crash is
+//! Decoding holds memory within one node-wide [`DecodeBudget`]. Failures are the runtime's
+//! [`ItemError`]s, classified here once: a corrupt or oversized image (in pixels, or in the
+//! memory its decode needs) or an empty page is terminal for that page; a timeout or an engine crash is
 //! retryable; a missing engine is fatal for the job and names the setting to fix.
 
+mod decode_budget;
 mod image_check;
 mod page_job;
+mod png_rows;
 mod tesseract;
 mod vision;
 
 use async_trait::async_trait;
 use quire_actors::ItemError;
 
-pub use image_check::{ImageKind, ImageProblem, NormalizedPage, PixelLimit, normalize, sniff};
+pub use decode_budget::{DecodeBudget, MAX_DECODE_BUDGET, Reservation};
+pub use image_check::{
+    DecodePlan, ImageKind, ImageProblem, NormalizedPage, PixelLimit, normalize, normalize_whole,
+    plan, sniff,
+};
 pub use page_job::OcrPages;
 pub use tesseract::Tesseract;
 pub use vision::{VisionEngine, VisionError, VisionSettings};

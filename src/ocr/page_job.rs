@@ -4,13 +4,12 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use bytes::Bytes;
 use quire_actors::ItemError;
 use quire_actors::ports::{ItemContext, RemoteItemHandler};
 use serde_json::Value;
 use tokio::sync::Semaphore;
 
-use super::{OcrEngine, PixelLimit, normalize};
+use super::{DecodeBudget, OcrEngine, PixelLimit, plan};
 use crate::objects::{ObjectError, ObjectStore};
 use crate::pages::OcrResult;
 use crate::store::PageStore;
@@ -23,6 +22,9 @@ pub struct OcrPages {
     /// Recorded with each result: which engine read the page.
     engine_name: String,
     limit: PixelLimit,
+    /// The node's memory for pages being decoded, and for each decoded page until the
+    /// engine has read it.
+    budget: Arc<DecodeBudget>,
     /// Pages being decoded or read at once: the engine's own concurrency. A job keeps more
     /// items in flight than that; without this bound they would all decode their scans at
     /// once, competing with the engine for the cores and holding their pixels in memory.
@@ -36,6 +38,7 @@ impl OcrPages {
         engine: Arc<dyn OcrEngine>,
         engine_name: &str,
         limit: PixelLimit,
+        budget: Arc<DecodeBudget>,
         concurrency: usize,
     ) -> Self {
         Self {
@@ -44,6 +47,7 @@ impl OcrPages {
             engine,
             engine_name: engine_name.to_owned(),
             limit,
+            budget,
             slots: Semaphore::new(concurrency.max(1)),
         }
     }
@@ -76,19 +80,34 @@ impl OcrPages {
             .map_err(storage_error)?;
         let limit = self.limit;
         let started = std::time::Instant::now();
-        // Decoding a scan is CPU work: off the runtime's thread.
-        let page = tokio::task::spawn_blocking(move || normalize(&source, limit))
-            .await
-            .map_err(|e| ItemError::retryable("WORKER_PANIC", e.to_string()))?
-            .map_err(ItemError::from)?;
+        // From the header alone: the size, and what decoding it will hold in memory.
+        let plan = plan(&source, limit)?;
+        let held = tokio::select! {
+            held = self.budget.reserve(plan.cost()) => held?,
+            () = item.stop.clone().stopping() => return Err(ItemError::Stopped),
+        };
+        // Decoding a scan is CPU work: off the runtime's thread. The reservation goes with
+        // it, so a job that stops meanwhile cannot free bytes the decode still holds.
+        let (page, held) = tokio::task::spawn_blocking(move || {
+            let mut held = held;
+            let page = plan.decode(source, limit);
+            if let Ok(page) = &page {
+                held.shrink_to(page.png.len() as u64);
+            }
+            (page, held)
+        })
+        .await
+        .map_err(|e| ItemError::retryable("WORKER_PANIC", e.to_string()))?;
+        let page = page?;
         // Under this attempt's own key: the fenced commit of the result publishes it.
         let image = images.normalized_by(item.job_id, item.attempt);
         self.objects
-            .put(&image, Bytes::from(page.png.clone()))
+            .put(&image, page.png.clone())
             .await
             .map_err(storage_error)?;
         let normalized = started.elapsed();
         let read = self.engine.recognize(&page).await?;
+        drop(held);
         Ok(OcrResult {
             text: read.text,
             confidence: read.confidence,

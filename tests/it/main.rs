@@ -16,3 +16,6 @@ mod runtime;
 mod store;
 mod ui;
 mod vision;
+
+#[global_allocator]
+static ALLOCATOR: common::alloc::Counting = common::alloc::Counting;

@@ -4,10 +4,17 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use quire::ocr::{ImageKind, ImageProblem, OcrEngine, PixelLimit, Tesseract, normalize, sniff};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use quire::ocr::{
+    DecodeBudget, ImageKind, ImageProblem, OcrEngine, PixelLimit, Tesseract, normalize,
+    normalize_whole, plan, sniff,
+};
 use quire_actors::ItemError;
 
-use crate::common::images::{png_bomb, small_png, truncated_png};
+use crate::common::alloc;
+use crate::common::images::{png_bomb, rgba16_page, small_png, truncated_png};
 use quire_actors::ErrorClass;
 
 fn data(name: &str) -> PathBuf {
@@ -66,6 +73,7 @@ fn real_scans_normalize_to_upright_grayscale_png() {
         ("eurotext.tif", 1024, 800),
         ("linn.png", 2550, 3300),
         ("textbook/page-01.png", 0, 0),
+        ("openstax-python/scans/page-01.png", 2550, 3300),
     ] {
         let bytes = read(name);
         assert!(sniff(&bytes).is_some(), "{name}");
@@ -73,8 +81,24 @@ fn real_scans_normalize_to_upright_grayscale_png() {
         if width > 0 {
             assert_eq!((page.width, page.height), (width, height), "{name}");
         }
-        let decoded = image::load_from_memory(&page.png).unwrap();
-        assert_eq!(decoded.color(), image::ColorType::L8, "{name} is grayscale");
+        // Grey: 8-bit, or a grey PNG of fewer bits (a 1-bit scan) passed through as it is.
+        let decoded = png::Decoder::new(std::io::Cursor::new(page.png.as_ref()))
+            .read_info()
+            .unwrap();
+        let info = decoded.info();
+        let grey = info.color_type == png::ColorType::Grayscale
+            || (info.color_type == png::ColorType::Indexed
+                && info
+                    .palette
+                    .as_deref()
+                    .unwrap()
+                    .chunks(3)
+                    .all(|c| c[0] == c[1] && c[1] == c[2]));
+        assert!(grey, "{name} is {:?}", info.color_type);
+        // A grey PNG is the page as uploaded: its bits and its resolution reach Tesseract.
+        if name.ends_with(".png") {
+            assert_eq!(page.png.as_ref(), bytes.as_slice(), "{name} passes through");
+        }
     }
     let err = normalize(&read("linn.png"), PixelLimit(1_000_000)).unwrap_err();
     assert!(err.to_string().contains("2550×3300"), "{err}");
@@ -187,4 +211,122 @@ fn bombs_truncations_and_impostors_are_refused() {
     let page = normalize(&small_png(64, 48), PixelLimit::default()).unwrap();
     assert_eq!((page.width, page.height), (64, 48));
     assert_eq!(sniff(&page.png), Some(ImageKind::Png));
+}
+
+/// The bytes a decode really allocates stay within what its plan reserves, on every route:
+/// rows to grey (16-bit RGBA), grey passed through (a real scan, a 1-bit scan), the whole
+/// image (TIFF); and rows take a fraction of what the whole-image path took for the same
+/// PNG.
+#[test]
+fn a_decode_holds_no_more_than_it_reserves() {
+    let _probe = alloc::PROBE.lock().unwrap_or_else(|e| e.into_inner());
+    let measure = |source: &Bytes, whole: bool| {
+        let base = alloc::live();
+        alloc::reset_peak();
+        alloc::counted(|| {
+            let page = if whole {
+                normalize_whole(source, PixelLimit::default())
+            } else {
+                plan(source, PixelLimit::default())
+                    .and_then(|p| p.decode(source.clone(), PixelLimit::default()))
+            };
+            drop(page.unwrap());
+        });
+        alloc::peak_since(base)
+    };
+    let rgba = Bytes::from(rgba16_page(2000, 1500));
+    for (name, source) in [
+        ("16-bit RGBA", rgba.clone()),
+        (
+            "openstax scan",
+            Bytes::from(read("openstax-python/scans/page-02.png")),
+        ),
+        ("1-bit linn.png", Bytes::from(read("linn.png"))),
+        ("phototest.tif", Bytes::from(read("phototest.tif"))),
+    ] {
+        let cost = plan(&source, PixelLimit::default()).unwrap().cost();
+        // The source is already in memory when the decode starts; the plan counts it too.
+        let held = measure(&source, false);
+        eprintln!("{name}: held {held} bytes, reserved {cost}");
+        assert!(
+            held + source.len() as u64 <= cost,
+            "{name}: held {held}, reserved {cost}"
+        );
+    }
+    let rows = measure(&rgba, false);
+    let whole = measure(&rgba, true);
+    eprintln!("16-bit RGBA 2000x1500: rows {rows} bytes, whole image {whole}");
+    assert!(rows * 4 < whole, "rows {rows}, whole {whole}");
+}
+
+/// Eight pages decoded at once against a budget that holds fewer: what the decoding threads
+/// really allocate together never passes the budget, and some decodes waited for it.
+#[test]
+fn concurrent_decodes_never_hold_more_than_the_budget() {
+    // The probe's lock is held across the whole run, on this (non-async) thread.
+    let _probe = alloc::PROBE.lock().unwrap_or_else(|e| e.into_inner());
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    runtime.block_on(decode_eight_within_a_budget());
+}
+
+async fn decode_eight_within_a_budget() {
+    let budget = Arc::new(DecodeBudget::new(40 << 20));
+    let source = Bytes::from(rgba16_page(3000, 2000));
+    let cost = plan(&source, PixelLimit::default()).unwrap().cost();
+    assert!(8 * cost > budget.bytes() && cost < budget.bytes(), "{cost}");
+    let base = alloc::live();
+    alloc::reset_peak();
+    let decodes: Vec<_> = (0..8)
+        .map(|_| {
+            let (budget, source) = (budget.clone(), source.clone());
+            tokio::spawn(async move {
+                let plan = plan(&source, PixelLimit::default()).unwrap();
+                let held = budget.reserve(plan.cost()).await.unwrap();
+                tokio::task::spawn_blocking(move || {
+                    let _held = held;
+                    alloc::counted(|| {
+                        let page = plan.decode(source, PixelLimit::default()).unwrap();
+                        (page.width, page.height)
+                    })
+                })
+                .await
+                .unwrap()
+            })
+        })
+        .collect();
+    for decode in decodes {
+        assert_eq!(decode.await.unwrap(), (3000, 2000));
+    }
+    let held = alloc::peak_since(base);
+    eprintln!(
+        "8 decodes of {cost} bytes: held at most {held} bytes together, reserved at most {} of {}, {} waited",
+        budget.peak(),
+        budget.bytes(),
+        budget.waited()
+    );
+    assert!(held <= budget.bytes(), "{held} > {}", budget.bytes());
+    assert!(budget.peak() <= budget.bytes());
+    assert!(budget.waited() >= 1, "the budget made decodes wait");
+    assert_eq!(budget.in_use(), 0);
+}
+
+/// A page whose decode needs more than the node's whole budget fails terminal, naming the
+/// setting, before any pixel is decoded.
+#[actix_rt::test]
+async fn a_page_over_the_whole_budget_fails_terminal() {
+    let source = rgba16_page(4000, 3000);
+    let plan = plan(&source, PixelLimit::default()).unwrap();
+    let budget = DecodeBudget::new(8 << 20);
+    assert!(plan.cost() > budget.bytes(), "{}", plan.cost());
+    let err = budget.reserve(plan.cost()).await.err().unwrap();
+    assert!(matches!(err, ImageProblem::OverBudget { .. }), "{err:?}");
+    let err = ItemError::from(err);
+    assert_eq!(
+        (err.class(), err.code()),
+        (ErrorClass::Terminal, "DECODE_BUDGET_EXCEEDED")
+    );
+    assert!(err.to_string().contains("ocr.decode_budget_bytes"), "{err}");
+    assert_eq!(budget.in_use(), 0);
 }

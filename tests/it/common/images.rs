@@ -51,3 +51,27 @@ pub fn truncated_png() -> Vec<u8> {
     let png = small_png(64, 48);
     png[..png.len() / 2].to_vec()
 }
+
+/// An opaque 16-bit RGBA page, white with black bars: small as a file, 8 bytes a pixel
+/// decoded whole.
+pub fn rgba16_page(width: u32, height: u32) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut encoder = png::Encoder::new(&mut out, width, height);
+    encoder.set_color(png::ColorType::Rgba);
+    encoder.set_depth(png::BitDepth::Sixteen);
+    encoder.set_compression(png::Compression::Fast);
+    let mut writer = encoder.write_header().unwrap();
+    let mut rows = writer.stream_writer().unwrap();
+    let white = vec![0xFFu8; width as usize * 8];
+    let mut barred = white.clone();
+    for px in barred.chunks_exact_mut(8).step_by(16) {
+        px[..6].fill(0);
+    }
+    for y in 0..height {
+        let row = if y % 64 < 8 { &barred } else { &white };
+        std::io::Write::write_all(&mut rows, row).unwrap();
+    }
+    rows.finish().unwrap();
+    writer.finish().unwrap();
+    out
+}

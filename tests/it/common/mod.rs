@@ -1,5 +1,6 @@
 //! Helpers shared by every integration test.
 
+pub mod alloc;
 pub mod api;
 pub mod browser;
 pub mod db;
