@@ -192,6 +192,11 @@ impl App {
     /// and then closes the database, before the process's executor goes away.
     pub async fn stop(&self, limit: std::time::Duration) {
         self.runtime.shutdown(limit).await;
+        self.close_store().await;
+    }
+
+    /// Closes the database, waiting a little for connections in use.
+    pub async fn close_store(&self) {
         if tokio::time::timeout(STORE_CLOSE_LIMIT, self.store.close())
             .await
             .is_err()

@@ -110,7 +110,13 @@ async fn serve(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
     // or a slow upload must not keep this node's leases until an orchestrator's SIGKILL.
     tracing::info!("stopping: draining running jobs, closing connections");
     app.close_streams();
-    tokio::join!(http.stop(true), app.stop(DRAIN_LIMIT));
+    // No new connections, but the HTTP workers live on until the drain is over: a
+    // database connection belongs to the executor that opened it, and the drain's last
+    // write may be given one an HTTP worker opened.
+    http.pause().await;
+    app.runtime.shutdown(DRAIN_LIMIT).await;
+    http.stop(true).await;
+    app.close_store().await;
     server.await??;
     Ok(())
 }

@@ -175,7 +175,7 @@ async fn receive(
     let mut storing = None;
     let received = receive_files(&state, &mut upload, &mut multipart, &arrival, &mut storing).await;
     // Whatever happened, the file being stored is awaited before the upload ends.
-    let settled = settle(&state, &mut upload, &mut storing).await;
+    let settled = finish_storing(&state, &mut upload, &mut storing).await;
     let ended = match received.and(settled) {
         Ok(()) if upload.stored_pages().is_empty() => Err(Stop::from(Refusal::NoFiles)),
         other => other,
@@ -211,7 +211,7 @@ async fn receive(
 type Storing = actix_web::rt::task::JoinHandle<Result<StoredPage, IntakeError>>;
 
 /// Waits for the file being stored, if any, and counts it.
-async fn settle(
+async fn finish_storing(
     state: &ApiState,
     upload: &mut Upload,
     storing: &mut Option<Storing>,
@@ -273,7 +273,7 @@ async fn receive_files(
             buf.extend_from_slice(&chunk);
         }
         let kind = upload.check(&buf, &label)?;
-        settle(state, upload, storing).await?;
+        finish_storing(state, upload, storing).await?;
         let write = upload.accept(page_no, kind, original_name, buf.freeze());
         *storing = Some(actix_web::rt::spawn(write.run()));
     }

@@ -178,6 +178,24 @@ async fn guidelines_from_a_real_textbook_page(backend: Backend) {
             && haystack.contains("Maya eats 3"),
         "the EPUB lacks its chapter"
     );
+    // The export attempt wrote its own object, and its fenced commit published that key: a
+    // node whose lease was taken over, writing its EPUB late (under its own attempt, or
+    // where every export once went), changes nothing anyone downloads.
+    let id = job["id"].as_str().unwrap();
+    let keys = api.object_keys().await;
+    let published = format!("books/{book}/exports/{id}/1.epub");
+    assert!(keys.contains(&published), "{keys:?}");
+    let late = format!("books/{book}/exports/{id}/2.epub");
+    api.put_object(&late, b"a stale attempt's export").await;
+    api.put_object(&format!("books/{book}/exports/book.epub"), b"a stale attempt's export")
+        .await;
+    let res = api
+        .http
+        .get(format!("{}{export}", api.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.bytes().await.unwrap(), epub, "the published export");
 
     // Everything completed: a resume has nothing to do; a restart runs the pages again and
     // keeps the first run in the history.

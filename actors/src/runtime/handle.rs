@@ -1,10 +1,12 @@
-use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
 
 use actix::prelude::*;
 use tokio::sync::broadcast;
 
+use super::kinds::KindRegistry;
+use super::stats::RuntimeStats;
+use super::stop::NodeDraining;
+use super::submit::{ResumeMode, SubmitError};
 use super::RuntimeConfig;
 use super::blocking_pool::BlockingPool;
 use super::heartbeat::{Heartbeat, recover_own_jobs};
@@ -13,56 +15,7 @@ use super::remote_pool::RemotePool;
 use super::supervisor::{AbortHeld, Adopt, Cancel, Release, Shutdown, Submit, Supervisor};
 use crate::error::StoreError;
 use crate::model::{ItemStatus, Job, JobId, JobKind, NewJob};
-use crate::ports::{Clock, ItemWork, JobStore};
-
-/// Which pool and handler run each job kind's items.
-pub type KindRegistry = HashMap<JobKind, ItemWork>;
-
-/// Why a job could not be submitted.
-#[derive(Debug, thiserror::Error)]
-pub enum SubmitError {
-    /// The JobLock is held: the API answers 409 naming the holder.
-    #[error("the book already has an active job ({holder})")]
-    BookBusy { holder: JobId },
-    #[error("this node runs no `{0}` jobs")]
-    UnknownKind(JobKind),
-    /// Resume asked of a job that is still active or has nothing left to do.
-    #[error("job {job_id} cannot be resumed: {reason}")]
-    NotResumable { job_id: JobId, reason: &'static str },
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error("the runtime is shutting down")]
-    Stopped,
-    /// Release or abort asked of a job this node does not hold for an upload.
-    #[error("job {job_id} is not held by this node")]
-    NotHeld { job_id: JobId },
-}
-
-/// Counters for metrics and tests.
-#[derive(Debug, Default)]
-pub struct RuntimeStats {
-    /// JobActors restarted after a crash.
-    pub restarts: AtomicU64,
-    /// Jobs this node took over from an expired lease (or back at boot).
-    pub takeovers: AtomicU64,
-    /// JobActors stopped because their lease was taken over.
-    pub fenced: AtomicU64,
-    /// Calls a provider answered with 429 (each paused that provider's calls).
-    pub rate_limited: AtomicU64,
-    /// Item attempts by outcome, error class and latency.
-    pub items: super::ItemStats,
-    /// The node is shutting down: it takes over no job.
-    pub draining: std::sync::atomic::AtomicBool,
-}
-
-/// How a new job relates to an old one.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ResumeMode {
-    /// Only the items the old job did not complete.
-    Resume,
-    /// Every item again.
-    Restart,
-}
+use crate::ports::{Clock, JobStore};
 
 /// The one way into the runtime for the HTTP API, the CLI and tests. Cheap to clone.
 #[derive(Clone)]
@@ -72,6 +25,8 @@ pub struct RuntimeHandle {
     clock: Arc<dyn Clock>,
     events: broadcast::Sender<Job>,
     stats: Arc<RuntimeStats>,
+    /// Raised by [`Self::shutdown`]; the Heartbeat takes over nothing once it is.
+    draining: Arc<NodeDraining>,
 }
 
 impl RuntimeHandle {
@@ -88,6 +43,7 @@ impl RuntimeHandle {
         let cfg = Arc::new(cfg);
         let (events, _) = broadcast::channel(1024);
         let stats = Arc::new(RuntimeStats::default());
+        let draining = Arc::new(NodeDraining::default());
         let pools = Pools {
             blocking: BlockingPool::start(cfg.blocking_threads),
             remote: RemotePool::start(cfg.remote_concurrency, cfg.retry.max, stats.clone()),
@@ -110,7 +66,7 @@ impl RuntimeHandle {
             clock.clone(),
             cfg,
             supervisor.clone(),
-            stats.clone(),
+            draining.clone(),
             runnable,
         )
         .start();
@@ -120,6 +76,7 @@ impl RuntimeHandle {
             clock,
             events,
             stats,
+            draining,
         })
     }
 
@@ -224,9 +181,7 @@ impl RuntimeHandle {
     /// Drains this node: running jobs persist their outcomes, release their in-flight items
     /// and let their leases expire, so they go on elsewhere at once. Waits at most `limit`.
     pub async fn shutdown(&self, limit: std::time::Duration) {
-        self.stats
-            .draining
-            .store(true, std::sync::atomic::Ordering::SeqCst);
+        self.draining.raise();
         let _ = tokio::time::timeout(limit, self.supervisor.send(Shutdown)).await;
     }
 

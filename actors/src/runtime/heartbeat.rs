@@ -1,10 +1,10 @@
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use actix::prelude::*;
 
 use super::supervisor::{Adopt, CancelsRecorded, LeasesLost, LiveLeases, Supervisor, fail_job};
-use super::{Recovery, RuntimeConfig, RuntimeStats, within};
+use super::stop::NodeDraining;
+use super::{Recovery, RuntimeConfig, within};
 use crate::error::StoreError;
 use crate::model::{JobError, JobKind, Lease};
 use crate::ports::{Clock, JobStore, Takeover};
@@ -23,7 +23,8 @@ pub struct Heartbeat {
     clock: Arc<dyn Clock>,
     cfg: Arc<RuntimeConfig>,
     supervisor: Addr<Supervisor>,
-    stats: Arc<RuntimeStats>,
+    /// Raised when the node drains: it takes over nothing from then on.
+    draining: Arc<NodeDraining>,
     /// The kinds this node runs: the only jobs it takes over.
     kinds: Arc<[JobKind]>,
     /// A takeover is in flight.
@@ -36,7 +37,7 @@ impl Heartbeat {
         clock: Arc<dyn Clock>,
         cfg: Arc<RuntimeConfig>,
         supervisor: Addr<Supervisor>,
-        stats: Arc<RuntimeStats>,
+        draining: Arc<NodeDraining>,
         kinds: Arc<[JobKind]>,
     ) -> Self {
         Self {
@@ -44,7 +45,7 @@ impl Heartbeat {
             clock,
             cfg,
             supervisor,
-            stats,
+            draining,
             kinds,
             taking_over: false,
         }
@@ -91,7 +92,7 @@ impl Heartbeat {
 
     /// Takes over jobs whose lease expired, unless the node drains or a takeover runs.
     fn take_over(&mut self, ctx: &mut Context<Self>) {
-        if self.taking_over || self.stats.draining.load(Ordering::SeqCst) {
+        if self.taking_over || self.draining.is_raised() {
             return;
         }
         self.taking_over = true;

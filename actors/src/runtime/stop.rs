@@ -1,4 +1,7 @@
-//! A job's stop signal, shared with the pools running its items.
+//! Stopping: a job's stop signal, shared with the pools running its items, and the
+//! node's own drain.
+
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use tokio::sync::watch;
 
@@ -48,5 +51,19 @@ impl StopSignal {
     /// Resolves once the job takes no new work (or its JobActor is gone).
     pub async fn stopping(mut self) {
         let _ = self.0.wait_for(|l| *l >= StopLevel::NoNewWork).await;
+    }
+}
+
+/// Raised once when the node starts to drain: from then on it takes over no job.
+#[derive(Debug, Default)]
+pub struct NodeDraining(AtomicBool);
+
+impl NodeDraining {
+    pub fn raise(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+
+    pub fn is_raised(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
     }
 }

@@ -5,7 +5,9 @@ use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 
-use super::handle::{KindRegistry, RuntimeStats, SubmitError};
+use super::kinds::KindRegistry;
+use super::stats::RuntimeStats;
+use super::submit::SubmitError;
 use super::job_actor::{Abandon, CancelRequested, JobActor, JobEnv, JobExit, JobExited};
 use crate::error::StoreError;
 use crate::model::{Job, JobError, JobEvent, JobId, JobStatus, Lease, NewJob};

@@ -209,7 +209,7 @@ impl JobActor {
             if self.winding_down() {
                 self.finish(ctx);
             } else if self.exhausted && !self.sleeping {
-                self.settle(ctx);
+                self.end_or_wait(ctx);
             }
         } else if !self.outcomes.is_empty() && self.flush_timer.is_none() {
             let wait = self.cfg().commit_interval;
@@ -428,7 +428,7 @@ impl JobActor {
 
     /// Nothing in flight, nothing to write, nothing due: wait for a backoff, start another
     /// retry round, or end the job.
-    fn settle(&mut self, ctx: &mut Context<Self>) {
+    fn end_or_wait(&mut self, ctx: &mut Context<Self>) {
         self.busy = true;
         let store = self.env.store.clone();
         let lease = self.lease.clone();
