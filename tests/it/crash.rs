@@ -54,7 +54,10 @@ fn spawn_node_with(
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         // QUIRE_TEST_NODE_LOG=debug shows the nodes' own logs when a drill fails.
-        .env("QUIRE_LOG", std::env::var("QUIRE_TEST_NODE_LOG").unwrap_or("warn".into()))
+        .env(
+            "QUIRE_LOG",
+            std::env::var("QUIRE_TEST_NODE_LOG").unwrap_or("warn".into()),
+        )
         .env("QUIRE_DATABASE_URL", &db.url)
         .env("QUIRE_STORAGE_PATH", dir.join("objects"))
         .env("QUIRE_SERVER_BIND", "127.0.0.1:0")

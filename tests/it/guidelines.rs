@@ -187,8 +187,11 @@ async fn guidelines_from_a_real_textbook_page(backend: Backend) {
     assert!(keys.contains(&published), "{keys:?}");
     let late = format!("books/{book}/exports/{id}/2.epub");
     api.put_object(&late, b"a stale attempt's export").await;
-    api.put_object(&format!("books/{book}/exports/book.epub"), b"a stale attempt's export")
-        .await;
+    api.put_object(
+        &format!("books/{book}/exports/book.epub"),
+        b"a stale attempt's export",
+    )
+    .await;
     let res = api
         .http
         .get(format!("{}{export}", api.base))

@@ -2,8 +2,8 @@ use std::sync::Arc;
 
 use actix::prelude::*;
 
-use super::supervisor::{Adopt, CancelsRecorded, LeasesLost, LiveLeases, Supervisor, fail_job};
 use super::stop::NodeDraining;
+use super::supervisor::{Adopt, CancelsRecorded, LeasesLost, LiveLeases, Supervisor, fail_job};
 use super::{Recovery, RuntimeConfig, within};
 use crate::error::StoreError;
 use crate::model::{JobError, JobKind, Lease};

@@ -28,14 +28,14 @@ mod work;
 pub use blocking_pool::BlockingPool;
 pub use config::{KindLimits, Recovery, RuntimeConfig};
 pub use handle::RuntimeHandle;
-pub use kinds::KindRegistry;
-pub use stats::RuntimeStats;
-pub use submit::{ResumeMode, SubmitError};
 pub use heartbeat::Heartbeat;
 pub use item_stats::{AttemptEnd, Histogram, ItemStats, ItemStatsSnapshot, LATENCY_BOUNDS_MS};
 pub use job_actor::{JobActor, JobExit};
+pub use kinds::KindRegistry;
 pub use remote_pool::RemotePool;
+pub use stats::RuntimeStats;
 pub use stop::{StopLevel, StopSignal};
+pub use submit::{ResumeMode, SubmitError};
 pub use supervisor::Supervisor;
 
 use std::future::Future;

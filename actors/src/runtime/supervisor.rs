@@ -5,10 +5,10 @@ use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 
+use super::job_actor::{Abandon, CancelRequested, JobActor, JobEnv, JobExit, JobExited};
 use super::kinds::KindRegistry;
 use super::stats::RuntimeStats;
 use super::submit::SubmitError;
-use super::job_actor::{Abandon, CancelRequested, JobActor, JobEnv, JobExit, JobExited};
 use crate::error::StoreError;
 use crate::model::{Job, JobError, JobEvent, JobId, JobStatus, Lease, NewJob};
 
