@@ -12,6 +12,10 @@ use super::submit::SubmitError;
 use crate::error::StoreError;
 use crate::model::{Job, JobError, JobEvent, JobId, JobStatus, Lease, NewJob};
 
+mod slot;
+
+use slot::{SlotEvent, SlotPhase};
+
 /// Owns this node's jobs: takes the JobLock, runs one [`JobActor`] per leased job, and
 /// restarts a JobActor that crashed, at most `restart_limit` times per `restart_window`.
 /// Past that the job fails (`RESTART_LIMIT`), resumable.
@@ -32,12 +36,10 @@ pub struct Supervisor {
 /// A job this node drives.
 struct Running {
     lease: Lease,
-    /// None while a crashed JobActor waits for its restart; the lease is still renewed.
-    addr: Option<Addr<JobActor>>,
+    /// Held, live or awaiting its restart; the lease is renewed in every phase.
+    phase: SlotPhase,
     /// When its JobActor crashed, within the restart window.
     crashes: VecDeque<Instant>,
-    /// Held: the JobLock is taken, the items have not arrived; no JobActor yet.
-    held: bool,
 }
 
 impl Supervisor {
@@ -65,34 +67,65 @@ impl Supervisor {
         }
     }
 
-    fn spawn_job(&mut self, lease: Lease, kind: crate::model::JobKind, crashes: VecDeque<Instant>) {
+    /// Runs a job under a new lease (submitted, adopted), in place of any older slot.
+    fn spawn_job(&mut self, lease: Lease, kind: crate::model::JobKind) {
+        let Some((env, work)) = self.runnable(&lease, kind) else {
+            return;
+        };
+        if let Some(old) = self.jobs.remove(&lease.job_id)
+            && let SlotPhase::Live(addr) = old.phase
+        {
+            addr.do_send(Abandon);
+        }
+        let addr = JobActor::new(env, lease.clone(), work).start();
+        let running = Running {
+            lease,
+            phase: SlotPhase::Live(addr),
+            crashes: VecDeque::new(),
+        };
+        self.jobs.insert(running.lease.job_id, running);
+    }
+
+    /// Starts the JobActor of a slot held or awaiting its restart, under the same lease.
+    /// Callers check the slot's phase first.
+    fn start_slot(&mut self, lease: Lease, kind: crate::model::JobKind) {
+        let Some((env, work)) = self.runnable(&lease, kind) else {
+            return;
+        };
+        let addr = JobActor::new(env, lease.clone(), work).start();
+        if let Some(running) = self.jobs.get_mut(&lease.job_id)
+            && running.lease == lease
+            && let Some(live) = running.phase.apply(SlotEvent::Start(addr.clone()))
+        {
+            running.phase = live;
+        } else {
+            // No slot to watch it: a JobActor nobody restarts or drains must not run.
+            addr.do_send(Abandon);
+        }
+    }
+
+    /// What a JobActor for this job needs, or `None` after letting the job go: the node is
+    /// draining, or it runs no such kind.
+    fn runnable(
+        &mut self,
+        lease: &Lease,
+        kind: crate::model::JobKind,
+    ) -> Option<(JobEnv, crate::ports::ItemWork)> {
         if self.shutting_down {
             // A restart or an adoption that lands after the drain began: let the lease go.
             self.jobs.remove(&lease.job_id);
-            self.let_go(vec![lease]);
-            return;
+            self.let_go(vec![lease.clone()]);
+            return None;
         }
         let (Some(env), Some(work)) = (self.env.clone(), self.kinds.get(&kind).cloned()) else {
             // Takeovers take only the kinds this node runs; should one slip through, the
             // job is left to a node that can run it instead of held here for nothing.
             tracing::error!(job_id = %lease.job_id, %kind, "no handler registered for this kind; letting the job go");
             self.jobs.remove(&lease.job_id);
-            self.let_go(vec![lease]);
-            return;
+            self.let_go(vec![lease.clone()]);
+            return None;
         };
-        if let Some(addr) = self.jobs.remove(&lease.job_id).and_then(|old| old.addr) {
-            addr.do_send(Abandon);
-        }
-        let addr = JobActor::new(env, lease.clone(), work).start();
-        self.jobs.insert(
-            lease.job_id,
-            Running {
-                lease,
-                addr: Some(addr),
-                crashes,
-                held: false,
-            },
-        );
+        Some((env, work))
     }
 
     /// Adopts jobs this node now leases (takeover, boot): reads each job's kind, then runs it.
@@ -109,7 +142,7 @@ impl Supervisor {
                 .map(move |res, act, _| match res {
                     // Another adoption or restart may have won while the job was read.
                     _ if act.holds_newer(&lease) => {}
-                    Ok(job) => act.spawn_job(lease, job.kind, VecDeque::new()),
+                    Ok(job) => act.spawn_job(lease, job.kind),
                     Err(error) => tracing::error!(%job_id, %error, "cannot adopt job"),
                 })
                 .spawn(ctx);
@@ -154,9 +187,13 @@ impl Supervisor {
         else {
             return;
         };
+        // A held slot has no JobActor to crash.
+        let Some(waiting) = running.phase.apply(SlotEvent::Crash) else {
+            return;
+        };
+        running.phase = waiting;
         let now = Instant::now();
         let window = self.cfg.restart_window;
-        running.addr = None;
         running.crashes.retain(|t| now.duration_since(*t) < window);
         running.crashes.push_back(now);
         let crashes = running.crashes.len();
@@ -197,14 +234,7 @@ impl Supervisor {
                     return;
                 }
                 match res {
-                    Ok(job) if job.status.is_active() => {
-                        let crashes = act
-                            .jobs
-                            .remove(&job_id)
-                            .map(|r| r.crashes)
-                            .unwrap_or_default();
-                        act.spawn_job(lease, job.kind, crashes);
-                    }
+                    Ok(job) if job.status.is_active() => act.start_slot(lease, job.kind),
                     Ok(_) => {
                         act.jobs.remove(&job_id);
                     }
@@ -217,14 +247,14 @@ impl Supervisor {
     fn waiting_for_restart(&self, lease: &Lease) -> bool {
         self.jobs
             .get(&lease.job_id)
-            .is_some_and(|r| r.lease == *lease && r.addr.is_none() && !r.held)
+            .is_some_and(|r| r.lease == *lease && matches!(r.phase, SlotPhase::AwaitingRestart))
     }
 
     /// The lease of a job this node holds for an upload, if it does.
     fn held_lease(&self, id: JobId) -> Option<Lease> {
         self.jobs
             .get(&id)
-            .filter(|r| r.held)
+            .filter(|r| matches!(r.phase, SlotPhase::Held))
             .map(|r| r.lease.clone())
     }
 }
@@ -297,13 +327,12 @@ impl Handler<Submit> for Supervisor {
                     if job.held {
                         let running = Running {
                             lease,
-                            addr: None,
+                            phase: SlotPhase::Held,
                             crashes: VecDeque::new(),
-                            held: true,
                         };
                         act.jobs.insert(job.id, running);
                     } else {
-                        act.spawn_job(lease, job.kind, VecDeque::new());
+                        act.spawn_job(lease, job.kind);
                     }
                     Ok(job)
                 }),
@@ -327,7 +356,7 @@ impl Handler<Cancel> for Supervisor {
                     if let Ok(job) = &res {
                         let _ = act.events.send(job.clone());
                         // A JobActor waiting for its restart reads the cancel when it enters.
-                        if let Some(addr) = act.jobs.get(&job.id).and_then(|r| r.addr.as_ref()) {
+                        if let Some(addr) = act.jobs.get(&job.id).and_then(|r| r.phase.actor()) {
                             addr.do_send(CancelRequested);
                         }
                     }
@@ -376,14 +405,14 @@ impl Handler<Shutdown> for Supervisor {
         let drains: Vec<_> = self
             .jobs
             .values()
-            .filter_map(|r| r.addr.clone())
+            .filter_map(|r| r.phase.actor().cloned())
             .map(|addr| addr.send(super::job_actor::Drain))
             .collect();
         // Held jobs and jobs waiting for a restart have no actor to drain them.
         let idle: Vec<JobId> = self
             .jobs
             .iter()
-            .filter(|(_, r)| r.addr.is_none())
+            .filter(|(_, r)| r.phase.actor().is_none())
             .map(|(id, _)| *id)
             .collect();
         let leases = idle
@@ -430,7 +459,7 @@ impl Handler<Release> for Supervisor {
             .map(|res, act, _| {
                 let (job, lease) = res?;
                 if act.held_lease(job.id).as_ref() == Some(&lease) {
-                    act.spawn_job(lease, job.kind, VecDeque::new());
+                    act.start_slot(lease, job.kind);
                 }
                 let _ = act.events.send(job.clone());
                 Ok(job)
@@ -516,7 +545,7 @@ impl Handler<LeasesLost> for Supervisor {
             if let Some(running) = self.jobs.remove(&id) {
                 tracing::warn!(job_id = %id, "lease lost; abandoning the job here");
                 self.stats.fenced.fetch_add(1, Ordering::Relaxed);
-                if let Some(addr) = running.addr {
+                if let SlotPhase::Live(addr) = running.phase {
                     addr.do_send(Abandon);
                 }
             }
@@ -534,7 +563,7 @@ impl Handler<CancelsRecorded> for Supervisor {
 
     fn handle(&mut self, CancelsRecorded(ids): CancelsRecorded, _: &mut Context<Self>) {
         for id in ids {
-            if let Some(addr) = self.jobs.get(&id).and_then(|r| r.addr.as_ref()) {
+            if let Some(addr) = self.jobs.get(&id).and_then(|r| r.phase.actor()) {
                 addr.do_send(CancelRequested);
             }
         }

@@ -2,7 +2,7 @@
 
 use actix::prelude::*;
 
-use super::{Drain, JobActor, JobExit};
+use super::{Drain, JobActor, JobExit, PhaseEvent};
 use crate::ports::Commit;
 use crate::runtime::stop::StopLevel;
 use crate::runtime::within;
@@ -48,12 +48,11 @@ impl Handler<Drain> for JobActor {
 
     fn handle(&mut self, _: Drain, ctx: &mut Context<Self>) -> Self::Result {
         let (tx, rx) = tokio::sync::oneshot::channel();
-        if self.exited {
+        if self.exited() {
             let _ = tx.send(());
         } else {
             self.on_exit.push(tx);
-            if !self.draining {
-                self.draining = true;
+            if self.step(PhaseEvent::Drain) {
                 self.stop.raise(StopLevel::Abort);
                 self.release_in_flight();
                 if let Some(timer) = self.flush_timer.take() {

@@ -20,6 +20,9 @@ use crate::model::{
 use crate::ports::{Clock, Commit, Committed, Entered, ItemContext, ItemWork, JobStore};
 
 mod drain;
+mod phase;
+
+use phase::{Phase, PhaseEvent, Stop};
 
 /// Why a JobActor stopped: what its Supervisor reads to decide on a restart.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -105,6 +108,8 @@ pub struct JobActor {
     env: JobEnv,
     lease: Lease,
     work: ItemWork,
+    /// Where it is in its life: every cause of its end (cancel, fatal error, drain) lives here.
+    phase: Phase,
     /// The job as entered; `progress` is kept apart and written with each batch.
     job: Option<Job>,
     params: Arc<Value>,
@@ -118,13 +123,8 @@ pub struct JobActor {
     busy: bool,
     /// The last claim found no due item.
     exhausted: bool,
-    cancelling: bool,
-    /// Every item had ended when the cancel was seen: the job is completed, not cancelled.
-    ended_before_cancel: bool,
     /// Waiting for a backoff deadline with nothing in flight.
     sleeping: bool,
-    /// A fatal item error: the job fails once in-flight items settle.
-    fatal: Option<JobError>,
     /// The grace timer after a cancel or fatal error runs.
     grace_armed: bool,
     /// Auto retry rounds done.
@@ -133,12 +133,9 @@ pub struct JobActor {
     signal: StopSignal,
     reply_to: Option<Recipient<ItemDone>>,
     slow_to: Option<Recipient<ItemSlow>>,
-    /// Set by [`Drain`]: the next step is the last write.
-    draining: bool,
     /// Fired on exit, for whoever asked the actor to drain.
     on_exit: Vec<tokio::sync::oneshot::Sender<()>>,
     flush_timer: Option<SpawnHandle>,
-    exited: bool,
 }
 
 impl JobActor {
@@ -148,6 +145,7 @@ impl JobActor {
             env,
             lease,
             work,
+            phase: Phase::Entering,
             job: None,
             params: Arc::new(Value::Null),
             progress: Progress::default(),
@@ -156,20 +154,15 @@ impl JobActor {
             oldest_outcome: None,
             busy: false,
             exhausted: false,
-            cancelling: false,
-            ended_before_cancel: false,
             sleeping: false,
-            fatal: None,
             grace_armed: false,
             round: 0,
             stop,
             signal,
             reply_to: None,
             slow_to: None,
-            draining: false,
             on_exit: Vec::new(),
             flush_timer: None,
-            exited: false,
         }
     }
 
@@ -178,7 +171,22 @@ impl JobActor {
     }
 
     fn winding_down(&self) -> bool {
-        self.cancelling || self.fatal.is_some() || self.draining
+        self.phase.winding_down()
+    }
+
+    fn exited(&self) -> bool {
+        self.phase == Phase::Exited
+    }
+
+    /// Moves to the phase `event` leads to; false when it changes nothing.
+    fn step(&mut self, event: PhaseEvent) -> bool {
+        match self.phase.apply(event) {
+            Some(next) => {
+                self.phase = next;
+                true
+            }
+            None => false,
+        }
     }
 
     fn cfg(&self) -> &RuntimeConfig {
@@ -187,10 +195,10 @@ impl JobActor {
 
     /// Decides the next step. Called after every event; does nothing while a store call runs.
     fn pump(&mut self, ctx: &mut Context<Self>) {
-        if self.busy || self.exited {
+        if self.busy || self.exited() {
             return;
         }
-        if self.draining {
+        if matches!(self.phase, Phase::Draining(_)) {
             return self.last_write(ctx);
         }
         if self.job.is_none() {
@@ -481,28 +489,32 @@ impl JobActor {
 
     /// An empty commit: renews the lease and reads the status while items wait on backoff.
     fn flush_empty(&mut self, ctx: &mut Context<Self>) {
-        if !self.busy && !self.exited {
+        if !self.busy && !self.exited() {
             self.flush(ctx);
         }
     }
 
     fn finish(&mut self, ctx: &mut Context<Self>) {
-        let (event, error) = if let Some(error) = self.fatal.clone() {
-            (JobEvent::Fail, Some(error))
-        } else if self.cancelling && (self.progress.remaining() > 0 || !self.ended_before_cancel) {
-            (JobEvent::Stopped, None)
-        } else if self.progress.completed == 0 && self.progress.failed > 0 {
-            let error = JobError {
-                code: "ALL_ITEMS_FAILED".to_owned(),
-                message: format!(
-                    "all {} items failed; see each item's error, then resume the job",
-                    self.progress.failed
-                ),
-            };
-            (JobEvent::Fail, Some(error))
-        } else {
-            (JobEvent::Finish, None)
+        let (event, error) = match self.phase.stop() {
+            Some(Stop::Fail(error)) => (JobEvent::Fail, Some(error.clone())),
+            Some(Stop::Cancel { ended_before })
+                if self.progress.remaining() > 0 || !ended_before =>
+            {
+                (JobEvent::Stopped, None)
+            }
+            _ if self.progress.completed == 0 && self.progress.failed > 0 => {
+                let error = JobError {
+                    code: "ALL_ITEMS_FAILED".to_owned(),
+                    message: format!(
+                        "all {} items failed; see each item's error, then resume the job",
+                        self.progress.failed
+                    ),
+                };
+                (JobEvent::Fail, Some(error))
+            }
+            _ => (JobEvent::Finish, None),
         };
+        self.step(PhaseEvent::Finish);
         self.busy = true;
         let (store, lease, now) = (self.env.store.clone(), self.lease.clone(), self.now());
         let progress = self.progress.clone();
@@ -527,18 +539,16 @@ impl JobActor {
     }
 
     fn begin_cancel(&mut self, ctx: &mut Context<Self>) {
-        if self.cancelling {
-            return;
-        }
-        self.cancelling = true;
         let ended_unwritten = self
             .outcomes
             .iter()
             .filter(|o| matches!(o.status, ItemStatus::Completed | ItemStatus::Failed))
             .count() as u64;
-        self.ended_before_cancel =
+        let ended_before =
             self.in_flight.is_empty() && self.progress.remaining() <= ended_unwritten;
-        self.wind_down(ctx);
+        if self.step(PhaseEvent::Stop(Stop::Cancel { ended_before })) {
+            self.wind_down(ctx);
+        }
     }
 
     /// After a cancel or a fatal error: start no new item, let in-flight items finish
@@ -560,7 +570,7 @@ impl JobActor {
     /// Reads the job's status while items run, so that a cancel recorded on another node
     /// stops new starts within `cancel_poll` instead of at the next heartbeat or commit.
     fn poll_cancel(&mut self, ctx: &mut Context<Self>) {
-        if self.exited || self.winding_down() || self.in_flight.is_empty() {
+        if self.exited() || self.winding_down() || self.in_flight.is_empty() {
             return;
         }
         let (store, id) = (self.env.store.clone(), self.lease.job_id);
@@ -600,13 +610,14 @@ impl JobActor {
 
     fn job_timed_out(&mut self, limit: Duration, ctx: &mut Context<Self>) {
         // A cancel or a drain already ending the job takes precedence.
-        if self.exited || self.winding_down() {
+        if self.exited() || self.winding_down() {
             return;
         }
         let failure = JobFailure::TimedOut { limit };
         tracing::warn!(job_id = %self.lease.job_id, ?limit, "job past its limit; failing it");
-        self.fatal = Some(failure.to_job_error());
-        self.wind_down(ctx);
+        if self.step(PhaseEvent::Stop(Stop::Fail(failure.to_job_error()))) {
+            self.wind_down(ctx);
+        }
         self.pump(ctx);
     }
 
@@ -661,9 +672,8 @@ impl JobActor {
         self.push_outcome(outcome);
         // The first fatal error fails the job once in-flight items settle.
         if let Some(error) = fatal
-            && self.fatal.is_none()
+            && self.step(PhaseEvent::Stop(Stop::Fail(error)))
         {
-            self.fatal = Some(error);
             self.wind_down(ctx);
         }
         self.pump(ctx);
@@ -696,10 +706,9 @@ impl JobActor {
     }
 
     fn exit(&mut self, exit: JobExit, ctx: &mut Context<Self>) {
-        if self.exited {
+        if !self.step(PhaseEvent::Exit) {
             return;
         }
-        self.exited = true;
         for waiter in self.on_exit.drain(..) {
             let _ = waiter.send(());
         }
@@ -732,10 +741,10 @@ impl Actor for JobActor {
                 match res {
                     Ok(Entered { job, .. }) if job.held => {
                         tracing::warn!(job_id = %job.id, "held job taken over: its upload was interrupted");
-                        act.fatal = Some(JobError {
+                        act.step(PhaseEvent::Stop(Stop::Fail(JobError {
                             code: "UPLOAD_INTERRUPTED".to_owned(),
                             message: "the server receiving this job's upload stopped before the upload ended; upload the files again".to_owned(),
-                        });
+                        })));
                         act.job = Some(job);
                         act.finish(ctx);
                     }
@@ -747,6 +756,7 @@ impl Actor for JobActor {
                         act.progress = job.progress.clone();
                         let status = job.status;
                         act.job = Some(job);
+                        act.step(PhaseEvent::Entered);
                         ctx.run_interval(act.cfg().cancel_poll, Self::poll_cancel);
                         act.arm_job_limit(ctx);
                         act.carry_on(status, claim, claimed, false, ctx);
@@ -767,7 +777,7 @@ impl Drop for JobActor {
     fn drop(&mut self) {
         // Items still queued in a pool must not start for an actor that is gone.
         self.stop.raise(StopLevel::Abort);
-        if !self.exited {
+        if !self.exited() {
             self.env.supervisor.do_send(JobExited {
                 lease: self.lease.clone(),
                 exit: JobExit::Panicked,
