@@ -210,36 +210,15 @@ impl OcrResult {
     }
 }
 
-/// Where a page's review stands: `edited` carries the reviewer's text.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum ReviewStatus {
-    Unreviewed,
-    Approved,
-    Rejected,
-    Edited,
-}
-
-impl ReviewStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Unreviewed => "unreviewed",
-            Self::Approved => "approved",
-            Self::Rejected => "rejected",
-            Self::Edited => "edited",
-        }
+quire_actors::named_enum!(
+    /// Where a page's review stands: `edited` carries the reviewer's text.
+    ReviewStatus, "review status" {
+        Unreviewed = "unreviewed",
+        Approved = "approved",
+        Rejected = "rejected",
+        Edited = "edited",
     }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            "unreviewed" => Self::Unreviewed,
-            "approved" => Self::Approved,
-            "rejected" => Self::Rejected,
-            "edited" => Self::Edited,
-            _ => return None,
-        })
-    }
-}
+);
 
 /// An admin's verdict on a page's OCR text.
 #[derive(Clone, Debug, PartialEq)]
@@ -354,13 +333,9 @@ mod tests {
 
     #[test]
     fn review_statuses_round_trip() {
-        for s in [
-            ReviewStatus::Unreviewed,
-            ReviewStatus::Approved,
-            ReviewStatus::Rejected,
-            ReviewStatus::Edited,
-        ] {
-            assert_eq!(ReviewStatus::parse(s.as_str()), Some(s));
+        for &s in ReviewStatus::ALL {
+            assert_eq!(s.as_str().parse(), Ok(s));
+            assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
         }
     }
 }

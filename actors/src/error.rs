@@ -4,40 +4,19 @@
 
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
-
 use crate::model::{BookId, JobId, JobStatus};
 
-/// How an item's failure is treated.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ErrorClass {
-    /// Try again after a backoff (timeouts, 429, 5xx, a connection reset).
-    Retryable,
-    /// This item cannot succeed (corrupt image, empty OCR); the job goes on.
-    Terminal,
-    /// Nothing in this job can succeed (bad credentials, unknown model); the job fails.
-    Fatal,
-}
-
-impl ErrorClass {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Retryable => "retryable",
-            Self::Terminal => "terminal",
-            Self::Fatal => "fatal",
-        }
+crate::named_enum!(
+    /// How an item's failure is treated.
+    ErrorClass, "error class" {
+        /// Try again after a backoff (timeouts, 429, 5xx, a connection reset).
+        Retryable = "retryable",
+        /// This item cannot succeed (corrupt image, empty OCR); the job goes on.
+        Terminal = "terminal",
+        /// Nothing in this job can succeed (bad credentials, unknown model); the job fails.
+        Fatal = "fatal",
     }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "retryable" => Some(Self::Retryable),
-            "terminal" => Some(Self::Terminal),
-            "fatal" => Some(Self::Fatal),
-            _ => None,
-        }
-    }
-}
+);
 
 /// Why one attempt at one item did not succeed. Item handlers return it.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -210,12 +189,9 @@ mod tests {
             (ErrorClass::Retryable, "WORKER_LOST")
         );
         assert_eq!(JobFailure::TimedOut { limit }.code(), "JOB_TIMEOUT");
-        for c in [
-            ErrorClass::Retryable,
-            ErrorClass::Terminal,
-            ErrorClass::Fatal,
-        ] {
-            assert_eq!(ErrorClass::parse(c.as_str()), Some(c));
+        for &c in ErrorClass::ALL {
+            assert_eq!(c.as_str().parse(), Ok(c));
+            assert_eq!(serde_json::to_value(c).unwrap(), c.as_str());
         }
     }
 }

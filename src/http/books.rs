@@ -6,7 +6,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use utoipa::{IntoParams, ToSchema};
 
-use super::error::{ApiError, ErrorBody};
+use super::error::{ApiError, Code, ErrorBody};
 use super::openapi::{BookPath, JobKindSchema};
 use super::views::{BookList, BookView, JobList, JobView};
 use super::{ApiState, method_not_allowed, page_limit};
@@ -54,7 +54,7 @@ pub(super) async fn require_book(
         .store
         .book(id)
         .await?
-        .ok_or_else(|| ApiError::not_found("BOOK_NOT_FOUND", format!("no book has the id {id}")))
+        .ok_or_else(|| ApiError::new(Code::BookNotFound, format!("no book has the id {id}")))
 }
 
 const MAX_TITLE_CHARS: usize = 500;
@@ -99,14 +99,14 @@ async fn create_book(
 ) -> Result<HttpResponse, ApiError> {
     let title = body.title.trim();
     if title.is_empty() || title.chars().count() > MAX_TITLE_CHARS {
-        return Err(ApiError::bad_request(
-            "INVALID_TITLE",
+        return Err(ApiError::new(
+            Code::InvalidTitle,
             format!("title must have 1 to {MAX_TITLE_CHARS} characters"),
         ));
     }
     if title.chars().any(char::is_control) {
-        return Err(ApiError::bad_request(
-            "INVALID_TITLE",
+        return Err(ApiError::new(
+            Code::InvalidTitle,
             "title must not contain control characters",
         ));
     }
@@ -118,8 +118,8 @@ async fn create_book(
     if let Some(owner) = owner
         && (owner.chars().count() > MAX_OWNER_CHARS || owner.chars().any(char::is_control))
     {
-        return Err(ApiError::bad_request(
-            "INVALID_OWNER",
+        return Err(ApiError::new(
+            Code::InvalidOwner,
             format!(
                 "owner must have at most {MAX_OWNER_CHARS} characters and no control characters"
             ),
@@ -241,8 +241,8 @@ async fn delete_book(
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
     if !state.store.delete_book(id).await? {
-        return Err(ApiError::not_found(
-            "BOOK_NOT_FOUND",
+        return Err(ApiError::new(
+            Code::BookNotFound,
             format!("no book has the id {id}"),
         ));
     }
@@ -332,8 +332,8 @@ async fn latest_job(
     require_book(&state, id).await?;
     match state.runtime.store().latest_job(id, query.kind).await? {
         Some(job) => Ok(HttpResponse::Ok().json(JobView::new(&job, state.now()))),
-        None => Err(ApiError::not_found(
-            "JOB_NOT_FOUND",
+        None => Err(ApiError::new(
+            Code::JobNotFound,
             "this book has no job of that kind yet",
         )),
     }
@@ -382,15 +382,15 @@ async fn start_synthetic(
     body: web::Json<StartSynthetic>,
 ) -> Result<HttpResponse, ApiError> {
     if !state.synthetic_enabled {
-        return Err(ApiError::not_found(
-            "KIND_DISABLED",
+        return Err(ApiError::new(
+            Code::KindDisabled,
             "synthetic jobs are off; set synthetic.enabled (QUIRE_SYNTHETIC_ENABLED=true)",
         ));
     }
     let body = body.into_inner();
     if body.items == 0 || body.items > MAX_SYNTHETIC_ITEMS {
-        return Err(ApiError::bad_request(
-            "INVALID_ITEMS",
+        return Err(ApiError::new(
+            Code::InvalidItems,
             format!("items must be between 1 and {MAX_SYNTHETIC_ITEMS}"),
         ));
     }
@@ -399,7 +399,7 @@ async fn start_synthetic(
     } else {
         body.params
     };
-    SyntheticParams::from_value(&params).map_err(|m| ApiError::bad_request("INVALID_PARAMS", m))?;
+    SyntheticParams::from_value(&params).map_err(|m| ApiError::new(Code::InvalidParams, m))?;
     let job = state
         .runtime
         .submit(NewJob {

@@ -8,6 +8,9 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use utoipa::ToSchema;
 
+pub use super::code::Code;
+use super::openapi::ErrorCodeSchema;
+
 /// Every error response: `{"error": {"code", "message", "details"}}`.
 #[derive(Serialize, ToSchema)]
 pub struct ErrorBody<'a> {
@@ -17,9 +20,9 @@ pub struct ErrorBody<'a> {
 /// What went wrong.
 #[derive(Serialize, ToSchema)]
 pub struct ErrorDetail<'a> {
-    /// A stable code for programs, e.g. `BOOK_NOT_FOUND`.
-    #[schema(value_type = String, example = "BOOK_NOT_FOUND")]
-    pub code: &'a str,
+    /// A stable code for programs, e.g. `BOOK_NOT_FOUND`; each code has one status.
+    #[schema(value_type = ErrorCodeSchema)]
+    pub code: Code,
     /// What happened, for people.
     #[schema(value_type = String)]
     pub message: &'a str,
@@ -29,18 +32,17 @@ pub struct ErrorDetail<'a> {
     pub details: &'a Value,
 }
 
+/// An error as the API answers it; its status is its code's.
 #[derive(Debug)]
 pub struct ApiError {
-    pub status: StatusCode,
-    pub code: &'static str,
+    pub code: Code,
     pub message: String,
     pub details: Value,
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(code: Code, message: impl Into<String>) -> Self {
         Self {
-            status,
             code,
             message: message.into(),
             details: Value::Null,
@@ -50,14 +52,6 @@ impl ApiError {
     pub fn with_details(mut self, details: Value) -> Self {
         self.details = details;
         self
-    }
-
-    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, code, message)
-    }
-
-    pub fn not_found(code: &'static str, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::NOT_FOUND, code, message)
     }
 }
 
@@ -69,11 +63,11 @@ impl std::fmt::Display for ApiError {
 
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
-        self.status
+        self.code.status()
     }
 
     fn error_response(&self) -> HttpResponse {
-        HttpResponse::build(self.status).json(ErrorBody {
+        HttpResponse::build(self.code.status()).json(ErrorBody {
             error: ErrorDetail {
                 code: self.code,
                 message: &self.message,
@@ -85,41 +79,33 @@ impl ResponseError for ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
-        use StatusCode as S;
         match e {
             StoreError::JobNotFound(id) => {
-                ApiError::not_found("JOB_NOT_FOUND", format!("no job has the id {id}"))
+                ApiError::new(Code::JobNotFound, format!("no job has the id {id}"))
             }
             StoreError::BookNotFound(id) => {
-                ApiError::not_found("BOOK_NOT_FOUND", format!("no book has the id {id}"))
+                ApiError::new(Code::BookNotFound, format!("no book has the id {id}"))
             }
             StoreError::BookBusy { holder } => book_busy(holder),
             StoreError::WrongStatus { job_id, status } => ApiError::new(
-                S::CONFLICT,
-                "JOB_NOT_ACTIVE",
+                Code::JobNotActive,
                 format!("job {job_id} is already {status}"),
             )
             .with_details(json!({ "job_id": job_id, "status": status })),
             StoreError::Fenced { job_id, .. } => ApiError::new(
-                S::CONFLICT,
-                "LEASE_LOST",
+                Code::LeaseLost,
                 format!("job {job_id} is now driven by another node; try again"),
             ),
             StoreError::Unavailable(source) => {
                 tracing::warn!(error = %source, "store unavailable");
                 ApiError::new(
-                    S::SERVICE_UNAVAILABLE,
-                    "STORE_UNAVAILABLE",
+                    Code::StoreUnavailable,
                     "the database is unavailable; try again shortly",
                 )
             }
             e @ (StoreError::Corrupt(_) | StoreError::Other(_)) => {
                 tracing::error!(error = %e, "store failure");
-                ApiError::new(
-                    S::INTERNAL_SERVER_ERROR,
-                    "INTERNAL",
-                    "the server failed; see its log",
-                )
+                ApiError::new(Code::Internal, "the server failed; see its log")
             }
         }
     }
@@ -130,15 +116,13 @@ pub fn storage(e: crate::objects::ObjectError) -> ApiError {
     if e.is_retryable() {
         tracing::warn!(error = %e, "object store unavailable");
         ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "STORAGE_UNAVAILABLE",
+            Code::StorageUnavailable,
             "the object store is unavailable; try again shortly",
         )
     } else {
         tracing::error!(error = %e, "object store failure");
         ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "STORAGE_FAILED",
+            Code::StorageFailed,
             "the object store failed; see the server log",
         )
     }
@@ -146,8 +130,7 @@ pub fn storage(e: crate::objects::ObjectError) -> ApiError {
 
 pub fn book_busy(holder: quire_actors::JobId) -> ApiError {
     ApiError::new(
-        StatusCode::CONFLICT,
-        "BOOK_BUSY",
+        Code::BookBusy,
         format!("the book already has an active job ({holder}); wait for it or cancel it"),
     )
     .with_details(json!({ "job_id": holder }))
@@ -158,26 +141,21 @@ impl From<SubmitError> for ApiError {
         match e {
             SubmitError::BookBusy { holder } => book_busy(holder),
             SubmitError::UnknownKind(kind) => ApiError::new(
-                StatusCode::NOT_FOUND,
-                "KIND_DISABLED",
+                Code::KindDisabled,
                 format!("this server does not run `{kind}` jobs"),
             ),
             SubmitError::NotResumable { job_id, reason } => ApiError::new(
-                StatusCode::CONFLICT,
-                "NOT_RESUMABLE",
+                Code::NotResumable,
                 format!("job {job_id} cannot be resumed: {reason}"),
             ),
             SubmitError::NotHeld { job_id } => ApiError::new(
-                StatusCode::CONFLICT,
-                "JOB_NOT_HELD",
+                Code::JobNotHeld,
                 format!("job {job_id} is not waiting for its items on this server"),
             ),
             SubmitError::Store(e) => e.into(),
-            SubmitError::Stopped => ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "SHUTTING_DOWN",
-                "the server is shutting down",
-            ),
+            SubmitError::Stopped => {
+                ApiError::new(Code::ShuttingDown, "the server is shutting down")
+            }
         }
     }
 }
@@ -188,27 +166,16 @@ impl From<crate::intake::IntakeError> for ApiError {
         use crate::intake::{IntakeError as E, Refusal as R};
         match e {
             E::Refused(r) => {
-                let (status, details) = match &r {
-                    R::NoFiles => (StatusCode::BAD_REQUEST, Value::Null),
-                    R::TooManyFiles { .. } => (StatusCode::PAYLOAD_TOO_LARGE, Value::Null),
-                    R::PageNoOutOfRange => (StatusCode::BAD_REQUEST, Value::Null),
-                    R::PageExists { page_no, .. } => {
-                        (StatusCode::CONFLICT, json!({ "page_no": page_no }))
+                let details = match &r {
+                    R::NoFiles | R::TooManyFiles { .. } | R::PageNoOutOfRange => Value::Null,
+                    R::PageExists { page_no, .. } => json!({ "page_no": page_no }),
+                    R::FileTooLarge { label, index, .. }
+                    | R::EmptyFile { label, index }
+                    | R::UnsupportedImage { label, index } => {
+                        json!({ "file": label, "index": index })
                     }
-                    R::FileTooLarge { label, index, .. } => (
-                        StatusCode::PAYLOAD_TOO_LARGE,
-                        json!({ "file": label, "index": index }),
-                    ),
-                    R::EmptyFile { label, index } => (
-                        StatusCode::BAD_REQUEST,
-                        json!({ "file": label, "index": index }),
-                    ),
-                    R::UnsupportedImage { label, index } => (
-                        StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                        json!({ "file": label, "index": index }),
-                    ),
                 };
-                ApiError::new(status, r.code(), r.to_string()).with_details(details)
+                ApiError::new(r.code(), r.to_string()).with_details(details)
             }
             E::Ended {
                 job_id,
@@ -216,29 +183,25 @@ impl From<crate::intake::IntakeError> for ApiError {
                 ref stored,
             } => {
                 let code = if status == quire_actors::JobStatus::Cancelled {
-                    "UPLOAD_CANCELLED"
+                    Code::UploadCancelled
                 } else {
-                    "UPLOAD_ENDED"
+                    Code::UploadEnded
                 };
-                ApiError::new(StatusCode::CONFLICT, code, e.to_string())
+                ApiError::new(code, e.to_string())
                     .with_details(json!({ "job_id": job_id, "status": status, "stored": stored }))
             }
             E::BrokenOff {
                 job_id,
                 message,
                 stored,
-            } => ApiError::bad_request("UPLOAD_INCOMPLETE", message)
+            } => ApiError::new(Code::UploadIncomplete, message)
                 .with_details(json!({ "job_id": job_id, "stored": stored })),
             E::Hold(HoldError::Submit(e)) | E::Submit(e) => e.into(),
             E::Store(e) => e.into(),
             E::Objects(e) => storage(e),
             e @ (E::Hold(HoldError::NoLease(_)) | E::TaskFailed(_)) => {
                 tracing::error!(error = %e, "upload failure");
-                ApiError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "INTERNAL",
-                    "the upload failed; see the server log",
-                )
+                ApiError::new(Code::Internal, "the upload failed; see the server log")
             }
         }
     }
@@ -247,10 +210,9 @@ impl From<crate::intake::IntakeError> for ApiError {
 /// Extractor failures (bad JSON, bad path, bad query) as JSON errors.
 pub mod extract {
     use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
-    use actix_web::http::StatusCode;
     use actix_web::{HttpRequest, web};
 
-    use super::ApiError;
+    use super::{ApiError, Code};
 
     pub fn json_config() -> web::JsonConfig {
         web::JsonConfig::default()
@@ -258,17 +220,14 @@ pub mod extract {
             .error_handler(|err, _: &HttpRequest| {
                 let e = match &err {
                     JsonPayloadError::ContentType => ApiError::new(
-                        StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                        "UNSUPPORTED_MEDIA_TYPE",
+                        Code::UnsupportedMediaType,
                         "send the body as application/json",
                     ),
                     JsonPayloadError::Overflow { .. }
-                    | JsonPayloadError::OverflowKnownLength { .. } => ApiError::new(
-                        StatusCode::PAYLOAD_TOO_LARGE,
-                        "BODY_TOO_LARGE",
-                        err.to_string(),
-                    ),
-                    _ => ApiError::bad_request("INVALID_JSON", err.to_string()),
+                    | JsonPayloadError::OverflowKnownLength { .. } => {
+                        ApiError::new(Code::BodyTooLarge, err.to_string())
+                    }
+                    _ => ApiError::new(Code::InvalidJson, err.to_string()),
                 };
                 e.into()
             })
@@ -276,13 +235,13 @@ pub mod extract {
 
     pub fn path_config() -> web::PathConfig {
         web::PathConfig::default().error_handler(|err: PathError, _| {
-            ApiError::bad_request("INVALID_PATH", err.to_string()).into()
+            ApiError::new(Code::InvalidPath, err.to_string()).into()
         })
     }
 
     pub fn query_config() -> web::QueryConfig {
         web::QueryConfig::default().error_handler(|err: QueryPayloadError, _| {
-            ApiError::bad_request("INVALID_QUERY", err.to_string()).into()
+            ApiError::new(Code::InvalidQuery, err.to_string()).into()
         })
     }
 }

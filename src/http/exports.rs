@@ -7,7 +7,7 @@ use quire_actors::{BookId, JobKind};
 use serde_json::json;
 
 use super::books::require_book;
-use super::error::{ApiError, ErrorBody};
+use super::error::{ApiError, Code, ErrorBody};
 use super::openapi::BookPath;
 use super::views::JobView;
 use super::{ApiState, method_not_allowed};
@@ -84,8 +84,8 @@ async fn download(
     let id = path.into_inner();
     let book = require_book(&state, id).await?;
     let not_yet = || {
-        ApiError::not_found(
-            "EXPORT_NOT_FOUND",
+        ApiError::new(
+            Code::ExportNotFound,
             "no EPUB export has completed for this book yet",
         )
     };
@@ -93,8 +93,8 @@ async fn download(
         .await?
         .ok_or_else(not_yet)?;
     let bytes = state.objects.get(&key).await.map_err(|e| match e {
-        ObjectError::NotFound(_) => ApiError::not_found(
-            "EXPORT_NOT_FOUND",
+        ObjectError::NotFound(_) => ApiError::new(
+            Code::ExportNotFound,
             "no EPUB export has completed for this book yet",
         ),
         e => super::error::storage(e),

@@ -10,7 +10,7 @@ use serde_json::json;
 use utoipa::ToSchema;
 
 use super::books::require_book;
-use super::error::{ApiError, ErrorBody};
+use super::error::{ApiError, Code, ErrorBody};
 use super::openapi::BookPath;
 use super::views::JobView;
 use super::{ApiState, method_not_allowed};
@@ -84,7 +84,7 @@ async fn generate(
         Generate::default()
     } else {
         serde_json::from_slice(&body)
-            .map_err(|e| ApiError::bad_request("INVALID_JSON", e.to_string()))?
+            .map_err(|e| ApiError::new(Code::InvalidJson, e.to_string()))?
     };
     require_book(&state, book).await?;
     let job = match body.mode {
@@ -96,8 +96,7 @@ async fn generate(
                 .await?
                 .ok_or_else(|| {
                     ApiError::new(
-                        actix_web::http::StatusCode::CONFLICT,
-                        "NOTHING_TO_RESUME",
+                        Code::NothingToResume,
                         "this book has no extraction to resume; start one",
                     )
                 })?;
@@ -107,8 +106,7 @@ async fn generate(
             let pages = eligible_pages(&state, book).await?;
             if pages.is_empty() {
                 return Err(ApiError::new(
-                    actix_web::http::StatusCode::CONFLICT,
-                    "NO_PAGES_READY",
+                    Code::NoPagesReady,
                     "no page of this book has completed OCR (rejected pages are left out)",
                 ));
             }
@@ -155,8 +153,7 @@ async fn finalize(
     require_book(&state, book).await?;
     if state.store.page_guidelines(book).await?.is_empty() {
         return Err(ApiError::new(
-            actix_web::http::StatusCode::CONFLICT,
-            "NO_GUIDELINES",
+            Code::NoGuidelines,
             "nothing has been extracted yet; generate guidelines first",
         ));
     }

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use tokio::sync::broadcast;
 use utoipa::{IntoParams, ToSchema};
 
-use super::error::{ApiError, ErrorBody};
+use super::error::{ApiError, Code, ErrorBody};
 use super::openapi::{ItemStatusSchema, JobKindSchema, JobPath, JobStatusSchema};
 use super::views::{ItemPage, ItemView, JobList, JobView};
 use super::{ApiState, method_not_allowed, page_limit};
@@ -266,7 +266,7 @@ async fn resume_job(
         ResumeBody::default()
     } else {
         serde_json::from_slice(&body)
-            .map_err(|e| ApiError::bad_request("INVALID_JSON", e.to_string()))?
+            .map_err(|e| ApiError::new(Code::InvalidJson, e.to_string()))?
     };
     let mode = match body.mode {
         Mode::Resume => ResumeMode::Resume,
@@ -287,11 +287,10 @@ pub(super) async fn read_body(
     use futures_util::StreamExt;
     let mut body = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| ApiError::bad_request("INVALID_BODY", e.to_string()))?;
+        let chunk = chunk.map_err(|e| ApiError::new(Code::InvalidBody, e.to_string()))?;
         if body.len() + chunk.len() > limit {
             return Err(ApiError::new(
-                actix_web::http::StatusCode::PAYLOAD_TOO_LARGE,
-                "BODY_TOO_LARGE",
+                Code::BodyTooLarge,
                 format!("the body must be at most {limit} bytes"),
             ));
         }

@@ -2,6 +2,7 @@
 //! [`RuntimeHandle`]; they know nothing of actors.
 
 mod books;
+pub mod code;
 pub mod error;
 mod exports;
 mod guidelines;
@@ -22,7 +23,7 @@ use quire_actors::RuntimeHandle;
 use quire_actors::ports::Clock;
 
 use crate::store::Store;
-use error::ApiError;
+use error::{ApiError, Code};
 
 /// What every handler may use. Built once, shared by all workers.
 pub struct ApiState {
@@ -76,7 +77,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 async fn not_found() -> Result<actix_web::HttpResponse, ApiError> {
-    Err(ApiError::not_found("NOT_FOUND", "no such route"))
+    Err(ApiError::new(Code::NotFound, "no such route"))
 }
 
 /// The fallback of every resource: a known path asked with a method it does not take. The
@@ -85,8 +86,7 @@ pub(crate) async fn method_not_allowed(
     req: actix_web::HttpRequest,
 ) -> Result<actix_web::HttpResponse, ApiError> {
     let error = ApiError::new(
-        actix_web::http::StatusCode::METHOD_NOT_ALLOWED,
-        "METHOD_NOT_ALLOWED",
+        Code::MethodNotAllowed,
         "this route does not take that method",
     );
     let mut response = actix_web::ResponseError::error_response(&error);
@@ -106,12 +106,12 @@ pub const MAX_LIMIT: u32 = 500;
 
 pub fn page_limit(limit: Option<u32>) -> Result<u32, ApiError> {
     match limit.unwrap_or(DEFAULT_LIMIT) {
-        0 => Err(ApiError::bad_request(
-            "INVALID_QUERY",
+        0 => Err(ApiError::new(
+            Code::InvalidQuery,
             "limit must be at least 1",
         )),
-        n if n > MAX_LIMIT => Err(ApiError::bad_request(
-            "INVALID_QUERY",
+        n if n > MAX_LIMIT => Err(ApiError::new(
+            Code::InvalidQuery,
             format!("limit must be at most {MAX_LIMIT}"),
         )),
         n => Ok(n),

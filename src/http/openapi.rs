@@ -10,10 +10,13 @@ use std::sync::LazyLock;
 use actix_web::http::header;
 use actix_web::{HttpResponse, web};
 use quire_actors::{ErrorClass, ItemStatus, JobKind, JobStatus};
+
+use crate::pages::ReviewStatus;
 use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 use utoipa::openapi::{KnownFormat, RefOr, Required, SchemaFormat};
 use utoipa::{IntoParams, Modify, OpenApi, PartialSchema, ToSchema};
 
+use super::code::Code;
 use super::error::ErrorBody;
 use super::method_not_allowed;
 
@@ -64,10 +67,12 @@ list theirs. Any route also answers `404 NOT_FOUND` for a path it does not know 
     ),
     components(schemas(
         ErrorBody,
+        ErrorCodeSchema,
         JobKindSchema,
         JobStatusSchema,
         ItemStatusSchema,
         ErrorClassSchema,
+        ReviewStatusSchema,
     )),
     tags(
         (name = "system", description = "Liveness, readiness, metrics and this document."),
@@ -269,25 +274,51 @@ string_enum_schema!(
     ItemStatus::ALL.iter().map(|s| s.as_str())
 );
 
-/// Every [`ErrorClass`]; the match makes a new one a compile error here.
-const ERROR_CLASSES: [ErrorClass; 3] = {
-    let all = [
-        ErrorClass::Retryable,
-        ErrorClass::Terminal,
-        ErrorClass::Fatal,
-    ];
-    match all[0] {
-        ErrorClass::Retryable | ErrorClass::Terminal | ErrorClass::Fatal => all,
-    }
-};
-
 string_enum_schema!(
     /// The schema of [`ErrorClass`].
     ErrorClassSchema = "ErrorClass",
     "How an item failed: `retryable` (tried again after a backoff), `terminal` (this item \
      cannot succeed) or `fatal` (the whole job fails).",
-    ERROR_CLASSES.iter().map(|c| c.as_str())
+    ErrorClass::ALL.iter().map(|c| c.as_str())
 );
+
+string_enum_schema!(
+    /// The schema of [`ReviewStatus`].
+    ReviewStatusSchema = "ReviewStatus",
+    "Where a page's review stands: `edited` carries the reviewer's text.",
+    ReviewStatus::ALL.iter().map(|s| s.as_str())
+);
+
+/// The schema of [`Code`]: every code the API sends, each with its status and meaning.
+pub struct ErrorCodeSchema;
+
+impl PartialSchema for ErrorCodeSchema {
+    fn schema() -> RefOr<Schema> {
+        let mut description = String::from(
+            "A stable code for programs. Each code always comes with the same status:\n",
+        );
+        for code in Code::ALL {
+            description.push_str(&format!(
+                "\n- `{}` ({}): {}",
+                code.name(),
+                code.status().as_u16(),
+                code.description()
+            ));
+        }
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .description(Some(description))
+            .enum_values(Some(Code::ALL.iter().map(|c| c.name())))
+            .examples([Code::BookNotFound.name()])
+            .into()
+    }
+}
+
+impl ToSchema for ErrorCodeSchema {
+    fn name() -> Cow<'static, str> {
+        Cow::Borrowed("ErrorCode")
+    }
+}
 
 // The schema of `quire_actors::model::JobError` (the test below keeps them alike).
 /// Why a job failed: a stable code for programs and a message for people.
@@ -474,11 +505,96 @@ mod tests {
         );
         assert_eq!(
             values(ErrorClassSchema::schema()),
-            ERROR_CLASSES
+            ErrorClass::ALL
                 .iter()
                 .map(|s| serde_json::to_value(s).unwrap())
                 .collect::<Vec<_>>()
         );
+        assert_eq!(
+            values(ReviewStatusSchema::schema()),
+            ReviewStatus::ALL
+                .iter()
+                .map(|s| serde_json::to_value(s).unwrap())
+                .collect::<Vec<_>>()
+        );
+    }
+
+    /// The document lists every code of the table as `ErrorCode`, and the error body's
+    /// `code` is one.
+    #[test]
+    fn the_document_lists_every_error_code() {
+        let doc = serde_json::to_value(ApiDoc::openapi()).unwrap();
+        let schemas = &doc["components"]["schemas"];
+        let listed: Vec<&str> = schemas["ErrorCode"]["enum"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        let all: Vec<&str> = Code::ALL.iter().map(|c| c.name()).collect();
+        assert_eq!(listed, all);
+        let description = schemas["ErrorCode"]["description"].as_str().unwrap();
+        for code in Code::ALL {
+            let line = format!("`{}` ({})", code.name(), code.status().as_u16());
+            assert!(description.contains(&line), "{line}");
+        }
+        // Only `ErrorDetail`'s `code` names the schema.
+        let text = serde_json::to_string(&doc).unwrap();
+        assert!(
+            text.contains(r##""$ref":"#/components/schemas/ErrorCode""##),
+            "the error body's code is not an ErrorCode"
+        );
+    }
+
+    /// Every code an operation's response names has that response's status, and every code
+    /// is named by some operation (`NOT_FOUND` and `METHOD_NOT_ALLOWED`, which any path may
+    /// answer, by the document's description).
+    #[test]
+    fn operations_name_every_code_under_its_status() {
+        let doc = serde_json::to_value(ApiDoc::openapi()).unwrap();
+        let mut named = BTreeSet::new();
+        let mut texts = vec![(
+            None,
+            doc["info"]["description"].as_str().unwrap().to_owned(),
+        )];
+        for item in doc["paths"].as_object().unwrap().values() {
+            for op in item.as_object().unwrap().values() {
+                let Some(responses) = op["responses"].as_object() else {
+                    continue;
+                };
+                for (status, response) in responses {
+                    let text = response["description"].as_str().unwrap_or_default();
+                    texts.push((Some(status.parse::<u16>().unwrap()), text.to_owned()));
+                }
+            }
+        }
+        for (status, text) in &texts {
+            // Quoted words; `404 NOT_FOUND` names `NOT_FOUND`.
+            let quoted = text
+                .split('`')
+                .skip(1)
+                .step_by(2)
+                .filter_map(|w| w.rsplit(' ').next());
+            // A code's name, not `details.job_id` or `application/json`.
+            for name in quoted
+                .filter(|w| !w.is_empty() && w.chars().all(|c| c.is_ascii_uppercase() || c == '_'))
+            {
+                let code = Code::ALL
+                    .iter()
+                    .find(|c| c.name() == name)
+                    .unwrap_or_else(|| panic!("`{name}` is not a code"));
+                if let Some(status) = status {
+                    assert_eq!(code.status().as_u16(), *status, "{name}");
+                }
+                named.insert(code.name());
+            }
+        }
+        let missing: Vec<&str> = Code::ALL
+            .iter()
+            .map(|c| c.name())
+            .filter(|n| !named.contains(n))
+            .collect();
+        assert!(missing.is_empty(), "no operation names {missing:?}");
     }
 
     #[test]

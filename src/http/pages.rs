@@ -9,7 +9,7 @@ use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 
 use super::books::require_book;
-use super::error::{ApiError, ErrorBody};
+use super::error::{ApiError, Code, ErrorBody};
 use super::openapi::{BookPath, ImageBytes, OnePageForm, PagePath, UploadForm};
 use super::upload;
 use super::views::{JobView, PageList, PageView, UploadView};
@@ -62,8 +62,8 @@ pub fn check_page_no(n: i64) -> Result<i64, ApiError> {
     if (1..=MAX_PAGE_NO).contains(&n) {
         Ok(n)
     } else {
-        Err(ApiError::bad_request(
-            "INVALID_PAGE_NO",
+        Err(ApiError::new(
+            Code::InvalidPageNo,
             format!("page numbers run from 1 to {MAX_PAGE_NO}; got {n}"),
         ))
     }
@@ -74,7 +74,10 @@ async fn require_page(state: &ApiState, book: BookId, page_no: i64) -> Result<Pa
     check_page_no(page_no)?;
     require_book(state, book).await?;
     state.store.page(book, page_no).await?.ok_or_else(|| {
-        ApiError::not_found("PAGE_NOT_FOUND", format!("the book has no page {page_no}"))
+        ApiError::new(
+            Code::PageNotFound,
+            format!("the book has no page {page_no}"),
+        )
     })
 }
 
@@ -103,7 +106,7 @@ struct ManyQuery {
         (status = 202, description = "The pages stored and the OCR job that reads them.", body = UploadView),
         (status = 400, description = "`INVALID_PATH`, `INVALID_QUERY`, `INVALID_PAGE_NO`, `INVALID_MULTIPART`, `UNKNOWN_FIELD`, `NO_FILES`, `EMPTY_FILE`; `UPLOAD_INCOMPLETE`: the upload broke off (`details.stored` lists the pages kept).", body = ErrorBody),
         (status = 404, description = "`BOOK_NOT_FOUND`.", body = ErrorBody),
-        (status = 409, description = "`BOOK_BUSY`: a job holds the book; `PAGE_EXISTS`: a numbered page exists (`details.page_no`); `UPLOAD_CANCELLED`: the upload's job was cancelled while its files arrived (the pages stored before stay, with their images: `details.stored`); `UPLOAD_ENDED`: its job ended otherwise.", body = ErrorBody),
+        (status = 409, description = "`BOOK_BUSY`: a job holds the book; `PAGE_EXISTS`: a numbered page exists (`details.page_no`); `UPLOAD_CANCELLED`: the upload's job was cancelled while its files arrived (the pages stored before stay, with their images: `details.stored`); `UPLOAD_ENDED`: its job ended otherwise; `LEASE_LOST`: another node took the upload's job over; `JOB_NOT_HELD`: the upload's job is no longer held by this server.", body = ErrorBody),
         (status = 413, description = "`BODY_TOO_LARGE`, `TOO_MANY_FILES`, `FILE_TOO_LARGE` (`details.file`, `details.index`).", body = ErrorBody),
         (status = 415, description = "`UNSUPPORTED_MEDIA_TYPE`: the body is not `multipart/form-data`; `UNSUPPORTED_IMAGE`: a file is not a PNG, JPEG, TIFF or WebP.", body = ErrorBody),
         (status = 503, description = "`STORE_UNAVAILABLE`, `STORAGE_UNAVAILABLE`, `SHUTTING_DOWN`.", body = ErrorBody),
@@ -154,7 +157,7 @@ struct OneQuery {
         (status = 202, description = "The page stored and the OCR job that reads it.", body = UploadView),
         (status = 400, description = "`INVALID_PATH`, `INVALID_QUERY`, `INVALID_PAGE_NO`, `INVALID_MULTIPART`, `UNKNOWN_FIELD`, `NO_FILES`, `EMPTY_FILE`; `UPLOAD_INCOMPLETE`: the upload broke off.", body = ErrorBody),
         (status = 404, description = "`BOOK_NOT_FOUND`.", body = ErrorBody),
-        (status = 409, description = "`BOOK_BUSY`: a job holds the book; `PAGE_EXISTS`: the numbered page exists (`details.page_no`); `UPLOAD_CANCELLED`: the upload's job was cancelled before the page was stored; `UPLOAD_ENDED`: its job ended otherwise.", body = ErrorBody),
+        (status = 409, description = "`BOOK_BUSY`: a job holds the book; `PAGE_EXISTS`: the numbered page exists (`details.page_no`); `UPLOAD_CANCELLED`: the upload's job was cancelled before the page was stored; `UPLOAD_ENDED`: its job ended otherwise; `LEASE_LOST`: another node took the upload's job over; `JOB_NOT_HELD`: the upload's job is no longer held by this server.", body = ErrorBody),
         (status = 413, description = "`BODY_TOO_LARGE`, `TOO_MANY_FILES` (more than one), `FILE_TOO_LARGE`.", body = ErrorBody),
         (status = 415, description = "`UNSUPPORTED_MEDIA_TYPE`: the body is not `multipart/form-data`; `UNSUPPORTED_IMAGE`: the file is not a PNG, JPEG, TIFF or WebP.", body = ErrorBody),
         (status = 503, description = "`STORE_UNAVAILABLE`, `STORAGE_UNAVAILABLE`, `SHUTTING_DOWN`.", body = ErrorBody),
@@ -218,8 +221,8 @@ async fn list_pages(
     let book = path.into_inner();
     let limit = page_limit(query.limit)?;
     if query.after.is_some_and(|a| a < 0) {
-        return Err(ApiError::bad_request(
-            "INVALID_QUERY",
+        return Err(ApiError::new(
+            Code::InvalidQuery,
             "after must not be negative",
         ));
     }
@@ -292,8 +295,8 @@ async fn delete_page(
     let (book, page_no) = path.into_inner();
     require_page(&state, book, page_no).await?;
     let Some(images) = state.store.delete_page(book, page_no).await? else {
-        return Err(ApiError::not_found(
-            "PAGE_NOT_FOUND",
+        return Err(ApiError::new(
+            Code::PageNotFound,
             format!("the book has no page {page_no}"),
         ));
     };
@@ -356,8 +359,8 @@ async fn page_image(
         ImageVariant::Ocr => (page.ocr_image(), "image/png"),
     };
     let bytes = state.objects.get(&key).await.map_err(|e| match e {
-        crate::objects::ObjectError::NotFound(_) => ApiError::not_found(
-            "IMAGE_NOT_FOUND",
+        crate::objects::ObjectError::NotFound(_) => ApiError::new(
+            Code::ImageNotFound,
             "that image of the page does not exist (yet)",
         ),
         e => super::error::storage(e),
@@ -428,20 +431,16 @@ async fn review_page(
     let review = page
         .review_with(body.into_inner().into(), state.now())
         .map_err(|refusal| match refusal {
-            ReviewRefusal::InvalidText => {
-                ApiError::bad_request("INVALID_TEXT", refusal.to_string())
+            ReviewRefusal::InvalidText => ApiError::new(Code::InvalidText, refusal.to_string()),
+            ReviewRefusal::OcrNotCompleted => {
+                ApiError::new(Code::OcrNotCompleted, refusal.to_string())
             }
-            ReviewRefusal::OcrNotCompleted => ApiError::new(
-                actix_web::http::StatusCode::CONFLICT,
-                "OCR_NOT_COMPLETED",
-                refusal.to_string(),
-            ),
         })?;
     let page = state
         .store
         .review_page(book, page_no, &review)
         .await?
-        .ok_or_else(|| ApiError::not_found("PAGE_NOT_FOUND", "the page was deleted"))?;
+        .ok_or_else(|| ApiError::new(Code::PageNotFound, "the page was deleted"))?;
     Ok(HttpResponse::Ok().json(PageView::new(&page, true)))
 }
 
@@ -518,7 +517,7 @@ async fn start_ocr(
         StartOcr::default()
     } else {
         serde_json::from_slice(&body)
-            .map_err(|e| ApiError::bad_request("INVALID_JSON", e.to_string()))?
+            .map_err(|e| ApiError::new(Code::InvalidJson, e.to_string()))?
     };
     require_book(&state, book).await?;
     let pages = match body.pages {
@@ -527,8 +526,7 @@ async fn start_ocr(
     };
     if pages.is_empty() {
         return Err(ApiError::new(
-            actix_web::http::StatusCode::CONFLICT,
-            "NOTHING_TO_OCR",
+            Code::NothingToOcr,
             "every page of the book has completed OCR; name pages to read them again",
         ));
     }
@@ -543,8 +541,8 @@ async fn named_pages(
     mut pages: Vec<i64>,
 ) -> Result<Vec<i64>, ApiError> {
     if pages.is_empty() {
-        return Err(ApiError::bad_request(
-            "INVALID_PAGES",
+        return Err(ApiError::new(
+            Code::InvalidPages,
             "pages must list at least one page",
         ));
     }
@@ -560,8 +558,8 @@ async fn named_pages(
             .find(|n| existing.binary_search(n).is_err())
             .copied()
             .unwrap_or_default();
-        return Err(ApiError::not_found(
-            "PAGE_NOT_FOUND",
+        return Err(ApiError::new(
+            Code::PageNotFound,
             format!("the book has no page {missing}"),
         )
         .with_details(json!({ "page_no": missing })));

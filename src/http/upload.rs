@@ -11,7 +11,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use actix_multipart::{Multipart, MultipartError};
-use actix_web::http::{StatusCode, header};
+use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use bytes::BytesMut;
 use futures_util::StreamExt;
@@ -20,7 +20,7 @@ use tracing::Instrument;
 
 use super::ApiState;
 use super::books::require_book;
-use super::error::ApiError;
+use super::error::{ApiError, Code};
 use super::views::{JobView, UploadView};
 use crate::intake::{IntakeError, Numbering, Refusal, StoredPage, Upload};
 use crate::pages::display_name;
@@ -73,8 +73,8 @@ impl Arrival {
         match e {
             MultipartError::Payload(_) => Stop::Broken(e.to_string()),
             MultipartError::Incomplete if !all_there => Stop::Broken(e.to_string()),
-            e => Stop::Rejected(ApiError::bad_request(
-                "INVALID_MULTIPART",
+            e => Stop::Rejected(ApiError::new(
+                Code::InvalidMultipart,
                 format!("the multipart body is malformed: {e}"),
             )),
         }
@@ -115,8 +115,7 @@ pub async fn run(
         .await
         .unwrap_or_else(|_| {
             Err(ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "INTERNAL",
+                Code::Internal,
                 "the upload task failed; see the server log",
             ))
         })
@@ -143,8 +142,7 @@ async fn start(
         .is_some_and(|v| v.to_ascii_lowercase().starts_with("multipart/form-data"));
     if !is_multipart {
         return Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "UNSUPPORTED_MEDIA_TYPE",
+            Code::UnsupportedMediaType,
             "send the pages as multipart/form-data, one `files` part per image",
         ));
     }
@@ -153,8 +151,7 @@ async fn start(
     let ceiling = u64::from(numbering.max_files) * (max_file_bytes + PART_OVERHEAD);
     if declared.is_some_and(|n| n > ceiling) {
         return Err(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "BODY_TOO_LARGE",
+            Code::BodyTooLarge,
             format!(
                 "at most {} files of {max_file_bytes} bytes each fit in one upload",
                 numbering.max_files
@@ -191,7 +188,7 @@ async fn receive(
         Err(Stop::Rejected(e)) => {
             drain_parts(&mut multipart).await;
             state.uploads.rejected.fetch_add(1, Ordering::Relaxed);
-            match upload.take_back_for(e.code, &e.message).await {
+            match upload.take_back_for(e.code.name(), &e.message).await {
                 Some(ended) => Err(ended.into()),
                 None => Err(e),
             }
@@ -246,8 +243,8 @@ async fn receive_files(
             )
         };
         if !matches!(name.as_deref(), Some("files" | "file")) {
-            return Err(Stop::Rejected(ApiError::bad_request(
-                "UNKNOWN_FIELD",
+            return Err(Stop::Rejected(ApiError::new(
+                Code::UnknownField,
                 format!(
                     "unexpected part `{}`; send each image as a `files` part",
                     name.unwrap_or_default()

@@ -10,7 +10,7 @@ use utoipa::ToSchema;
 
 use super::openapi::{
     ErrorClassSchema, ItemCountsSchema, ItemStatusSchema, JobErrorSchema, JobKindSchema,
-    JobStatusSchema,
+    JobStatusSchema, ReviewStatusSchema,
 };
 
 use crate::pages::{Page, PageCounts, ReviewStatus};
@@ -253,6 +253,7 @@ pub struct PageOcrView {
 /// The review of a page's current OCR text.
 #[derive(Serialize, ToSchema)]
 pub struct ReviewView {
+    #[schema(value_type = ReviewStatusSchema)]
     pub status: ReviewStatus,
     #[schema(format = DateTime)]
     pub reviewed_at: Option<String>,

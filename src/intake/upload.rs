@@ -19,6 +19,7 @@ use serde_json::json;
 
 use super::Intake;
 use super::held_job::{HeldJob, HoldError};
+use crate::http::code::Code;
 use crate::objects::ObjectError;
 use crate::ocr::{ImageKind, sniff};
 use crate::pages::{ImageId, MAX_PAGE_NO, NewPage, PageImages};
@@ -70,15 +71,15 @@ pub enum Refusal {
 
 impl Refusal {
     /// The stable code the API answers and the job's error names.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> Code {
         match self {
-            Self::NoFiles => "NO_FILES",
-            Self::TooManyFiles { .. } => "TOO_MANY_FILES",
-            Self::PageNoOutOfRange => "INVALID_PAGE_NO",
-            Self::PageExists { .. } => "PAGE_EXISTS",
-            Self::FileTooLarge { .. } => "FILE_TOO_LARGE",
-            Self::EmptyFile { .. } => "EMPTY_FILE",
-            Self::UnsupportedImage { .. } => "UNSUPPORTED_IMAGE",
+            Self::NoFiles => Code::NoFiles,
+            Self::TooManyFiles { .. } => Code::TooManyFiles,
+            Self::PageNoOutOfRange => Code::InvalidPageNo,
+            Self::PageExists { .. } => Code::PageExists,
+            Self::FileTooLarge { .. } => Code::FileTooLarge,
+            Self::EmptyFile { .. } => Code::EmptyFile,
+            Self::UnsupportedImage { .. } => Code::UnsupportedImage,
         }
     }
 }
@@ -435,7 +436,7 @@ impl Upload {
     /// (a cancel), they stay and the answer is [`IntakeError::Ended`].
     pub async fn take_back(self, e: IntakeError) -> IntakeError {
         let code = match &e {
-            IntakeError::Refused(r) => r.code(),
+            IntakeError::Refused(r) => r.code().name(),
             _ => "UPLOAD_FAILED",
         };
         let message = format!("{code}: {e}");

@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::Book;
 use crate::ocr::ImageKind;
-use crate::pages::{ImageId, Page, Review, ReviewStatus};
+use crate::pages::{ImageId, Page, Review};
 
 /// The job columns, in [`JobRow`]'s order, for `SELECT`s and `RETURNING`s.
 macro_rules! job_columns {
@@ -133,12 +133,12 @@ impl TryFrom<ItemRow> for Item {
     type Error = StoreError;
 
     fn try_from(r: ItemRow) -> Result<Item, StoreError> {
-        let error_class = match r.error_class.as_deref() {
-            None => None,
-            Some(c) => {
-                Some(ErrorClass::parse(c).ok_or_else(|| corrupt(format!("error class `{c}`")))?)
-            }
-        };
+        let error_class = r
+            .error_class
+            .as_deref()
+            .map(str::parse::<ErrorClass>)
+            .transpose()
+            .map_err(corrupt)?;
         Ok(Item {
             job_id: JobId(r.job_id),
             item_no: r.item_no,
@@ -321,8 +321,7 @@ impl TryFrom<PageRow> for Page {
                 .transpose()?,
             ocr,
             review: Review {
-                status: ReviewStatus::parse(&r.review_status)
-                    .ok_or_else(|| corrupt(format!("review status `{}`", r.review_status)))?,
+                status: r.review_status.parse().map_err(corrupt)?,
                 text: r.review_text,
                 job_id: r.review_job_id.map(JobId),
                 reviewed_at: r.reviewed_at,

@@ -2,8 +2,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::JobId;
-use super::job::named_enum;
 use crate::error::ErrorClass;
+use crate::named_enum;
 
 named_enum!(
     /// Where one item (a page, a chunk) of a job is. See [`ItemStatus::apply`].

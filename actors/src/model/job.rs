@@ -11,11 +11,14 @@ pub struct UnknownName {
     pub name: String,
 }
 
-/// Declares a string-backed enum whose names are what the database and the API store.
+/// Declares a string-backed enum whose names are what the database and the API store: `ALL`,
+/// `as_str`, `FromStr` (failing with [`UnknownName`]), `Display` and serde by those names.
+/// Exported for the enums of the crates built on this one (a page's review status).
+#[macro_export]
 macro_rules! named_enum {
     ($(#[$doc:meta])* $name:ident, $what:literal { $($(#[$vdoc:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
         $(#[$doc])*
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, ::serde::Serialize, ::serde::Deserialize)]
         #[serde(rename_all = "snake_case")]
         pub enum $name { $($(#[$vdoc])* $variant),+ }
 
@@ -44,7 +47,6 @@ macro_rules! named_enum {
         }
     };
 }
-pub(crate) use named_enum;
 
 named_enum!(
     /// What a job does to its book. Each kind has an item handler registered with the runtime.

@@ -56,7 +56,19 @@ async fn the_document_is_openapi_3_and_every_error_is_an_error_body() {
         .filter_map(Value::as_str)
         .collect();
     assert_eq!(required, BTreeSet::from(["code", "message", "details"]));
-    assert_eq!(detail["properties"]["code"]["type"], json!("string"));
+    // The code is one of the server's table (`ErrorCode`), each with its status.
+    let code = &detail["properties"]["code"];
+    let code = code["$ref"]
+        .as_str()
+        .map(|r| resolve(&doc, r).unwrap())
+        .unwrap_or(code);
+    assert_eq!(code["type"], json!("string"));
+    for sent in ["BOOK_NOT_FOUND", "LEASE_LOST", "JOB_NOT_HELD"] {
+        assert!(
+            code["enum"].as_array().unwrap().contains(&json!(sent)),
+            "{sent} is not documented"
+        );
+    }
     assert_eq!(detail["properties"]["message"]["type"], json!("string"));
 
     // The shape checker the other tests use sees drift: an undocumented field, a wrong type,
