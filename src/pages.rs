@@ -339,3 +339,54 @@ mod tests {
         }
     }
 }
+
+/// Why an OCR run cannot take the pages asked for.
+#[derive(Debug, thiserror::Error)]
+pub enum PagesToOcrError {
+    #[error("pages must list at least one page")]
+    Empty,
+    #[error("page numbers run from 1 to {MAX_PAGE_NO}; got {0}")]
+    OutOfRange(i64),
+    #[error("the book has no page {0}")]
+    Missing(i64),
+    #[error("every page of the book has completed OCR; name pages to read them again")]
+    NothingToOcr,
+    #[error(transparent)]
+    Store(#[from] quire_actors::StoreError),
+}
+
+/// The pages an OCR run of `book` takes: those `named` (each in range, sorted and
+/// deduplicated in O(n log n), all of the book's, checked a bounded statement at a time),
+/// or with none named every page whose OCR has not completed.
+pub async fn pages_to_ocr(
+    store: &dyn crate::store::PageStore,
+    book: BookId,
+    named: Option<Vec<i64>>,
+) -> Result<Vec<i64>, PagesToOcrError> {
+    let Some(mut pages) = named else {
+        let pages: Vec<i64> = crate::store::all_pages(store, book)
+            .await?
+            .iter()
+            .filter(|p| !p.ocr_completed())
+            .map(|p| p.page_no)
+            .collect();
+        return if pages.is_empty() {
+            Err(PagesToOcrError::NothingToOcr)
+        } else {
+            Ok(pages)
+        };
+    };
+    if pages.is_empty() {
+        return Err(PagesToOcrError::Empty);
+    }
+    if let Some(&bad) = pages.iter().find(|n| !(1..=MAX_PAGE_NO).contains(*n)) {
+        return Err(PagesToOcrError::OutOfRange(bad));
+    }
+    pages.sort_unstable();
+    pages.dedup();
+    let existing = store.existing_pages(book, &pages).await?;
+    if let Some(&missing) = pages.iter().find(|n| existing.binary_search(n).is_err()) {
+        return Err(PagesToOcrError::Missing(missing));
+    }
+    Ok(pages)
+}

@@ -520,61 +520,22 @@ async fn start_ocr(
             .map_err(|e| ApiError::new(Code::InvalidJson, e.to_string()))?
     };
     require_book(&state, book).await?;
-    let pages = match body.pages {
-        Some(pages) => named_pages(&state, book, pages).await?,
-        None => not_completed(&state, book).await?,
-    };
-    if pages.is_empty() {
-        return Err(ApiError::new(
-            Code::NothingToOcr,
-            "every page of the book has completed OCR; name pages to read them again",
-        ));
-    }
+    let pages = crate::pages::pages_to_ocr(&*state.store, book, body.pages)
+        .await
+        .map_err(|e| {
+            use crate::pages::PagesToOcrError as E;
+            let message = e.to_string();
+            match e {
+                E::Empty => ApiError::new(Code::InvalidPages, message),
+                E::OutOfRange(_) => ApiError::new(Code::InvalidPageNo, message),
+                E::Missing(n) => {
+                    ApiError::new(Code::PageNotFound, message).with_details(json!({ "page_no": n }))
+                }
+                E::NothingToOcr => ApiError::new(Code::NothingToOcr, message),
+                E::Store(e) => ApiError::from(e),
+            }
+        })?;
     submit_ocr(&state, book, pages, "manual").await
-}
-
-/// The pages a body names: each in range, sorted and deduplicated (O(n log n)), and all
-/// of the book's (checked a bounded statement at a time).
-async fn named_pages(
-    state: &ApiState,
-    book: BookId,
-    mut pages: Vec<i64>,
-) -> Result<Vec<i64>, ApiError> {
-    if pages.is_empty() {
-        return Err(ApiError::new(
-            Code::InvalidPages,
-            "pages must list at least one page",
-        ));
-    }
-    if let Some(&bad) = pages.iter().find(|n| !(1..=MAX_PAGE_NO).contains(*n)) {
-        check_page_no(bad)?;
-    }
-    pages.sort_unstable();
-    pages.dedup();
-    let existing = state.store.existing_pages(book, &pages).await?;
-    if existing.len() != pages.len() {
-        let missing = pages
-            .iter()
-            .find(|n| existing.binary_search(n).is_err())
-            .copied()
-            .unwrap_or_default();
-        return Err(ApiError::new(
-            Code::PageNotFound,
-            format!("the book has no page {missing}"),
-        )
-        .with_details(json!({ "page_no": missing })));
-    }
-    Ok(pages)
-}
-
-/// Every page of the book whose OCR has not completed.
-async fn not_completed(state: &ApiState, book: BookId) -> Result<Vec<i64>, ApiError> {
-    let pages = crate::store::all_pages(&*state.store, book).await?;
-    Ok(pages
-        .iter()
-        .filter(|p| !p.ocr_completed())
-        .map(|p| p.page_no)
-        .collect())
 }
 
 async fn submit_ocr(
