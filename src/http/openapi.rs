@@ -403,6 +403,37 @@ pub struct OnePageForm {
     pub files: Vec<Vec<u8>>,
 }
 
+/// What both upload operations answer when they refuse: one list, so the two cannot
+/// drift apart.
+pub struct UploadErrors;
+
+impl utoipa::IntoResponses for UploadErrors {
+    fn responses() -> std::collections::BTreeMap<String, RefOr<utoipa::openapi::Response>> {
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+        [
+            ("400", "`INVALID_PATH`, `INVALID_QUERY`, `INVALID_PAGE_NO`, `INVALID_MULTIPART`, `UNKNOWN_FIELD`, `NO_FILES`, `EMPTY_FILE`; `UPLOAD_INCOMPLETE`: the upload broke off (`details.stored` lists the pages kept)."),
+            ("404", "`BOOK_NOT_FOUND`."),
+            ("409", "`BOOK_BUSY`: a job holds the book; `PAGE_EXISTS`: a numbered page exists (`details.page_no`); `UPLOAD_CANCELLED`: the upload's job was cancelled while its files arrived (the pages stored before stay, with their images: `details.stored`); `UPLOAD_ENDED`: its job ended otherwise; `LEASE_LOST`: another node took the upload's job over; `JOB_NOT_HELD`: the upload's job is no longer held by this server."),
+            ("413", "`BODY_TOO_LARGE`, `TOO_MANY_FILES` (more than the operation takes), `FILE_TOO_LARGE` (`details.file`, `details.index`)."),
+            ("415", "`UNSUPPORTED_MEDIA_TYPE`: the body is not `multipart/form-data`; `UNSUPPORTED_IMAGE`: a file is not a PNG, JPEG, TIFF or WebP."),
+            ("503", "`STORE_UNAVAILABLE`, `STORAGE_UNAVAILABLE`, `SHUTTING_DOWN`."),
+            ("500", "`INTERNAL`, `STORAGE_FAILED`: see the server log."),
+        ]
+        .into_iter()
+        .map(|(status, description)| {
+            let body = ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("ErrorBody")))
+                .build();
+            let response = ResponseBuilder::new()
+                .description(description)
+                .content("application/json", body)
+                .build();
+            (status.to_owned(), RefOr::T(response))
+        })
+        .collect()
+    }
+}
+
 /// A page's image bytes.
 pub struct ImageBytes;
 

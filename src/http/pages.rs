@@ -104,13 +104,7 @@ struct ManyQuery {
     request_body(content = UploadForm, content_type = "multipart/form-data"),
     responses(
         (status = 202, description = "The pages stored and the OCR job that reads them.", body = UploadView),
-        (status = 400, description = "`INVALID_PATH`, `INVALID_QUERY`, `INVALID_PAGE_NO`, `INVALID_MULTIPART`, `UNKNOWN_FIELD`, `NO_FILES`, `EMPTY_FILE`; `UPLOAD_INCOMPLETE`: the upload broke off (`details.stored` lists the pages kept).", body = ErrorBody),
-        (status = 404, description = "`BOOK_NOT_FOUND`.", body = ErrorBody),
-        (status = 409, description = "`BOOK_BUSY`: a job holds the book; `PAGE_EXISTS`: a numbered page exists (`details.page_no`); `UPLOAD_CANCELLED`: the upload's job was cancelled while its files arrived (the pages stored before stay, with their images: `details.stored`); `UPLOAD_ENDED`: its job ended otherwise; `LEASE_LOST`: another node took the upload's job over; `JOB_NOT_HELD`: the upload's job is no longer held by this server.", body = ErrorBody),
-        (status = 413, description = "`BODY_TOO_LARGE`, `TOO_MANY_FILES`, `FILE_TOO_LARGE` (`details.file`, `details.index`).", body = ErrorBody),
-        (status = 415, description = "`UNSUPPORTED_MEDIA_TYPE`: the body is not `multipart/form-data`; `UNSUPPORTED_IMAGE`: a file is not a PNG, JPEG, TIFF or WebP.", body = ErrorBody),
-        (status = 503, description = "`STORE_UNAVAILABLE`, `STORAGE_UNAVAILABLE`, `SHUTTING_DOWN`.", body = ErrorBody),
-        (status = 500, description = "`INTERNAL`, `STORAGE_FAILED`: see the server log.", body = ErrorBody),
+        super::openapi::UploadErrors,
     )
 )]
 async fn upload_many(
@@ -155,13 +149,7 @@ struct OneQuery {
     request_body(content = OnePageForm, content_type = "multipart/form-data"),
     responses(
         (status = 202, description = "The page stored and the OCR job that reads it.", body = UploadView),
-        (status = 400, description = "`INVALID_PATH`, `INVALID_QUERY`, `INVALID_PAGE_NO`, `INVALID_MULTIPART`, `UNKNOWN_FIELD`, `NO_FILES`, `EMPTY_FILE`; `UPLOAD_INCOMPLETE`: the upload broke off.", body = ErrorBody),
-        (status = 404, description = "`BOOK_NOT_FOUND`.", body = ErrorBody),
-        (status = 409, description = "`BOOK_BUSY`: a job holds the book; `PAGE_EXISTS`: the numbered page exists (`details.page_no`); `UPLOAD_CANCELLED`: the upload's job was cancelled before the page was stored; `UPLOAD_ENDED`: its job ended otherwise; `LEASE_LOST`: another node took the upload's job over; `JOB_NOT_HELD`: the upload's job is no longer held by this server.", body = ErrorBody),
-        (status = 413, description = "`BODY_TOO_LARGE`, `TOO_MANY_FILES` (more than one), `FILE_TOO_LARGE`.", body = ErrorBody),
-        (status = 415, description = "`UNSUPPORTED_MEDIA_TYPE`: the body is not `multipart/form-data`; `UNSUPPORTED_IMAGE`: the file is not a PNG, JPEG, TIFF or WebP.", body = ErrorBody),
-        (status = 503, description = "`STORE_UNAVAILABLE`, `STORAGE_UNAVAILABLE`, `SHUTTING_DOWN`.", body = ErrorBody),
-        (status = 500, description = "`INTERNAL`, `STORAGE_FAILED`: see the server log.", body = ErrorBody),
+        super::openapi::UploadErrors,
     )
 )]
 async fn upload_one(
