@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use utoipa::{IntoParams, ToSchema};
 
 use super::error::{ApiError, Code, ErrorBody};
-use super::openapi::{BookPath, JobKindSchema};
+use super::schema::{BookPath, JobKindSchema};
 use super::views::{BookList, BookView, JobList, JobView};
 use super::{ApiState, method_not_allowed, page_limit};
 use crate::objects::ObjectKey;

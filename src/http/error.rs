@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use utoipa::ToSchema;
 
 pub use super::code::Code;
-use super::openapi::ErrorCodeSchema;
+use super::schema::ErrorCodeSchema;
 
 /// Every error response: `{"error": {"code", "message", "details"}}`.
 #[derive(Serialize, ToSchema)]

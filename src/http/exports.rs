@@ -8,7 +8,7 @@ use serde_json::json;
 
 use super::books::require_book;
 use super::error::{ApiError, Code, ErrorBody};
-use super::openapi::BookPath;
+use super::schema::BookPath;
 use super::views::JobView;
 use super::{ApiState, method_not_allowed};
 use crate::objects::ObjectError;

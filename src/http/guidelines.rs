@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 
 use super::books::require_book;
 use super::error::{ApiError, Code, ErrorBody};
-use super::openapi::BookPath;
+use super::schema::BookPath;
 use super::views::JobView;
 use super::{ApiState, method_not_allowed};
 use crate::guidelines::Topic;

@@ -11,7 +11,7 @@ use tokio::sync::broadcast;
 use utoipa::{IntoParams, ToSchema};
 
 use super::error::{ApiError, Code, ErrorBody};
-use super::openapi::{ItemStatusSchema, JobKindSchema, JobPath, JobStatusSchema};
+use super::schema::{ItemStatusSchema, JobKindSchema, JobPath, JobStatusSchema};
 use super::views::{ItemPage, ItemView, JobList, JobView};
 use super::{ApiState, method_not_allowed, page_limit};
 

@@ -12,6 +12,7 @@ mod jobs;
 mod metrics;
 pub mod openapi;
 mod pages;
+pub mod schema;
 mod ui;
 mod upload;
 pub mod views;

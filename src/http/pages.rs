@@ -10,7 +10,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::books::require_book;
 use super::error::{ApiError, Code, ErrorBody};
-use super::openapi::{BookPath, ImageBytes, OnePageForm, PagePath, UploadForm};
+use super::schema::{BookPath, ImageBytes, OnePageForm, PagePath, UploadForm};
 use super::upload;
 use super::views::{JobView, PageList, PageView, UploadView};
 use super::{ApiState, method_not_allowed, page_limit};
@@ -104,7 +104,7 @@ struct ManyQuery {
     request_body(content = UploadForm, content_type = "multipart/form-data"),
     responses(
         (status = 202, description = "The pages stored and the OCR job that reads them.", body = UploadView),
-        super::openapi::UploadErrors,
+        super::schema::UploadErrors,
     )
 )]
 async fn upload_many(
@@ -149,7 +149,7 @@ struct OneQuery {
     request_body(content = OnePageForm, content_type = "multipart/form-data"),
     responses(
         (status = 202, description = "The page stored and the OCR job that reads it.", body = UploadView),
-        super::openapi::UploadErrors,
+        super::schema::UploadErrors,
     )
 )]
 async fn upload_one(
@@ -464,7 +464,7 @@ async fn retry_ocr(
 struct StartOcr {
     /// These pages (each from 1 to 100,000; repeats count once); default: every page whose
     /// OCR has not completed.
-    #[schema(example = json!([1, 2, 3]), min_items = 1, value_type = Option<Vec<super::openapi::PageNo>>)]
+    #[schema(example = json!([1, 2, 3]), min_items = 1, value_type = Option<Vec<super::schema::PageNo>>)]
     #[serde(default, deserialize_with = "super::integer::some_list")]
     pages: Option<Vec<i64>>,
 }

@@ -8,7 +8,7 @@ use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use super::openapi::{
+use super::schema::{
     ErrorClassSchema, ItemCountsSchema, ItemStatusSchema, JobErrorSchema, JobKindSchema,
     JobStatusSchema, ReviewStatusSchema,
 };
