@@ -101,13 +101,26 @@ impl Server {
         serde_json::from_value(body["job"]["id"].clone()).unwrap()
     }
 
+    /// Waits on the runtime's job events, not by polling: a poll every few milliseconds
+    /// is a query each, work the database server does on the cores the measured job uses.
     pub(crate) async fn wait_ended(&self, job: JobId) -> quire_actors::Job {
+        let mut events = self.app.runtime.subscribe();
         loop {
             let j = self.app.runtime.status(job).await.unwrap();
             if j.status.is_terminal() {
                 return j;
             }
-            tokio::time::sleep(Duration::from_millis(20)).await;
+            // The next change of this job, or a second at most (a missed event costs that).
+            let _ = tokio::time::timeout(Duration::from_secs(1), async {
+                loop {
+                    match events.recv().await {
+                        Ok(changed) if changed.id == job => break,
+                        Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+                        _ => {}
+                    }
+                }
+            })
+            .await;
         }
     }
 }
