@@ -2,8 +2,9 @@
 //!
 //! ```text
 //! Supervisor (owns the JobLock; restarts JobActors with a bounded intensity)
-//!  ├─ JobActor(job A) ── items ──> BlockingPool [threads sized to the cores]
-//!  │                            └> RemotePool   [async, concurrency limit, 429 back-off]
+//!  ├─ JobActor(job A) ── items ──> RemotePool   [async, concurrency limit, per-provider pause]
+//!  │                            └> BlockingPool [threads sized to the cores; kinds registered
+//!  │                                             `ItemWork::Blocking`, none in the app today]
 //!  ├─ JobActor(job B)
 //!  └─ Heartbeat (renews this node's leases; takes over jobs whose lease expired)
 //! ```
