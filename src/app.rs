@@ -160,6 +160,7 @@ impl App {
             clock: self.clock.clone(),
             intake: self.intake.clone(),
             synthetic_enabled: self.settings.synthetic.enabled,
+            extractor: self.settings.guidelines.extractor,
             upload: self.settings.upload.clone(),
             uploads: self.uploads.clone(),
             closing: self.closing.subscribe(),

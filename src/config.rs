@@ -125,6 +125,16 @@ pub enum ExtractorName {
     Openai,
 }
 
+impl ExtractorName {
+    /// As the setting spells it; recorded on each extraction job.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Offline => "offline",
+            Self::Openai => "openai",
+        }
+    }
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct GuidelinesSettings {

@@ -115,7 +115,7 @@ async fn generate(
                 .submit(NewJob {
                     book_id: book,
                     kind: JobKind::Extract,
-                    params: json!({ "extractor": "offline" }),
+                    params: json!({ "extractor": state.extractor.as_str() }),
                     items: pages,
                     resumed_from: None,
                     held: false,

@@ -36,6 +36,8 @@ pub struct ApiState {
     pub intake: Arc<crate::intake::Intake>,
     /// Whether `synthetic` jobs may be submitted.
     pub synthetic_enabled: bool,
+    /// Which extractor this node's extraction jobs use (`guidelines.extractor`).
+    pub extractor: crate::config::ExtractorName,
     pub upload: crate::config::UploadSettings,
     pub uploads: Arc<UploadStats>,
     /// Turns true when the node stops: event streams end instead of holding the stop up.

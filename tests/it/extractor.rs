@@ -145,6 +145,8 @@ async fn a_run_that_fails_midway_resumes_with_exactly_the_pages_left() {
     let generate = format!("/api/v1/books/{book}/guidelines/generate");
     let (status, job) = api.post(&generate, json!({ "mode": "start" })).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{job}");
+    // The job records the extractor this node runs.
+    assert_eq!(job["params"]["extractor"], json!("openai"), "{job}");
     let failed = api.wait_status(job["id"].as_str().unwrap(), "failed").await;
     assert_eq!(failed["error"]["code"], json!("PROVIDER_AUTH"), "{failed}");
     assert_eq!(failed["progress"]["completed"], json!(2), "{failed}");

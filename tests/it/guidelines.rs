@@ -65,6 +65,7 @@ async fn guidelines_from_a_real_textbook_page(backend: Backend) {
 
     let (status, job) = api.post(&generate, json!({ "mode": "start" })).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{job}");
+    assert_eq!(job["params"]["extractor"], json!("offline"), "{job}");
     assert_eq!(job["kind"], json!("extract"));
     assert_eq!(job["progress"]["total"], json!(1));
     api.wait_status(job["id"].as_str().unwrap(), "completed")
