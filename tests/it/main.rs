@@ -6,6 +6,7 @@ mod crash;
 mod extractor;
 mod guidelines;
 mod ingest;
+mod intake;
 mod limits;
 mod objects;
 mod ocr;

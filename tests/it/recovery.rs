@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use quire_actors::model::{ItemStatus, JobError, JobStatus};
 use quire_actors::ports::Takeover;
 use quire_actors::runtime::{Recovery, ResumeMode, SubmitError};
-use quire_actors::{JobId, JobKind};
+use quire_actors::{BookId, JobId, JobKind};
 use serde_json::json;
 
 use crate::common::db::{Backend, TestDb};
@@ -441,15 +441,21 @@ async fn a_broken_upload_fails_its_held_job(backend: Backend) {
     assert!(rt.release(held.id, vec![1]).await.is_err());
 }
 
-async fn a_held_job_whose_node_died_fails_as_interrupted(backend: Backend) {
-    let db = TestDb::new(backend).await;
-    let store = db.store().await;
-    let book = new_book(&store).await;
+/// A held job (no items yet) whose lease a dead node holds and let expire.
+async fn held_by_a_dead_node(store: &Arc<dyn quire::store::Store>, book: BookId) -> JobId {
     let id = JobId::new();
     let mut new = job(book, JobKind::Synthetic, 0, json!({}));
     new.held = true;
     let t = now();
     store.create_job(id, &new, "dead-node", t, t).await.unwrap();
+    id
+}
+
+async fn a_held_job_whose_node_died_fails_as_interrupted(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
+    let book = new_book(&store).await;
+    let id = held_by_a_dead_node(&store, book).await;
     let _rt = start(store.clone(), fast_config("n2"), &Arc::default()).await;
     let done = wait_terminal(&store, id, LIMIT).await;
     assert_eq!(done.status, JobStatus::Failed);
@@ -464,11 +470,7 @@ async fn a_held_job_counts_its_pages_as_they_arrive(backend: Backend) {
     let db = TestDb::new(backend).await;
     let store = db.store().await;
     let book = new_book(&store).await;
-    let id = JobId::new();
-    let mut new = job(book, JobKind::Synthetic, 0, json!({}));
-    new.held = true;
-    let t = now();
-    store.create_job(id, &new, "dead-node", t, t).await.unwrap();
+    let id = held_by_a_dead_node(&store, book).await;
     let lease = Lease {
         job_id: id,
         owner: "dead-node".into(),
@@ -482,7 +484,7 @@ async fn a_held_job_counts_its_pages_as_they_arrive(backend: Backend) {
             original_name: None,
             image_id: ImageId::new(),
         };
-        store.add_page(&lease, &page, t).await.unwrap();
+        store.add_page(&lease, &page, now()).await.unwrap();
     }
     let held = store.job(id).await.unwrap();
     assert_eq!((held.progress.total, held.progress.remaining()), (2, 2));

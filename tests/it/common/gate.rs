@@ -115,3 +115,17 @@ impl ObjectStore for GatedObjects {
         self.inner.check().await
     }
 }
+
+/// A server on `db` (folder storage) whose object store goes through a [`GatedObjects`].
+pub async fn serve_gated(db: &super::db::TestDb) -> (super::api::Api, Arc<GatedObjects>) {
+    let gated: Arc<std::sync::OnceLock<Arc<GatedObjects>>> = Arc::default();
+    let slot = gated.clone();
+    let api = super::api::serve_wrapped(db, super::api::Storage::Folder, &[], move |inner| {
+        let g = GatedObjects::new(inner);
+        let _ = slot.set(g.clone());
+        g
+    })
+    .await;
+    let gated = gated.get().expect("the server wrapped its store").clone();
+    (api, gated)
+}
