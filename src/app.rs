@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use actix_web::dev::Server;
 use actix_web::{HttpServer, web};
-use quire_actors::ports::{Clock, ItemWork, JobStore, SystemClock};
+use quire_actors::ports::{Clock, JobStore, SystemClock};
 use quire_actors::runtime::KindRegistry;
 use quire_actors::{JobKind, RuntimeHandle};
 
@@ -106,16 +106,16 @@ impl App {
             Arc::new(DecodeBudget::new(settings.ocr.decode_budget_bytes)),
             concurrency,
         );
-        kinds.insert(JobKind::Ocr, ItemWork::Remote(Arc::new(ocr)));
+        kinds.insert(JobKind::Ocr, Arc::new(ocr));
         let (extractor, pages_at_once) = extractor(&settings.guidelines)?;
         // The offline extractor is bounded by the remote pool alone.
-        let pages_at_once = pages_at_once.unwrap_or(settings.runtime.remote_concurrency as usize);
+        let pages_at_once = pages_at_once.unwrap_or(settings.runtime.pool_concurrency as usize);
         let extract = ExtractPages::new(store.clone(), extractor, pages_at_once);
-        kinds.insert(JobKind::Extract, ItemWork::Remote(Arc::new(extract)));
+        kinds.insert(JobKind::Extract, Arc::new(extract));
         let finalize = FinalizeGuidelines::new(store.clone());
-        kinds.insert(JobKind::Finalize, ItemWork::Remote(Arc::new(finalize)));
+        kinds.insert(JobKind::Finalize, Arc::new(finalize));
         let export = ExportEpub::new(store.clone(), objects.clone(), clock.clone());
-        kinds.insert(JobKind::ExportEpub, ItemWork::Remote(Arc::new(export)));
+        kinds.insert(JobKind::ExportEpub, Arc::new(export));
         if settings.synthetic.enabled {
             let trace = Some(settings.synthetic.trace_file.as_str()).filter(|t| !t.is_empty());
             let handler = SyntheticHandler::new(&settings.runtime.node_id, trace.map(Path::new))
@@ -123,7 +123,7 @@ impl App {
                     path: settings.synthetic.trace_file.clone(),
                     source,
                 })?;
-            kinds.insert(JobKind::Synthetic, ItemWork::Remote(Arc::new(handler)));
+            kinds.insert(JobKind::Synthetic, Arc::new(handler));
         }
         let job_store: Arc<dyn JobStore> = store.clone();
         let runtime =

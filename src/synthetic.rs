@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use quire_actors::ItemError;
-use quire_actors::ports::{ItemContext, RemoteItemHandler};
+use quire_actors::ports::{ItemContext, ItemHandler};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -101,7 +101,7 @@ impl SyntheticHandler {
 }
 
 #[async_trait]
-impl RemoteItemHandler for SyntheticHandler {
+impl ItemHandler for SyntheticHandler {
     async fn run(&self, item: &ItemContext) -> Result<Value, ItemError> {
         let params = SyntheticParams::from_value(&item.params)
             .map_err(|e| ItemError::fatal("INVALID_PARAMS", e))?;

@@ -216,15 +216,6 @@ pub trait JobStore: Send + Sync + 'static {
     async fn take_over(&self, takeover: Takeover<'_>) -> Result<Vec<Lease>, StoreError>;
 }
 
-/// Which pool runs a kind's items.
-#[derive(Clone)]
-pub enum ItemWork {
-    /// CPU-bound work on a fixed set of threads sized to the cores.
-    Blocking(Arc<dyn BlockingItemHandler>),
-    /// I/O-bound work (remote providers) with a concurrency limit that backs off on 429.
-    Remote(Arc<dyn RemoteItemHandler>),
-}
-
 /// What a handler knows about the item it runs.
 #[derive(Clone, Debug)]
 pub struct ItemContext {
@@ -274,15 +265,11 @@ impl ItemContext {
     }
 }
 
-/// Runs one item on a pool thread. May block; must not panic (a panic is caught and becomes
-/// a retryable `WORKER_PANIC`).
-pub trait BlockingItemHandler: Send + Sync + 'static {
-    fn run(&self, item: &ItemContext) -> Result<Value, ItemError>;
-}
-
-/// Runs one item as a future on the runtime's thread. Must not block.
+/// Runs one item as a future on the runtime's thread. Must not block: a handler's CPU work
+/// runs in child processes (Tesseract, poppler) or on tokio's blocking threads under a
+/// budget of its own. A panic is caught and becomes a retryable `WORKER_PANIC`.
 #[async_trait]
-pub trait RemoteItemHandler: Send + Sync + 'static {
+pub trait ItemHandler: Send + Sync + 'static {
     async fn run(&self, item: &ItemContext) -> Result<Value, ItemError>;
 
     /// Who answers this handler's calls, as one rate-limit quota: a 429 from it pauses the

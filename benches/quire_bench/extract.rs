@@ -2,7 +2,6 @@
 //! against a test model (a chat-completions server in this process) that takes 1 s per
 //! page, at provider concurrency 16. Reported against the ideal: 300 / 16 rounds of 1 s.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -11,7 +10,8 @@ use async_trait::async_trait;
 use quire::guidelines::{Extractor, OpenAiExtractor};
 use quire::openai::ChatSettings;
 use quire_actors::model::NewJob;
-use quire_actors::ports::{ItemContext, ItemWork, JobStore, RemoteItemHandler, SystemClock};
+use quire_actors::ports::{ItemContext, ItemHandler, JobStore, SystemClock};
+use quire_actors::runtime::KindRegistry;
 use quire_actors::{ItemError, JobKind, RuntimeHandle};
 use serde_json::{Value, json};
 
@@ -42,7 +42,7 @@ async fn model() -> HttpResponse {
 struct Pages(OpenAiExtractor);
 
 #[async_trait]
-impl RemoteItemHandler for Pages {
+impl ItemHandler for Pages {
     async fn run(&self, item: &ItemContext) -> Result<Value, ItemError> {
         let found = self
             .0
@@ -81,12 +81,9 @@ pub async fn run(backend: Backend) {
     let db = BenchDb::new(backend).await;
     let store = db.store().await;
     let mut cfg = bench_config();
-    cfg.remote_concurrency = CONCURRENCY;
-    let mut kinds = HashMap::new();
-    kinds.insert(
-        JobKind::Extract,
-        ItemWork::Remote(Arc::new(Pages(extractor))),
-    );
+    cfg.pool_concurrency = CONCURRENCY;
+    let mut kinds = KindRegistry::new();
+    kinds.insert(JobKind::Extract, Arc::new(Pages(extractor)));
     let job_store: Arc<dyn JobStore> = store.clone();
     let rt = RuntimeHandle::start(cfg, job_store, kinds, Arc::new(SystemClock))
         .await

@@ -181,7 +181,7 @@ async fn io(backend: Backend, items: i64) {
     let db = BenchDb::new(backend).await;
     let store = db.store().await;
     let mut cfg = setup::bench_config();
-    cfg.remote_concurrency = CONCURRENCY;
+    cfg.pool_concurrency = CONCURRENCY;
     // The window covers items waiting for their batch to be written, so the provider
     // always has work while outcomes are persisted.
     cfg.item_concurrency = 2 * CONCURRENCY as u32;

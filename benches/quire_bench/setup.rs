@@ -1,6 +1,5 @@
 //! Databases, runtimes and probes for the benchmarks.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -9,9 +8,8 @@ use quire::store::scratch::{self, ScratchDb};
 use quire::store::{self, NewBook, Store};
 use quire::synthetic::SyntheticHandler;
 use quire_actors::model::{ItemOutcome, Lease, NewJob};
-use quire_actors::ports::{
-    Clock, Commit, ItemContext, ItemWork, JobStore, RemoteItemHandler, SystemClock,
-};
+use quire_actors::ports::{Clock, Commit, ItemContext, ItemHandler, JobStore, SystemClock};
+use quire_actors::runtime::KindRegistry;
 use quire_actors::{
     BookId, ItemError, Job, JobId, JobKind, Progress, RuntimeConfig, RuntimeHandle,
 };
@@ -55,13 +53,13 @@ pub async fn start_runtime(
     cfg: RuntimeConfig,
     probe: Option<Arc<FirstStart>>,
 ) -> RuntimeHandle {
-    let mut kinds = HashMap::new();
+    let mut kinds = KindRegistry::new();
     kinds.insert(
         JobKind::Synthetic,
-        ItemWork::Remote(Arc::new(SyntheticHandler::new("bench", None).unwrap())),
+        Arc::new(SyntheticHandler::new("bench", None).unwrap()),
     );
     if let Some(probe) = probe {
-        kinds.insert(JobKind::Extract, ItemWork::Remote(probe));
+        kinds.insert(JobKind::Extract, probe);
     }
     let job_store: Arc<dyn JobStore> = store.clone();
     RuntimeHandle::start(cfg, job_store, kinds, Arc::new(SystemClock))
@@ -170,7 +168,7 @@ impl FirstStart {
 }
 
 #[async_trait]
-impl RemoteItemHandler for FirstStart {
+impl ItemHandler for FirstStart {
     async fn run(&self, item: &ItemContext) -> Result<Value, ItemError> {
         let _ = self.tx.send(Instant::now());
         Ok(json!({ "item_no": item.item_no }))

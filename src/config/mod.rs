@@ -323,10 +323,9 @@ pub struct RuntimeSettings {
     pub auto_retry_rounds: u32,
     pub restart_limit: u32,
     pub restart_window_ms: u64,
-    /// Threads for CPU-bound items; 0 means one per core.
-    pub blocking_threads: u32,
-    /// Remote provider calls at once.
-    pub remote_concurrency: u32,
+    /// Item calls at once on this node, over all its jobs (engines bound their own
+    /// processes within it).
+    pub pool_concurrency: u32,
     /// At boot, `resume` or `fail` the jobs this node held when it went down.
     pub recovery: Recovery,
 }
@@ -397,8 +396,7 @@ impl Default for RuntimeSettings {
             auto_retry_rounds: rt.retry.auto_retry_rounds,
             restart_limit: rt.restart_limit,
             restart_window_ms: ms(rt.restart_window),
-            blocking_threads: 0,
-            remote_concurrency: rt.remote_concurrency as u32,
+            pool_concurrency: rt.pool_concurrency as u32,
             recovery: rt.recovery,
         }
     }
@@ -594,8 +592,8 @@ impl Settings {
                 "must not exceed runtime.backoff_max_ms",
             );
         }
-        if r.remote_concurrency == 0 {
-            return bad("runtime.remote_concurrency", "must be at least 1");
+        if r.pool_concurrency == 0 {
+            return bad("runtime.pool_concurrency", "must be at least 1");
         }
         self.validate_limits()?;
         let u = &self.upload;
@@ -710,7 +708,6 @@ impl Settings {
     pub fn runtime_config(&self) -> RuntimeConfig {
         let r = &self.runtime;
         let ms = Duration::from_millis;
-        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         RuntimeConfig {
             node_id: r.node_id.clone(),
             lease_ttl: ms(r.lease_ttl_ms),
@@ -730,12 +727,7 @@ impl Settings {
             },
             restart_limit: r.restart_limit,
             restart_window: ms(r.restart_window_ms),
-            blocking_threads: if r.blocking_threads == 0 {
-                cores
-            } else {
-                r.blocking_threads as usize
-            },
-            remote_concurrency: r.remote_concurrency as usize,
+            pool_concurrency: r.pool_concurrency as usize,
             recovery: r.recovery,
             limits: self
                 .limits

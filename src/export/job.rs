@@ -7,7 +7,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use bytes::Bytes;
 use quire_actors::ItemError;
-use quire_actors::ports::{Clock, ItemContext, RemoteItemHandler};
+use quire_actors::ports::{Clock, ItemContext, ItemHandler};
 use serde_json::{Value, json};
 
 use super::{Chapter, EpubBook, render};
@@ -40,7 +40,7 @@ fn retryable(e: impl std::fmt::Display) -> ItemError {
 }
 
 #[async_trait]
-impl RemoteItemHandler for ExportEpub {
+impl ItemHandler for ExportEpub {
     async fn run(&self, item: &ItemContext) -> Result<Value, ItemError> {
         let book = self
             .store

@@ -97,7 +97,7 @@ pub struct Topic {
 pub trait Extractor: Send + Sync + 'static {
     async fn extract(&self, page_no: i64, text: &str) -> Result<PageGuidelines, ItemError>;
 
-    /// Who answers, as one rate-limit quota (see `RemoteItemHandler::provider`).
+    /// Who answers, as one rate-limit quota (see `ItemHandler::provider`).
     fn provider(&self) -> &str;
 }
 

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use quire_actors::ports::{ItemContext, RemoteItemHandler};
+use quire_actors::ports::{ItemContext, ItemHandler};
 use quire_actors::{ItemError, StoreError};
 use serde_json::Value;
 
@@ -39,7 +39,7 @@ fn store_error(e: StoreError) -> ItemError {
 }
 
 #[async_trait]
-impl RemoteItemHandler for ExtractPages {
+impl ItemHandler for ExtractPages {
     async fn run(&self, item: &ItemContext) -> Result<Value, ItemError> {
         let page = self
             .store
@@ -82,7 +82,7 @@ impl FinalizeGuidelines {
 }
 
 #[async_trait]
-impl RemoteItemHandler for FinalizeGuidelines {
+impl ItemHandler for FinalizeGuidelines {
     async fn run(&self, item: &ItemContext) -> Result<Value, ItemError> {
         let found = self
             .store

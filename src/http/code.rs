@@ -76,6 +76,7 @@ codes! {
     NoGuidelines = "NO_GUIDELINES", CONFLICT, "Nothing has been extracted from the book yet.";
     NothingToOcr = "NOTHING_TO_OCR", CONFLICT, "Every page of the book has completed OCR.";
     OcrNotCompleted = "OCR_NOT_COMPLETED", CONFLICT, "The page's OCR has not completed, so there is nothing to review.";
+    BookFull = "BOOK_FULL", CONFLICT, "The upload's files would be numbered past the last page number, 100000 (`details.page_no`).";
     PageExists = "PAGE_EXISTS", CONFLICT, "The book already has a page of that number (`details.page_no`).";
     UploadCancelled = "UPLOAD_CANCELLED", CONFLICT, "The upload's job was cancelled while its files arrived; `details.stored` lists the pages kept.";
     UploadEnded = "UPLOAD_ENDED", CONFLICT, "The upload's job ended otherwise while its files arrived.";

@@ -167,7 +167,8 @@ impl From<crate::intake::IntakeError> for ApiError {
         match e {
             E::Refused(r) => {
                 let details = match &r {
-                    R::NoFiles | R::TooManyFiles { .. } | R::PageNoOutOfRange => Value::Null,
+                    R::NoFiles | R::TooManyFiles { .. } => Value::Null,
+                    R::PastLastPageNo { page_no } => json!({ "page_no": page_no }),
                     R::PageExists { page_no, .. } => json!({ "page_no": page_no }),
                     R::FileTooLarge { label, index, .. }
                     | R::EmptyFile { label, index }

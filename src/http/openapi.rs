@@ -81,7 +81,7 @@ list theirs. Any route also answers `404 NOT_FOUND` for a path it does not know 
         (name = "guidelines", description = "Teaching guidelines extracted from the pages."),
         (name = "jobs", description = "Jobs: status, items, cancel, resume, events."),
     ),
-    modifiers(&OptionalBodies)
+    modifiers(&OptionalBodies, &ClosedVariants)
 )]
 pub struct ApiDoc;
 
@@ -115,6 +115,33 @@ impl Modify for OptionalBodies {
                         content.schema = Some(schema.clone());
                         body.required = Some(Required::False);
                     }
+                }
+            }
+        }
+    }
+}
+
+/// The variants of a tagged enum that denies unknown fields take no other property, as the
+/// server does (utoipa marks only structs `additionalProperties: false`).
+struct ClosedVariants;
+
+/// Schemas of `#[serde(tag = ..., deny_unknown_fields)]` enums.
+const CLOSED_ENUMS: &[&str] = &["ReviewBody"];
+
+impl Modify for ClosedVariants {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::schema::AdditionalProperties;
+        let Some(components) = doc.components.as_mut() else {
+            return;
+        };
+        for name in CLOSED_ENUMS {
+            let Some(RefOr::T(Schema::OneOf(one_of))) = components.schemas.get_mut(*name) else {
+                panic!("{name} is documented as a oneOf of its variants");
+            };
+            for variant in &mut one_of.items {
+                if let RefOr::T(Schema::Object(object)) = variant {
+                    object.additional_properties =
+                        Some(Box::new(AdditionalProperties::FreeForm(false)));
                 }
             }
         }

@@ -174,7 +174,7 @@ impl ToSchema for PageNo {}
 #[serde(deny_unknown_fields)]
 pub struct UploadForm {
     /// The images (a part named `file` is taken too).
-    #[schema(value_type = Vec<String>, format = Binary, content_media_type = "application/octet-stream", min_items = 1)]
+    #[schema(value_type = Vec<FilePart>, content_media_type = "application/octet-stream", min_items = 1)]
     pub files: Vec<Vec<u8>>,
 }
 
@@ -183,9 +183,24 @@ pub struct UploadForm {
 #[serde(deny_unknown_fields)]
 pub struct OnePageForm {
     /// The image.
-    #[schema(value_type = Vec<String>, format = Binary, content_media_type = "application/octet-stream", min_items = 1, max_items = 1)]
+    #[schema(value_type = Vec<FilePart>, content_media_type = "application/octet-stream", min_items = 1, max_items = 1)]
     pub files: Vec<Vec<u8>>,
 }
+
+/// One file of an upload: its bytes, at least one (an empty part is `EMPTY_FILE`).
+pub struct FilePart;
+
+impl PartialSchema for FilePart {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Binary)))
+            .min_length(Some(1))
+            .into()
+    }
+}
+
+impl ToSchema for FilePart {}
 
 /// What both upload operations answer when they refuse: one list, so the two cannot
 /// drift apart.
@@ -195,9 +210,9 @@ impl utoipa::IntoResponses for UploadErrors {
     fn responses() -> std::collections::BTreeMap<String, RefOr<utoipa::openapi::Response>> {
         use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
         [
-            ("400", "`INVALID_PATH`, `INVALID_QUERY`, `INVALID_PAGE_NO`, `INVALID_MULTIPART`, `UNKNOWN_FIELD`, `NO_FILES`, `EMPTY_FILE`; `UPLOAD_INCOMPLETE`: the upload broke off (`details.stored` lists the pages kept)."),
+            ("400", "`INVALID_PATH`, `INVALID_QUERY`, `INVALID_PAGE_NO` (`start_at` out of range), `INVALID_MULTIPART`, `UNKNOWN_FIELD`, `NO_FILES`, `EMPTY_FILE`; `UPLOAD_INCOMPLETE`: the upload broke off (`details.stored` lists the pages kept)."),
             ("404", "`BOOK_NOT_FOUND`."),
-            ("409", "`BOOK_BUSY`: a job holds the book; `PAGE_EXISTS`: a numbered page exists (`details.page_no`); `UPLOAD_CANCELLED`: the upload's job was cancelled while its files arrived (the pages stored before stay, with their images: `details.stored`); `UPLOAD_ENDED`: its job ended otherwise; `LEASE_LOST`: another node took the upload's job over; `JOB_NOT_HELD`: the upload's job is no longer held by this server."),
+            ("409", "`BOOK_BUSY`: a job holds the book; `BOOK_FULL`: a file would be numbered past the last page number (`details.page_no`); `PAGE_EXISTS`: a numbered page exists (`details.page_no`); `UPLOAD_CANCELLED`: the upload's job was cancelled while its files arrived (the pages stored before stay, with their images: `details.stored`); `UPLOAD_ENDED`: its job ended otherwise; `LEASE_LOST`: another node took the upload's job over; `JOB_NOT_HELD`: the upload's job is no longer held by this server."),
             ("413", "`BODY_TOO_LARGE`, `TOO_MANY_FILES` (more than the operation takes), `FILE_TOO_LARGE` (`details.file`, `details.index`)."),
             ("415", "`UNSUPPORTED_MEDIA_TYPE`: the body is not `multipart/form-data`; `UNSUPPORTED_IMAGE`: a file is not a PNG, JPEG, TIFF or WebP."),
             ("503", "`STORE_UNAVAILABLE`, `STORAGE_UNAVAILABLE`, `SHUTTING_DOWN`."),

@@ -51,8 +51,10 @@ pub enum Refusal {
     NoFiles,
     #[error("at most {max} files fit in one upload")]
     TooManyFiles { max: u32 },
-    #[error("page numbers end at {MAX_PAGE_NO}")]
-    PageNoOutOfRange,
+    /// The upload's files would be numbered past [`MAX_PAGE_NO`] (appended after a book
+    /// that ends there, or too many after `start_at`).
+    #[error("page numbers end at {MAX_PAGE_NO}: this file would be page {page_no}")]
+    PastLastPageNo { page_no: i64 },
     #[error(
         "the book already has a page {page_no} ({label} would be it); to replace it, delete the page first"
     )]
@@ -75,7 +77,7 @@ impl Refusal {
         match self {
             Self::NoFiles => Code::NoFiles,
             Self::TooManyFiles { .. } => Code::TooManyFiles,
-            Self::PageNoOutOfRange => Code::InvalidPageNo,
+            Self::PastLastPageNo { .. } => Code::BookFull,
             Self::PageExists { .. } => Code::PageExists,
             Self::FileTooLarge { .. } => Code::FileTooLarge,
             Self::EmptyFile { .. } => Code::EmptyFile,
@@ -281,7 +283,7 @@ impl Upload {
         }
         let page_no = self.next;
         if page_no > MAX_PAGE_NO {
-            return Err(Refusal::PageNoOutOfRange.into());
+            return Err(Refusal::PastLastPageNo { page_no }.into());
         }
         if self.explicit
             && !self

@@ -46,6 +46,6 @@ pub trait OcrEngine: Send + Sync + 'static {
     /// Reads one normalized page.
     async fn recognize(&self, page: &NormalizedPage) -> Result<OcrText, ItemError>;
 
-    /// Who answers, as one rate-limit quota (see `RemoteItemHandler::provider`).
+    /// Who answers, as one rate-limit quota (see `ItemHandler::provider`).
     fn provider(&self) -> &str;
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use quire_actors::ItemError;
-use quire_actors::ports::{ItemContext, RemoteItemHandler};
+use quire_actors::ports::{ItemContext, ItemHandler};
 use serde_json::Value;
 use tokio::sync::Semaphore;
 
@@ -137,7 +137,7 @@ fn storage_error(e: ObjectError) -> ItemError {
 }
 
 #[async_trait]
-impl RemoteItemHandler for OcrPages {
+impl ItemHandler for OcrPages {
     async fn run(&self, item: &ItemContext) -> Result<Value, ItemError> {
         // Within the pool's item span (job, book, page, attempt).
         let result = self.read_page(item).await;

@@ -483,6 +483,17 @@ async fn bad_uploads_are_refused_whole(backend: Backend) {
         StatusCode::BAD_REQUEST,
         "INVALID_PAGE_NO",
     );
+    // The second file would be page 100001: refused whole, the first one not kept.
+    let full = api
+        .upload(
+            &format!("{bulk}?start_at=100000"),
+            &[Part::file("a.tif", &good), Part::file("b.tif", &good)],
+        )
+        .await;
+    assert_error(&full, StatusCode::CONFLICT, "BOOK_FULL");
+    assert_eq!(full.1["error"]["details"]["page_no"], 100001, "{full:?}");
+    let (_, kept) = api.get(&format!("/api/v1/books/{book}/pages/100000")).await;
+    assert_eq!(kept["error"]["code"], "PAGE_NOT_FOUND", "{kept}");
     for path in [
         "pages/-1",
         "pages/0",

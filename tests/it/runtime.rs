@@ -1,5 +1,5 @@
 //! The actor runtime end to end on a real database: every item once, retries by class,
-//! retry rounds, fatal errors, resume, cancellation, panics, the blocking pool.
+//! retry rounds, fatal errors, resume, cancellation, panics.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -354,29 +354,6 @@ async fn a_panicking_item_is_contained(backend: Backend) {
     );
 }
 
-async fn blocking_items_run_on_the_thread_pool(backend: Backend) {
-    let db = TestDb::new(backend).await;
-    let store = db.store().await;
-    let scripted = Arc::new(Scripted::default());
-    *scripted.latency.lock().unwrap() = Duration::from_millis(20);
-    let mut cfg = fast_config("n1");
-    cfg.blocking_threads = 2;
-    let rt = start(store.clone(), cfg, &scripted).await;
-    let book = new_book(&store).await;
-    let submitted = rt
-        .submit(job(book, JobKind::Ocr, 20, json!({})))
-        .await
-        .unwrap();
-    let done = wait_terminal(&store, submitted.id, LIMIT).await;
-    assert_eq!(done.status, JobStatus::Completed);
-    let items = store.items(done.id, None, None, 100).await.unwrap();
-    let threads: std::collections::HashSet<_> = items
-        .iter()
-        .map(|i| i.result.as_ref().unwrap()["thread"].clone())
-        .collect();
-    assert_eq!(threads.len(), 2, "both pool threads took items");
-}
-
 crate::on_both_backends!(
     every_item_runs_once_and_the_job_completes,
     errors_are_handled_by_class,
@@ -387,5 +364,4 @@ crate::on_both_backends!(
     a_panicking_item_is_contained,
     a_cancel_recorded_by_another_node_is_obeyed,
     a_fatal_error_ends_the_job_even_with_an_item_hung,
-    blocking_items_run_on_the_thread_pool,
 );

@@ -11,7 +11,7 @@ pub struct KindLimits {
     /// flagged on its item; it goes on.
     pub item_soft: Option<Duration>,
     /// An attempt running longer is abandoned, whatever its handler does: retryable
-    /// `TIMEOUT`. On the remote pool its future is dropped, freeing its slot.
+    /// `TIMEOUT`: its future is dropped, freeing its slot.
     pub item_hard: Option<Duration>,
     /// A job running longer than this since its `started_at` fails, resumable
     /// (`JOB_TIMEOUT`); its completed items are kept.
@@ -58,10 +58,8 @@ pub struct RuntimeConfig {
     /// fails its job (resumable) instead of restarting again.
     pub restart_limit: u32,
     pub restart_window: Duration,
-    /// Threads of the blocking (CPU) pool.
-    pub blocking_threads: usize,
-    /// Calls the remote (I/O) pool runs at once.
-    pub remote_concurrency: usize,
+    /// Item calls the node's pool runs at once, over all its jobs.
+    pub pool_concurrency: usize,
     pub recovery: Recovery,
     /// Deadlines per job kind; a kind not listed has none.
     pub limits: HashMap<JobKind, KindLimits>,
@@ -83,8 +81,7 @@ impl Default for RuntimeConfig {
             retry: RetryPolicy::default(),
             restart_limit: 5,
             restart_window: Duration::from_secs(60),
-            blocking_threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
-            remote_concurrency: 16,
+            pool_concurrency: 16,
             recovery: Recovery::Resume,
             limits: HashMap::new(),
         }

@@ -4,11 +4,9 @@ use actix::prelude::*;
 use tokio::sync::broadcast;
 
 use super::RuntimeConfig;
-use super::blocking_pool::BlockingPool;
 use super::heartbeat::{Heartbeat, recover_own_jobs};
-use super::job_actor::Pools;
+use super::item_pool::ItemPool;
 use super::kinds::KindRegistry;
-use super::remote_pool::RemotePool;
 use super::stats::RuntimeStats;
 use super::stop::NodeDraining;
 use super::submit::{ResumeMode, SubmitError};
@@ -44,17 +42,14 @@ impl RuntimeHandle {
         let (events, _) = broadcast::channel(1024);
         let stats = Arc::new(RuntimeStats::default());
         let draining = Arc::new(NodeDraining::default());
-        let pools = Pools {
-            blocking: BlockingPool::start(cfg.blocking_threads),
-            remote: RemotePool::start(cfg.remote_concurrency, cfg.retry.max, stats.clone()),
-        };
+        let pool = ItemPool::start(cfg.pool_concurrency, cfg.retry.max, stats.clone());
         let supervisor = Supervisor::new(
             store.clone(),
             clock.clone(),
             cfg.clone(),
             Arc::new(kinds),
             stats.clone(),
-            pools,
+            pool,
             events.clone(),
         )
         .start();

@@ -1,9 +1,10 @@
-//! What this node runs: each job kind's pool and handler.
+//! What this node runs: each job kind's handler.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use crate::model::JobKind;
-use crate::ports::ItemWork;
+use crate::ports::ItemHandler;
 
-/// Which pool and handler run each job kind's items.
-pub type KindRegistry = HashMap<JobKind, ItemWork>;
+/// Which handler runs each job kind's items.
+pub type KindRegistry = HashMap<JobKind, Arc<dyn ItemHandler>>;

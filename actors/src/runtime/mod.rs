@@ -2,38 +2,35 @@
 //!
 //! ```text
 //! Supervisor (owns the JobLock; restarts JobActors with a bounded intensity)
-//!  ├─ JobActor(job A) ── items ──> RemotePool   [async, concurrency limit, per-provider pause]
-//!  │                            └> BlockingPool [threads sized to the cores; kinds registered
-//!  │                                             `ItemWork::Blocking`, none in the app today]
+//!  ├─ JobActor(job A) ── items ──> ItemPool [futures, one concurrency limit, per-provider
+//!  │                                          pause on 429, soft and hard item limits]
 //!  ├─ JobActor(job B)
 //!  └─ Heartbeat (renews this node's leases; takes over jobs whose lease expired)
 //! ```
 //!
 //! Everything runs inside an actix `System`; [`RuntimeHandle::start`] must be called there.
 
-mod blocking_pool;
 mod config;
 mod handle;
 mod heartbeat;
+mod item_pool;
 mod item_stats;
 mod job_actor;
 mod kinds;
 mod outcome;
-mod remote_pool;
 mod stats;
 mod stop;
 mod submit;
 mod supervisor;
 mod work;
 
-pub use blocking_pool::BlockingPool;
 pub use config::{KindLimits, Recovery, RuntimeConfig};
 pub use handle::RuntimeHandle;
 pub use heartbeat::Heartbeat;
+pub use item_pool::ItemPool;
 pub use item_stats::{AttemptEnd, Histogram, ItemStats, ItemStatsSnapshot, LATENCY_BOUNDS_MS};
 pub use job_actor::{JobActor, JobExit};
 pub use kinds::KindRegistry;
-pub use remote_pool::RemotePool;
 pub use stats::RuntimeStats;
 pub use stop::{StopLevel, StopSignal};
 pub use submit::{ResumeMode, SubmitError};

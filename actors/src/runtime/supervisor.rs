@@ -26,7 +26,7 @@ pub struct Supervisor {
     cfg: Arc<super::RuntimeConfig>,
     kinds: Arc<KindRegistry>,
     stats: Arc<RuntimeStats>,
-    pools: super::job_actor::Pools,
+    pool: actix::Addr<super::ItemPool>,
     events: tokio::sync::broadcast::Sender<Job>,
     jobs: HashMap<JobId, Running>,
     /// Set once the node shuts down: no new job, no restart.
@@ -50,7 +50,7 @@ impl Supervisor {
         cfg: Arc<super::RuntimeConfig>,
         kinds: Arc<KindRegistry>,
         stats: Arc<RuntimeStats>,
-        pools: super::job_actor::Pools,
+        pool: actix::Addr<super::ItemPool>,
         events: tokio::sync::broadcast::Sender<Job>,
     ) -> Self {
         Self {
@@ -60,7 +60,7 @@ impl Supervisor {
             cfg,
             kinds,
             stats,
-            pools,
+            pool,
             events,
             jobs: HashMap::new(),
             shutting_down: false,
@@ -110,7 +110,7 @@ impl Supervisor {
         &mut self,
         lease: &Lease,
         kind: crate::model::JobKind,
-    ) -> Option<(JobEnv, crate::ports::ItemWork)> {
+    ) -> Option<(JobEnv, Arc<dyn crate::ports::ItemHandler>)> {
         if self.shutting_down {
             // A restart or an adoption that lands after the drain began: let the lease go.
             self.jobs.remove(&lease.job_id);
@@ -284,7 +284,7 @@ impl Actor for Supervisor {
             store: self.store.clone(),
             clock: self.clock.clone(),
             cfg: self.cfg.clone(),
-            pools: self.pools.clone(),
+            pool: self.pool.clone(),
             events: self.events.clone(),
             supervisor: ctx.address().recipient(),
             stats: self.stats.clone(),

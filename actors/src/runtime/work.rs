@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use super::stop::StopSignal;
 use crate::error::ItemError;
-use crate::ports::{BlockingItemHandler, ItemContext, RemoteItemHandler};
+use crate::ports::{ItemContext, ItemHandler};
 
 /// How one dispatched item came back.
 #[derive(Debug)]
@@ -114,18 +114,12 @@ impl Drop for RunItem {
     }
 }
 
+/// One item for the [`super::ItemPool`], with the handler that runs it.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct RunBlocking {
+pub struct Dispatch {
     pub run: RunItem,
-    pub handler: Arc<dyn BlockingItemHandler>,
-}
-
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct RunRemote {
-    pub run: RunItem,
-    pub handler: Arc<dyn RemoteItemHandler>,
+    pub handler: Arc<dyn ItemHandler>,
 }
 
 /// The message of a caught panic, for the item's error.

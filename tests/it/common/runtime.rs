@@ -1,6 +1,5 @@
 //! A runtime in this test's actix System, on a test database, with scripted item handlers.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -8,9 +7,7 @@ use async_trait::async_trait;
 use quire::store::{NewBook, Store};
 use quire::synthetic::SyntheticHandler;
 use quire_actors::model::NewJob;
-use quire_actors::ports::{
-    BlockingItemHandler, ItemContext, ItemWork, JobStore, RemoteItemHandler, SystemClock,
-};
+use quire_actors::ports::{ItemContext, ItemHandler, JobStore, SystemClock};
 use quire_actors::retry::RetryPolicy;
 use quire_actors::runtime::KindRegistry;
 use quire_actors::{BookId, ItemError, Job, JobId, JobKind, RuntimeConfig, RuntimeHandle};
@@ -93,7 +90,7 @@ impl Scripted {
 }
 
 #[async_trait]
-impl RemoteItemHandler for Scripted {
+impl ItemHandler for Scripted {
     async fn run(&self, item: &ItemContext) -> Result<Value, ItemError> {
         let latency = self.begin(item)?;
         tokio::time::sleep(latency).await;
@@ -105,24 +102,15 @@ impl RemoteItemHandler for Scripted {
     }
 }
 
-impl BlockingItemHandler for Scripted {
-    fn run(&self, item: &ItemContext) -> Result<Value, ItemError> {
-        let latency = self.begin(item)?;
-        std::thread::sleep(latency);
-        Ok(json!({ "item": item.item_no, "thread": format!("{:?}", std::thread::current().id()) }))
-    }
-}
-
-/// `synthetic` runs the real synthetic handler; `extract` runs `scripted` on the remote
-/// pool and `ocr` runs it on the blocking pool.
+/// `synthetic` runs the real synthetic handler; `extract` and `ocr` run `scripted`.
 pub fn kinds(node: &str, scripted: &Arc<Scripted>) -> KindRegistry {
-    let mut kinds = HashMap::new();
+    let mut kinds = KindRegistry::new();
     kinds.insert(
         JobKind::Synthetic,
-        ItemWork::Remote(Arc::new(SyntheticHandler::new(node, None).unwrap())),
+        Arc::new(SyntheticHandler::new(node, None).unwrap()),
     );
-    kinds.insert(JobKind::Extract, ItemWork::Remote(scripted.clone()));
-    kinds.insert(JobKind::Ocr, ItemWork::Blocking(scripted.clone()));
+    kinds.insert(JobKind::Extract, scripted.clone());
+    kinds.insert(JobKind::Ocr, scripted.clone());
     kinds
 }
 

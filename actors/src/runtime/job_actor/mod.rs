@@ -7,15 +7,14 @@ use serde_json::Value;
 use tokio::sync::broadcast;
 
 use super::RuntimeConfig;
-use super::blocking_pool::BlockingPool;
+use super::item_pool::ItemPool;
 use super::outcome::decide;
-use super::remote_pool::RemotePool;
 use super::stop::{StopLevel, StopSignal, StopSwitch};
 use super::within;
-use super::work::{Attempt, CallLimits, ItemDone, ItemSlow, RunBlocking, RunItem, RunRemote};
+use super::work::{Attempt, CallLimits, Dispatch, ItemDone, ItemSlow, RunItem};
 use crate::error::{ItemError, StoreError};
 use crate::model::{ClaimedItem, ItemOutcome, Job, JobError, JobEvent, JobStatus, Lease, Progress};
-use crate::ports::{Clock, Commit, Committed, Entered, ItemContext, ItemWork, JobStore};
+use crate::ports::{Clock, Commit, Committed, Entered, ItemContext, ItemHandler, JobStore};
 
 mod drain;
 mod phase;
@@ -68,20 +67,13 @@ pub struct Drain;
 #[rtype(result = "()")]
 pub struct Abandon;
 
-/// Where the JobActor finds its pools.
-#[derive(Clone)]
-pub struct Pools {
-    pub blocking: Addr<BlockingPool>,
-    pub remote: Addr<RemotePool>,
-}
-
 /// Everything a JobActor needs that outlives it.
 #[derive(Clone)]
 pub struct JobEnv {
     pub store: Arc<dyn JobStore>,
     pub clock: Arc<dyn Clock>,
     pub cfg: Arc<RuntimeConfig>,
-    pub pools: Pools,
+    pub pool: Addr<ItemPool>,
     pub events: broadcast::Sender<Job>,
     pub supervisor: Recipient<JobExited>,
     pub stats: Arc<super::RuntimeStats>,
@@ -106,7 +98,7 @@ struct InFlight {
 pub struct JobActor {
     env: JobEnv,
     lease: Lease,
-    work: ItemWork,
+    work: Arc<dyn ItemHandler>,
     /// Where it is in its life: every cause of its end (cancel, fatal error, drain) lives here.
     phase: Phase,
     /// The job as entered; `progress` is kept apart and written with each batch.
@@ -138,7 +130,7 @@ pub struct JobActor {
 }
 
 impl JobActor {
-    pub fn new(env: JobEnv, lease: Lease, work: ItemWork) -> Self {
+    pub fn new(env: JobEnv, lease: Lease, work: Arc<dyn ItemHandler>) -> Self {
         let (stop, signal) = StopSwitch::new();
         Self {
             env,
@@ -282,7 +274,7 @@ impl JobActor {
         .spawn(ctx);
     }
 
-    fn dispatch(&mut self, claimed: ClaimedItem, ctx: &mut Context<Self>) {
+    fn dispatch(&mut self, claimed: ClaimedItem, _: &mut Context<Self>) {
         let (Some(job), Some(reply_to), Some(slow_to)) = (&self.job, &self.reply_to, &self.slow_to)
         else {
             return;
@@ -316,41 +308,10 @@ impl JobActor {
             reply_to.clone(),
             slow_to.clone(),
         );
-        match &self.work {
-            ItemWork::Blocking(handler) => {
-                self.env.pools.blocking.do_send(RunBlocking {
-                    run,
-                    handler: handler.clone(),
-                });
-                // A pool thread cannot be stopped: the limits of blocking work are kept
-                // here, from dispatch, and an attempt past the hard one is abandoned (its
-                // thread's late answer is ignored).
-                if let Some(soft) = limits.soft {
-                    ctx.run_later(soft, move |act, _| act.on_slow(item_no, attempt, soft));
-                }
-                if let Some(hard) = limits.hard {
-                    ctx.run_later(hard, move |act, ctx| {
-                        if act.in_flight.get(&item_no).map(|f| f.attempt) == Some(attempt) {
-                            act.on_done(
-                                ItemDone {
-                                    item_no,
-                                    attempt,
-                                    outcome: Attempt::Finished(Err(ItemError::TimedOut {
-                                        limit: hard,
-                                    })),
-                                    took: hard,
-                                },
-                                ctx,
-                            );
-                        }
-                    });
-                }
-            }
-            ItemWork::Remote(handler) => self.env.pools.remote.do_send(RunRemote {
-                run,
-                handler: handler.clone(),
-            }),
-        }
+        self.env.pool.do_send(Dispatch {
+            run,
+            handler: self.work.clone(),
+        });
     }
 
     /// Returns every item in flight as released (to run again later), for a cancel's end of

@@ -13,9 +13,9 @@ use tokio::time::Instant;
 
 use super::RuntimeStats;
 use super::stop::StopLevel;
-use super::work::{Attempt, RunItem, RunRemote, panic_message};
+use super::work::{Attempt, Dispatch, RunItem, panic_message};
 use crate::error::ItemError;
-use crate::ports::RemoteItemHandler;
+use crate::ports::ItemHandler;
 
 /// Consecutive 429s one item may wait through before it counts as a retryable failure.
 const MAX_RATE_LIMITED_WAITS: u32 = 20;
@@ -25,13 +25,13 @@ const DEFAULT_RATE_LIMIT_PAUSE: Duration = Duration::from_secs(1);
 /// I/O-bound item work (remote providers) as futures, at most `concurrency` at once.
 ///
 /// A 429 pauses the provider that sent it (every handler with its
-/// [`RemoteItemHandler::provider`] identity: they share its quota) until its `Retry-After`,
+/// [`ItemHandler::provider`] identity: they share its quota) until its `Retry-After`,
 /// at most `max_pause`, and the item runs again without using up an attempt. Items of a
 /// paused provider wait without holding a slot, so other providers go on.
 ///
 /// Each call runs within its kind's limits: past the soft one the JobActor is told, past the
 /// hard one the call's future is dropped and the attempt fails retryable `TIMEOUT`.
-pub struct RemotePool {
+pub struct ItemPool {
     shared: Arc<Shared>,
 }
 
@@ -44,13 +44,13 @@ struct Shared {
     stats: Arc<RuntimeStats>,
 }
 
-impl RemotePool {
+impl ItemPool {
     pub fn start(
         concurrency: usize,
         max_pause: Duration,
         stats: Arc<RuntimeStats>,
-    ) -> Addr<RemotePool> {
-        RemotePool {
+    ) -> Addr<ItemPool> {
+        ItemPool {
             shared: Arc::new(Shared {
                 permits: Semaphore::new(concurrency.max(1)),
                 paused_until: Mutex::new(HashMap::new()),
@@ -62,7 +62,7 @@ impl RemotePool {
     }
 }
 
-impl Actor for RemotePool {
+impl Actor for ItemPool {
     type Context = Context<Self>;
 }
 
@@ -104,7 +104,7 @@ impl Shared {
 
     /// Runs one item to its answer: waits out its provider's pause, takes a slot, calls, and
     /// calls again after a 429.
-    async fn run(&self, run: &RunItem, handler: &dyn RemoteItemHandler) -> Attempt {
+    async fn run(&self, run: &RunItem, handler: &dyn ItemHandler) -> Attempt {
         let provider = handler.provider();
         let mut waits = 0;
         loop {
@@ -146,7 +146,7 @@ impl Shared {
     async fn call(
         &self,
         run: &RunItem,
-        handler: &dyn RemoteItemHandler,
+        handler: &dyn ItemHandler,
     ) -> Option<Result<Value, ItemError>> {
         let call =
             AssertUnwindSafe(handler.run(&run.item).instrument(run.item.span())).catch_unwind();
@@ -180,13 +180,13 @@ impl Shared {
     }
 }
 
-impl Handler<RunRemote> for RemotePool {
+impl Handler<Dispatch> for ItemPool {
     type Result = ();
 
-    fn handle(&mut self, msg: RunRemote, _: &mut Context<Self>) {
+    fn handle(&mut self, msg: Dispatch, _: &mut Context<Self>) {
         let shared = self.shared.clone();
         actix::spawn(async move {
-            let RunRemote { run, handler } = msg;
+            let Dispatch { run, handler } = msg;
             let outcome = shared.run(&run, &*handler).await;
             run.reply(outcome);
         });
