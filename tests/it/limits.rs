@@ -113,7 +113,7 @@ async fn a_hung_item_past_its_hard_limit_is_abandoned_as_a_retryable_timeout() {
         &[
             ("QUIRE_LIMITS_SYNTHETIC_ITEM_SOFT_MS", "100"),
             ("QUIRE_LIMITS_SYNTHETIC_ITEM_HARD_MS", "300"),
-            ("QUIRE_RUNTIME_REMOTE_CONCURRENCY", "1"),
+            ("QUIRE_RUNTIME_POOL_CONCURRENCY", "1"),
             ("QUIRE_RUNTIME_MAX_ATTEMPTS", "2"),
             ("QUIRE_RUNTIME_AUTO_RETRY_ROUNDS", "0"),
         ],
