@@ -23,9 +23,11 @@ use crate::http::{self, ApiState};
 use crate::intake::Intake;
 use crate::objects::{FolderStore, ObjectStore, S3Settings, S3Store};
 use crate::ocr::{
-    DecodeBudget, OcrEngine, OcrPages, PixelLimit, Tesseract, VisionEngine, VisionSettings,
+    DecodeBudget, EngineSetup, OcrEngine, OcrPages, PixelLimit, Tesseract, VisionEngine,
+    VisionSettings,
 };
 use crate::openai::ChatSettings;
+use crate::pdf::{ImportPages, PdfFiles, PdfPages, PdfTools};
 use crate::store::{self, NodeLock, OpenError, Store};
 use crate::synthetic::SyntheticHandler;
 
@@ -97,16 +99,36 @@ impl App {
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let mut kinds = KindRegistry::new();
         let (engine, engine_name, concurrency) = ocr_engine(&settings.ocr)?;
-        let ocr = OcrPages::new(
+        let pdf_dir = settings
+            .pdf
+            .work_dir(&settings.runtime.node_id, &settings.database.url);
+        let files = PdfFiles::new(pdf_dir.clone(), objects.clone()).map_err(|source| {
+            StartError::Storage {
+                path: pdf_dir.display().to_string(),
+                source,
+            }
+        })?;
+        let pdf = Arc::new(PdfPages::new(
+            PdfTools::new(settings.pdf.tools()),
+            Arc::new(files),
+            store.clone(),
+            settings.upload.max_pixels,
+        ));
+        let ocr = Arc::new(OcrPages::new(
             store.clone(),
             objects.clone(),
-            engine,
-            engine_name,
+            EngineSetup {
+                engine,
+                name: engine_name,
+                concurrency,
+            },
             PixelLimit(settings.upload.max_pixels),
             Arc::new(DecodeBudget::new(settings.ocr.decode_budget_bytes)),
-            concurrency,
-        );
-        kinds.insert(JobKind::Ocr, Arc::new(ocr));
+            pdf.clone(),
+        ));
+        kinds.insert(JobKind::Ocr, ocr.clone());
+        let import = ImportPages::new(store.clone(), pdf.clone(), ocr);
+        kinds.insert(JobKind::PdfImport, Arc::new(import));
         let (extractor, pages_at_once) = extractor(&settings.guidelines)?;
         // The offline extractor is bounded by the remote pool alone.
         let pages_at_once = pages_at_once.unwrap_or(settings.runtime.pool_concurrency as usize);
@@ -136,7 +158,10 @@ impl App {
             runtime: runtime.clone(),
             clock: clock.clone(),
             max_file_bytes: settings.upload.max_file_bytes,
+            pdf: pdf.clone(),
+            pdf_limits: settings.pdf.clone(),
         });
+        spawn_pdf_janitor(&runtime, pdf.files.clone());
         Ok(App {
             settings,
             node,
@@ -212,6 +237,21 @@ const STORE_CLOSE_LIMIT: std::time::Duration = std::time::Duration::from_secs(1)
 
 /// The OCR engine the settings name, with the name its results record and the pages it
 /// reads at once.
+/// Removes a book's local PDF copies once a job of the book ends: under the JobLock,
+/// nothing else of the book runs on this node then, and a later job fetches them again.
+fn spawn_pdf_janitor(runtime: &RuntimeHandle, files: Arc<PdfFiles>) {
+    let mut events = runtime.subscribe();
+    actix::spawn(async move {
+        loop {
+            match events.recv().await {
+                Ok(job) if job.status.is_terminal() => files.remove_book(job.book_id).await,
+                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+            }
+        }
+    });
+}
+
 fn ocr_engine(s: &OcrSettings) -> Result<(Arc<dyn OcrEngine>, &'static str, usize), StartError> {
     let timeout = std::time::Duration::from_millis(s.timeout_ms);
     Ok(match s.engine {

@@ -13,6 +13,7 @@
 //!   extractor share (errors classified by status, `Retry-After` read).
 //! - [`ocr`]: image checks and normalization, OCR engines, and the `ocr` job kind.
 //! - [`pages`]: pages of a book, their OCR state and review.
+//! - [`pdf`]: reading PDFs through poppler's and qpdf's tools, each call a killable process.
 //! - [`synthetic`]: the `synthetic` job kind (latency and scripted faults) for load tests
 //!   and crash drills.
 //! - [`intake`]: page images entering a book under a held job, shared by the HTTP upload and
@@ -35,5 +36,6 @@ pub mod objects;
 pub mod ocr;
 pub mod openai;
 pub mod pages;
+pub mod pdf;
 pub mod store;
 pub mod synthetic;

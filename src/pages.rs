@@ -110,12 +110,34 @@ pub struct NewPage {
     pub image_id: ImageId,
 }
 
+/// What a page's source is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PageKind {
+    /// An uploaded image, stored under the page's image id.
+    Image(ImageKind),
+    /// Page `page` of the PDF import `import` stored: rendered when an image is needed.
+    Pdf { import: JobId, page: u32 },
+}
+
+impl PageKind {
+    /// The media type of the page's source.
+    pub fn mime(self) -> &'static str {
+        match self {
+            Self::Image(kind) => kind.mime(),
+            Self::Pdf { .. } => "application/pdf",
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct Page {
     pub book_id: BookId,
     pub page_no: i64,
-    pub kind: ImageKind,
+    pub kind: PageKind,
+    /// The source's size: the image's, or the whole PDF's for a page of one.
     pub bytes: u64,
+    /// The book's own number for the page ("iv", "12"), where its PDF labels its pages.
+    pub label: Option<String>,
     pub original_name: Option<String>,
     /// The upload job that added the page.
     pub added_by: Option<JobId>,
@@ -202,6 +224,23 @@ pub struct OcrResult {
     /// before each attempt had its own (see [`PageImages::normalized`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image: Option<String>,
+    /// Where the text came from: OCR, or the page's PDF text layer.
+    #[serde(default)]
+    pub source: TextSource,
+    /// How the page's text layer was judged, for a page of a PDF.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text_layer: Option<crate::pdf::TextQuality>,
+}
+
+/// Where a page's text came from.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TextSource {
+    /// An OCR engine read the page's image.
+    #[default]
+    Ocr,
+    /// The PDF's own text for the page.
+    TextLayer,
 }
 
 impl OcrResult {

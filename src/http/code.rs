@@ -81,15 +81,24 @@ codes! {
     UploadCancelled = "UPLOAD_CANCELLED", CONFLICT, "The upload's job was cancelled while its files arrived; `details.stored` lists the pages kept.";
     UploadEnded = "UPLOAD_ENDED", CONFLICT, "The upload's job ended otherwise while its files arrived.";
     // 413
+    PdfTooLarge = "PDF_TOO_LARGE", PAYLOAD_TOO_LARGE, "The PDF is larger than one import takes (`pdf.max_file_bytes`).";
+    TooManyPages = "TOO_MANY_PAGES", PAYLOAD_TOO_LARGE, "The PDF (or the range asked) has more pages than one import takes (`pdf.max_pages`).";
     BodyTooLarge = "BODY_TOO_LARGE", PAYLOAD_TOO_LARGE, "The body is larger than the operation takes.";
     TooManyFiles = "TOO_MANY_FILES", PAYLOAD_TOO_LARGE, "An upload with more files than it may have.";
     FileTooLarge = "FILE_TOO_LARGE", PAYLOAD_TOO_LARGE, "An uploaded file is larger than a page may be (`details.file`, `details.index`).";
     // 415
     UnsupportedMediaType = "UNSUPPORTED_MEDIA_TYPE", UNSUPPORTED_MEDIA_TYPE, "The body's content type is not the one the operation takes.";
     UnsupportedImage = "UNSUPPORTED_IMAGE", UNSUPPORTED_MEDIA_TYPE, "An uploaded file is not a PNG, JPEG, TIFF or WebP image (judged by its bytes).";
+    // 422: the file is at fault; the import's job failed with the same code (`details.job_id`).
+    InvalidPdf = "INVALID_PDF", UNPROCESSABLE_ENTITY, "The file is not a PDF.";
+    CorruptedFile = "CORRUPTED_FILE", UNPROCESSABLE_ENTITY, "The PDF is truncated or damaged beyond repair.";
+    EncryptedPdf = "ENCRYPTED_PDF", UNPROCESSABLE_ENTITY, "The PDF is encrypted and no password, or a wrong one, was given.";
+    UnsupportedFormat = "UNSUPPORTED_FORMAT", UNPROCESSABLE_ENTITY, "The PDF cannot be imported (e.g. it has no pages).";
+    InvalidPageRange = "INVALID_PAGE_RANGE", UNPROCESSABLE_ENTITY, "`first_page`/`last_page` select no page of the PDF.";
     // 500: the server failed.
     Internal = "INTERNAL", INTERNAL_SERVER_ERROR, "The server failed; see its log.";
     StorageFailed = "STORAGE_FAILED", INTERNAL_SERVER_ERROR, "The object store failed; see the server log.";
+    PdfToolsMissing = "PDF_TOOLS_MISSING", INTERNAL_SERVER_ERROR, "poppler-utils or qpdf cannot be run on the server (see `[pdf]` in the configuration).";
     // 503: try again shortly.
     StoreUnavailable = "STORE_UNAVAILABLE", SERVICE_UNAVAILABLE, "The database does not answer; try again.";
     StorageUnavailable = "STORAGE_UNAVAILABLE", SERVICE_UNAVAILABLE, "The object store does not answer; try again.";

@@ -134,7 +134,11 @@ async fn show_job(
     path: web::Path<JobId>,
 ) -> Result<HttpResponse, ApiError> {
     let job = state.runtime.status(path.into_inner()).await?;
-    Ok(HttpResponse::Ok().json(JobView::new(&job, state.now())))
+    let mut view = JobView::new(&job, state.now());
+    if let Some((import, report)) = crate::pdf::report::of_job(state.store.as_ref(), &job).await? {
+        view.import = Some(super::views::ImportView::new(&import, report));
+    }
+    Ok(HttpResponse::Ok().json(view))
 }
 
 /// Cancel a job

@@ -12,6 +12,7 @@ mod jobs;
 mod metrics;
 pub mod openapi;
 mod pages;
+mod pdf;
 pub mod schema;
 mod ui;
 mod upload;
@@ -72,6 +73,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::scope("/api/v1")
                 .configure(books::configure)
                 .configure(pages::configure)
+                .configure(pdf::configure)
                 .configure(guidelines::configure)
                 .configure(exports::configure)
                 .configure(jobs::configure),

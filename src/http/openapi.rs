@@ -53,6 +53,7 @@ list theirs. Any route also answers `404 NOT_FOUND` for a path it does not know 
         super::pages::review_page,
         super::pages::retry_ocr,
         super::pages::start_ocr,
+        super::pdf::import_pdf,
         super::guidelines::generate,
         super::guidelines::show,
         super::guidelines::finalize,

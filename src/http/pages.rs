@@ -15,7 +15,7 @@ use super::upload;
 use super::views::{JobView, PageList, PageView, UploadView};
 use super::{ApiState, method_not_allowed, page_limit};
 use crate::intake::Numbering;
-use crate::pages::{MAX_PAGE_NO, Page, ReviewRefusal, ReviewRequest};
+use crate::pages::{MAX_PAGE_NO, Page, PageKind, ReviewRefusal, ReviewRequest};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -322,7 +322,7 @@ enum ImageVariant {
     tag = "pages",
     params(PagePath, ImageQuery),
     responses(
-        (status = 200, description = "The image bytes: the source in its own type, the `ocr` variant as PNG.", content(
+        (status = 200, description = "The image bytes: the source in its own type (a page of a PDF rendered as PNG at 100 dpi), the `ocr` variant as PNG.", content(
             (inline(ImageBytes) = "image/png"),
             (inline(ImageBytes) = "image/jpeg"),
             (inline(ImageBytes) = "image/tiff"),
@@ -342,9 +342,23 @@ async fn page_image(
     let (book, page_no) = path.into_inner();
     let page = require_page(&state, book, page_no).await?;
     let images = page.images();
-    let (key, mime) = match query.variant.unwrap_or(ImageVariant::Source) {
-        ImageVariant::Source => (images.source(), page.kind.mime()),
-        ImageVariant::Ocr => (page.ocr_image(), "image/png"),
+    let variant = query.variant.unwrap_or(ImageVariant::Source);
+    let (key, mime) = match (variant, page.kind) {
+        (ImageVariant::Source, PageKind::Pdf { import, page: n }) => {
+            let preview = state
+                .intake
+                .pdf
+                .render(book, import, n, Some(crate::pdf::pages::PREVIEW_DPI))
+                .await
+                .map_err(ApiError::from)?;
+            return Ok(HttpResponse::Ok()
+                .content_type("image/png")
+                .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+                .insert_header((header::CACHE_CONTROL, "private, max-age=60"))
+                .body(preview.png));
+        }
+        (ImageVariant::Source, PageKind::Image(kind)) => (images.source(), kind.mime()),
+        (ImageVariant::Ocr, _) => (page.ocr_image(), "image/png"),
     };
     let bytes = state.objects.get(&key).await.map_err(|e| match e {
         crate::objects::ObjectError::NotFound(_) => ApiError::new(

@@ -79,6 +79,9 @@ pub struct JobView {
     pub finished_at: Option<String>,
     /// Running time so far, or in all once ended.
     pub elapsed_ms: Option<i64>,
+    /// A `pdf_import` job's file and its quality report; only on a single job.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub import: Option<ImportView>,
 }
 
 impl JobView {
@@ -114,6 +117,7 @@ impl JobView {
             started_at: job.started_at.map(time),
             finished_at: job.finished_at.map(time),
             elapsed_ms: job.elapsed_ms(now),
+            import: None,
         }
     }
 }
@@ -237,6 +241,9 @@ pub struct PageOcrView {
     pub job_status: Option<JobStatus>,
     pub attempts: i64,
     pub engine: Option<String>,
+    /// Where the text came from: `ocr`, or `text_layer` (the page's PDF text).
+    #[schema(value_type = Option<String>, example = "ocr")]
+    pub source: Option<crate::pages::TextSource>,
     /// Mean word confidence in [0, 1], where the engine gives one.
     pub confidence: Option<f32>,
     pub chars: Option<usize>,
@@ -263,10 +270,17 @@ pub struct ReviewView {
 #[derive(Serialize, ToSchema)]
 pub struct PageView {
     pub page_no: i64,
-    /// The uploaded image's type, judged by its bytes.
+    /// The source's type: the uploaded image's, judged by its bytes, or
+    /// `application/pdf` for a page of an imported PDF.
     #[schema(value_type = String, example = "image/png")]
     pub content_type: &'static str,
+    /// The source's size (for a page of a PDF, the whole file's).
     pub bytes: u64,
+    /// The book's own number for the page ("iv", "12"), where its PDF labels its pages.
+    pub label: Option<String>,
+    /// For a page of a PDF: its import job and its page in the file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pdf: Option<PdfPageView>,
     /// The uploaded file's name, for display only.
     pub original_name: Option<String>,
     #[schema(format = DateTime)]
@@ -285,6 +299,53 @@ pub struct PageView {
     /// What OCR read, beside an edit. Only on a single page.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ocr_text: Option<String>,
+}
+
+/// Where a page of an imported PDF comes from.
+#[derive(Serialize, ToSchema)]
+pub struct PdfPageView {
+    /// The `pdf_import` job that added it.
+    #[schema(value_type = uuid::Uuid)]
+    pub import: JobId,
+    /// Its page in the file, from 1.
+    pub page: u32,
+}
+
+/// A PDF import: the file, its options and how its pages went.
+#[derive(Serialize, ToSchema)]
+pub struct ImportView {
+    /// The stored file's size in bytes.
+    pub file_bytes: u64,
+    /// Pages in the file, and the range imported.
+    pub file_pages: u32,
+    pub first_page: u32,
+    pub last_page: u32,
+    #[schema(value_type = String, example = "auto")]
+    pub mode: crate::pdf::import::ImportMode,
+    pub dpi: u32,
+    pub encrypted: bool,
+    /// Whether the file labels its pages with the book's own numbers.
+    pub page_labels: bool,
+    pub report: crate::pdf::report::ImportReport,
+}
+
+impl ImportView {
+    pub fn new(
+        import: &crate::pdf::import::PdfImport,
+        report: crate::pdf::report::ImportReport,
+    ) -> Self {
+        Self {
+            file_bytes: import.file_bytes,
+            file_pages: import.pages,
+            first_page: import.first_page,
+            last_page: import.last_page,
+            mode: import.mode,
+            dpi: import.dpi,
+            encrypted: import.encrypted,
+            page_labels: !import.labels.is_empty(),
+            report,
+        }
+    }
 }
 
 /// A page of a book's pages, with the counts of all of them.
@@ -313,6 +374,7 @@ impl PageView {
                 job_status: Some(*job_status),
                 attempts: item.attempts,
                 engine: result.as_ref().map(|r| r.engine.clone()),
+                source: result.as_ref().map(|r| r.source),
                 confidence: result.as_ref().and_then(|r| r.confidence),
                 chars: result.as_ref().map(|r| r.text.chars().count()),
                 error: item.error_code.clone().map(|code| ItemErrorView {
@@ -330,6 +392,7 @@ impl PageView {
                 job_status: None,
                 attempts: 0,
                 engine: None,
+                source: None,
                 confidence: None,
                 chars: None,
                 error: None,
@@ -352,6 +415,11 @@ impl PageView {
             page_no: page.page_no,
             content_type: page.kind.mime(),
             bytes: page.bytes,
+            label: page.label.clone(),
+            pdf: match page.kind {
+                crate::pages::PageKind::Pdf { import, page } => Some(PdfPageView { import, page }),
+                crate::pages::PageKind::Image(_) => None,
+            },
             original_name: page.original_name.clone(),
             created_at: time(page.created_at),
             added_by: page.added_by,

@@ -11,11 +11,15 @@
 //!   page row and item, and the ends (finished, taken back, broken off, cancelled) with
 //!   their typed errors ([`IntakeError`]).
 //!
+//! - [`pdf`]: a PDF as one import: streamed to disk, analysed, stored, then its pages and
+//!   their items added in one transaction ([`pdf::PdfOptions`], [`pdf::PdfIntakeError`]).
+//!
 //! Invariant: no page row ever outlives its image. An image is written before its row, and
 //! deleted only once no row can name it: its own row was never written (refused), or the
 //! rows of the upload were taken back.
 
 pub mod held_job;
+pub mod pdf;
 pub mod upload;
 
 use std::sync::Arc;
@@ -37,4 +41,8 @@ pub struct Intake {
     pub clock: Arc<dyn Clock>,
     /// Largest page image accepted, in bytes (`upload.max_file_bytes`).
     pub max_file_bytes: u64,
+    /// Pages of stored PDFs, and the tools that read them.
+    pub pdf: Arc<crate::pdf::PdfPages>,
+    /// How large a PDF may be and how many pages it may bring (`[pdf]`).
+    pub pdf_limits: crate::config::PdfSettings,
 }

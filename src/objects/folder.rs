@@ -22,6 +22,23 @@ impl FolderStore {
     }
 }
 
+/// Copies `from` to `to` through a file beside `to`, synced, then renamed: a reader sees
+/// the old file or the whole new one.
+async fn copy_whole(from: &Path, to: &Path) -> std::io::Result<u64> {
+    let tmp = to.with_extension(format!("tmp-{}", uuid::Uuid::new_v4().simple()));
+    let copied = async {
+        let n = tokio::fs::copy(from, &tmp).await?;
+        tokio::fs::File::open(&tmp).await?.sync_all().await?;
+        tokio::fs::rename(&tmp, to).await?;
+        Ok(n)
+    }
+    .await;
+    if copied.is_err() {
+        let _ = tokio::fs::remove_file(&tmp).await;
+    }
+    copied
+}
+
 fn classify(e: std::io::Error, key: &ObjectKey) -> ObjectError {
     match e.kind() {
         ErrorKind::NotFound => ObjectError::NotFound(key.to_string()),
@@ -72,6 +89,25 @@ impl ObjectStore for FolderStore {
             return Err(classify(e, key));
         }
         Ok(())
+    }
+
+    async fn put_file(&self, key: &ObjectKey, from: &Path) -> Result<(), ObjectError> {
+        let path = self.path(key);
+        if let Some(dir) = path.parent() {
+            tokio::fs::create_dir_all(dir)
+                .await
+                .map_err(|e| classify(e, key))?;
+        }
+        copy_whole(from, &path)
+            .await
+            .map_err(|e| classify(e, key))?;
+        Ok(())
+    }
+
+    async fn get_to_file(&self, key: &ObjectKey, to: &Path) -> Result<u64, ObjectError> {
+        copy_whole(&self.path(key), to)
+            .await
+            .map_err(|e| classify(e, key))
     }
 
     async fn get(&self, key: &ObjectKey) -> Result<Bytes, ObjectError> {

@@ -53,6 +53,12 @@ impl ObjectKey {
         Self(format!("books/{book}/exports/{job}/{attempt}.epub"))
     }
 
+    /// The PDF an import stored, read by its pages (and rendered for their images) until
+    /// the book is deleted.
+    pub fn pdf_source(book: BookId, import: JobId) -> Self {
+        Self(format!("books/{book}/imports/{import}/source.pdf"))
+    }
+
     /// The folder of one upload's images of a page: its source and every OCR attempt's
     /// normalized image. Deleting it touches no other upload under the same number.
     pub fn page_folder(book: BookId, page_no: i64, image: &ImageId) -> Self {

@@ -37,6 +37,16 @@ impl ObjectError {
 pub trait ObjectStore: Send + Sync + 'static {
     async fn put(&self, key: &ObjectKey, bytes: Bytes) -> Result<(), ObjectError>;
     async fn get(&self, key: &ObjectKey) -> Result<Bytes, ObjectError>;
+    /// Writes the file at `path` as the object, streamed: a PDF of gigabytes never sits
+    /// whole in memory.
+    async fn put_file(&self, key: &ObjectKey, path: &std::path::Path) -> Result<(), ObjectError>;
+    /// Streams the object into a new file at `path` (replaced whole: written beside it,
+    /// then renamed); returns its size.
+    async fn get_to_file(
+        &self,
+        key: &ObjectKey,
+        path: &std::path::Path,
+    ) -> Result<u64, ObjectError>;
     async fn exists(&self, key: &ObjectKey) -> Result<bool, ObjectError>;
     /// Deleting an absent object is not an error.
     async fn delete(&self, key: &ObjectKey) -> Result<(), ObjectError>;

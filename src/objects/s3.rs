@@ -133,6 +133,67 @@ impl ObjectStore for S3Store {
         Ok(())
     }
 
+    async fn put_file(&self, key: &ObjectKey, path: &std::path::Path) -> Result<(), ObjectError> {
+        // Read from the file as it is sent (one request: S3 takes up to 5 GB at once).
+        let body = ByteStream::from_path(path)
+            .await
+            .map_err(|e| ObjectError::Other(Box::new(e)))?;
+        self.client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(self.full(key))
+            .body(body)
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(())
+    }
+
+    async fn get_to_file(
+        &self,
+        key: &ObjectKey,
+        path: &std::path::Path,
+    ) -> Result<u64, ObjectError> {
+        use tokio::io::AsyncWriteExt;
+        let out = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(self.full(key))
+            .send()
+            .await;
+        let mut out = match out {
+            Ok(out) => out,
+            Err(SdkError::ServiceError(e)) if matches!(e.err(), GetObjectError::NoSuchKey(_)) => {
+                return Err(ObjectError::NotFound(key.to_string()));
+            }
+            Err(e) => return Err(classify(e)),
+        };
+        let tmp = path.with_extension(format!("tmp-{}", uuid::Uuid::new_v4().simple()));
+        let local = |e: std::io::Error| ObjectError::Other(Box::new(e));
+        let written = async {
+            let mut file = tokio::fs::File::create(&tmp).await.map_err(local)?;
+            let mut n = 0u64;
+            while let Some(chunk) = out
+                .body
+                .try_next()
+                .await
+                .map_err(|e| ObjectError::Unavailable(Box::new(e)))?
+            {
+                n += chunk.len() as u64;
+                file.write_all(&chunk).await.map_err(local)?;
+            }
+            file.sync_all().await.map_err(local)?;
+            tokio::fs::rename(&tmp, path).await.map_err(local)?;
+            Ok(n)
+        }
+        .await;
+        if written.is_err() {
+            let _ = tokio::fs::remove_file(&tmp).await;
+        }
+        written
+    }
+
     async fn get(&self, key: &ObjectKey) -> Result<Bytes, ObjectError> {
         let out = self
             .client

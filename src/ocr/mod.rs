@@ -20,7 +20,7 @@ pub use image_check::{
     DecodePlan, ImageKind, ImageProblem, NormalizedPage, PixelLimit, normalize, normalize_whole,
     plan, sniff,
 };
-pub use page_job::OcrPages;
+pub use page_job::{EngineSetup, OcrPages};
 pub use tesseract::Tesseract;
 pub use vision::{VisionEngine, VisionError, VisionSettings};
 

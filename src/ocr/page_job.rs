@@ -11,7 +11,8 @@ use tokio::sync::Semaphore;
 
 use super::{DecodeBudget, OcrEngine, PixelLimit, plan};
 use crate::objects::{ObjectError, ObjectStore};
-use crate::pages::OcrResult;
+use crate::pages::{OcrResult, PageKind, TextSource};
+use crate::pdf::{PdfPageError, PdfPages};
 use crate::store::PageStore;
 
 pub struct OcrPages {
@@ -29,33 +30,45 @@ pub struct OcrPages {
     /// items in flight than that; without this bound they would all decode their scans at
     /// once, competing with the engine for the cores and holding their pixels in memory.
     slots: Semaphore,
+    /// Pages of imported PDFs, rendered for OCR.
+    pdf: Arc<PdfPages>,
+}
+
+/// The engine a node reads pages with: its name (recorded with each result) and how many
+/// pages it reads at once.
+pub struct EngineSetup {
+    pub engine: Arc<dyn OcrEngine>,
+    pub name: &'static str,
+    pub concurrency: usize,
 }
 
 impl OcrPages {
     pub fn new(
         pages: Arc<dyn PageStore>,
         objects: Arc<dyn ObjectStore>,
-        engine: Arc<dyn OcrEngine>,
-        engine_name: &str,
+        engine: EngineSetup,
         limit: PixelLimit,
         budget: Arc<DecodeBudget>,
-        concurrency: usize,
+        pdf: Arc<PdfPages>,
     ) -> Self {
         Self {
             pages,
             objects,
-            engine,
-            engine_name: engine_name.to_owned(),
+            engine: engine.engine,
+            engine_name: engine.name.to_owned(),
             limit,
             budget,
-            slots: Semaphore::new(concurrency.max(1)),
+            slots: Semaphore::new(engine.concurrency.max(1)),
+            pdf,
         }
     }
 
-    async fn read_page(&self, item: &ItemContext) -> Result<OcrResult, ItemError> {
+    /// Reads the page `item` names: its image decoded and normalized (a page of a PDF
+    /// rendered first, at its import's resolution), then the engine.
+    pub(crate) async fn read_page(&self, item: &ItemContext) -> Result<OcrResult, ItemError> {
         // A job cancelled while this page waited for its slot reads no more pages.
         let _slot = item.slot(&self.slots).await?;
-        let images = self
+        let page = self
             .pages
             .page(item.book_id, item.item_no)
             .await
@@ -71,13 +84,23 @@ impl OcrPages {
                     "PAGE_NOT_FOUND",
                     format!("the book has no page {} any more", item.item_no),
                 )
-            })?
-            .images();
-        let source = self
-            .objects
-            .get(&images.source())
-            .await
-            .map_err(storage_error)?;
+            })?;
+        let images = page.images();
+        let source = match page.kind {
+            PageKind::Image(_) => self
+                .objects
+                .get(&images.source())
+                .await
+                .map_err(storage_error)?,
+            PageKind::Pdf { import, page } => {
+                let rendered = self
+                    .pdf
+                    .render(item.book_id, import, page, None)
+                    .await
+                    .map_err(PdfPageError::into_item_error)?;
+                bytes::Bytes::from(rendered.png)
+            }
+        };
         let limit = self.limit;
         let started = std::time::Instant::now();
         // From the header alone: the size, and what decoding it will hold in memory.
@@ -117,6 +140,8 @@ impl OcrPages {
             normalize_ms: normalized.as_millis() as u64,
             read_ms: (started.elapsed() - normalized).as_millis() as u64,
             image: Some(image.as_str().to_owned()),
+            source: TextSource::Ocr,
+            text_layer: None,
         })
     }
 }

@@ -2,6 +2,7 @@
 //! on SQLite (the embedded default) and PostgreSQL, sharing one implementation.
 
 mod catalog;
+pub mod imports;
 mod node_lock;
 mod pages;
 mod postgres;
@@ -17,6 +18,7 @@ use quire_actors::ports::JobStore;
 use quire_actors::{BookId, JobKind, JobStatus, StoreError};
 use serde::Serialize;
 
+pub use imports::ImportStore;
 pub use node_lock::NodeLock;
 pub use pages::{PageStore, all_pages};
 pub use postgres::PgStore;
@@ -69,7 +71,7 @@ pub trait Catalog: Send + Sync + 'static {
 
 /// Everything the application stores, on one backend.
 #[async_trait]
-pub trait Store: JobStore + Catalog + PageStore {
+pub trait Store: JobStore + Catalog + PageStore + ImportStore {
     /// Waits for every connection to come back and closes them; later calls fail
     /// unavailable. A process calls it before its runtime ends, so no connection is
     /// dropped (and returned to its pool) after the executor is gone.

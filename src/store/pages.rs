@@ -103,6 +103,7 @@ pub async fn all_pages(
 macro_rules! page_select {
     () => {
         "SELECT p.book_id, p.page_no, p.content_type, p.bytes, p.original_name, p.added_by, p.object_id, \
+           p.pdf_import, p.pdf_page, p.label, \
            p.review_status, p.review_text, p.review_job_id, p.reviewed_at, p.created_at, \
            i.job_id AS ocr_job_id, j.status AS ocr_job_status, i.status AS ocr_status, \
            i.attempts AS ocr_attempts, i.not_before AS ocr_not_before, \
@@ -112,7 +113,7 @@ macro_rules! page_select {
          FROM pages p \
          LEFT JOIN job_items i ON i.item_no = p.page_no AND i.job_id = ( \
            SELECT j2.id FROM jobs j2 JOIN job_items i2 ON i2.job_id = j2.id AND i2.item_no = p.page_no \
-           WHERE j2.book_id = p.book_id AND j2.kind = 'ocr' ORDER BY j2.id DESC LIMIT 1) \
+           WHERE j2.book_id = p.book_id AND j2.kind IN ('ocr', 'pdf_import') ORDER BY j2.id DESC LIMIT 1) \
          LEFT JOIN jobs j ON j.id = i.job_id "
     };
 }
@@ -273,7 +274,7 @@ macro_rules! impl_page_store {
                     "COUNT(*) FROM pages p ",
                     "LEFT JOIN job_items i ON i.item_no = p.page_no AND i.job_id = ( ",
                     "SELECT j2.id FROM jobs j2 JOIN job_items i2 ON i2.job_id = j2.id AND i2.item_no = p.page_no ",
-                    "WHERE j2.book_id = p.book_id AND j2.kind = 'ocr' ORDER BY j2.id DESC LIMIT 1) ",
+                    "WHERE j2.book_id = p.book_id AND j2.kind IN ('ocr', 'pdf_import') ORDER BY j2.id DESC LIMIT 1) ",
                     "WHERE p.book_id IN ("
                 ));
                 let mut ids = query.separated(", ");

@@ -138,3 +138,4 @@ impl PgStore {
 super::shared::impl_stores!(PgStore, Postgres, dialect);
 super::catalog::impl_catalog!(PgStore, Postgres);
 super::pages::impl_page_store!(PgStore, Postgres);
+super::imports::impl_import_store!(PgStore, Postgres);

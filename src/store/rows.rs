@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::Book;
 use crate::ocr::ImageKind;
-use crate::pages::{ImageId, Page, Review};
+use crate::pages::{ImageId, Page, PageKind, Review};
 
 /// The job columns, in [`JobRow`]'s order, for `SELECT`s and `RETURNING`s.
 macro_rules! job_columns {
@@ -70,7 +70,7 @@ pub struct JobRow {
     held: bool,
 }
 
-fn corrupt(e: impl std::fmt::Display) -> StoreError {
+pub(crate) fn corrupt(e: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(e.to_string())
 }
 
@@ -263,6 +263,9 @@ pub struct PageRow {
     original_name: Option<String>,
     added_by: Option<Uuid>,
     object_id: Option<String>,
+    pdf_import: Option<Uuid>,
+    pdf_page: Option<i64>,
+    label: Option<String>,
     review_status: String,
     review_text: Option<String>,
     review_job_id: Option<Uuid>,
@@ -310,9 +313,18 @@ impl TryFrom<PageRow> for Page {
         Ok(Page {
             book_id: BookId(r.book_id),
             page_no: r.page_no,
-            kind: ImageKind::from_mime(&r.content_type)
-                .ok_or_else(|| corrupt(format!("content type `{}`", r.content_type)))?,
+            kind: match (r.pdf_import, r.pdf_page) {
+                (Some(import), Some(page)) => PageKind::Pdf {
+                    import: JobId(import),
+                    page: u32::try_from(page).map_err(corrupt)?,
+                },
+                _ => PageKind::Image(
+                    ImageKind::from_mime(&r.content_type)
+                        .ok_or_else(|| corrupt(format!("content type `{}`", r.content_type)))?,
+                ),
+            },
             bytes: u64::try_from(r.bytes).map_err(corrupt)?,
+            label: r.label,
             original_name: r.original_name,
             added_by: r.added_by.map(JobId),
             image_id: r

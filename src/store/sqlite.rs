@@ -185,3 +185,4 @@ impl SqliteStore {
 super::shared::impl_stores!(SqliteStore, Sqlite, dialect);
 super::catalog::impl_catalog!(SqliteStore, Sqlite);
 super::pages::impl_page_store!(SqliteStore, Sqlite);
+super::imports::impl_import_store!(SqliteStore, Sqlite);

@@ -12,6 +12,7 @@ mod objects;
 mod ocr;
 mod openapi;
 mod pages;
+mod pdf;
 mod recovery;
 mod runtime;
 mod store;

@@ -75,6 +75,37 @@ async fn objects_round_trip_and_replace_whole(kind: Kind) {
     store.delete(&k).await.unwrap(); // deleting an absent object is fine
 }
 
+/// A file goes in and comes out streamed, byte for byte; a missing object writes no file.
+async fn files_stream_in_and_out_whole(kind: Kind) {
+    let (store, _dir) = store(kind).await;
+    let work = tempfile::tempdir().unwrap();
+    // 9 MiB and a bit, not a multiple of any chunk size.
+    let bytes: Vec<u8> = (0..9 * 1024 * 1024 + 7).map(|i| (i % 251) as u8).collect();
+    let from = work.path().join("book.pdf");
+    std::fs::write(&from, &bytes).unwrap();
+    let k = key("books/b1/imports/j1/source.pdf");
+    store.put_file(&k, &from).await.unwrap();
+    let to = work.path().join("copy.pdf");
+    assert_eq!(
+        store.get_to_file(&k, &to).await.unwrap(),
+        bytes.len() as u64
+    );
+    assert!(std::fs::read(&to).unwrap() == bytes, "the copy differs");
+    let missing = work.path().join("missing.pdf");
+    assert!(matches!(
+        store
+            .get_to_file(&key("books/b1/imports/none.pdf"), &missing)
+            .await,
+        Err(ObjectError::NotFound(_))
+    ));
+    assert!(!missing.exists());
+    assert_eq!(
+        std::fs::read_dir(work.path()).unwrap().count(),
+        2,
+        "no scratch file left"
+    );
+}
+
 async fn a_missing_object_is_not_found(kind: Kind) {
     let (store, _dir) = store(kind).await;
     let k = key("books/none/pages/9/page.png");
@@ -151,6 +182,7 @@ macro_rules! on_both_stores {
 on_both_stores!(
     objects_round_trip_and_replace_whole,
     a_missing_object_is_not_found,
+    files_stream_in_and_out_whole,
     deleting_a_book_prefix_leaves_other_books,
     large_objects_and_concurrent_writers,
 );

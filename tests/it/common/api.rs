@@ -74,6 +74,11 @@ pub async fn serve_wrapped(
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
     .collect();
+    // The node's PDF copies and scratch files, inside the test's folder.
+    env.insert(
+        "QUIRE_PDF_WORK_DIR".into(),
+        dir.path().join("pdf").display().to_string(),
+    );
     let objects = match storage {
         Storage::Folder => {
             let path = dir.path().join("objects");

@@ -100,6 +100,18 @@ impl ObjectStore for GatedObjects {
     async fn get(&self, key: &ObjectKey) -> Result<Bytes, ObjectError> {
         self.inner.get(key).await
     }
+    async fn put_file(&self, key: &ObjectKey, path: &std::path::Path) -> Result<(), ObjectError> {
+        self.inner.put_file(key, path).await?;
+        self.after_put.pass().await;
+        Ok(())
+    }
+    async fn get_to_file(
+        &self,
+        key: &ObjectKey,
+        path: &std::path::Path,
+    ) -> Result<u64, ObjectError> {
+        self.inner.get_to_file(key, path).await
+    }
     async fn exists(&self, key: &ObjectKey) -> Result<bool, ObjectError> {
         self.inner.exists(key).await
     }

@@ -8,4 +8,5 @@ pub mod flaky;
 pub mod gate;
 pub mod images;
 pub mod model;
+pub mod pdf;
 pub mod runtime;
