@@ -22,6 +22,12 @@ pub fn one<'de, D: Deserializer<'de>, T: TryFrom<i64>>(d: D) -> Result<T, D::Err
     convert(&serde_json::Number::deserialize(d)?)
 }
 
+pub fn some<'de, D: Deserializer<'de>, T: TryFrom<i64>>(d: D) -> Result<Option<T>, D::Error> {
+    Option::<serde_json::Number>::deserialize(d)?
+        .map(|n| convert(&n))
+        .transpose()
+}
+
 pub fn some_list<'de, D: Deserializer<'de>, T: TryFrom<i64>>(
     d: D,
 ) -> Result<Option<Vec<T>>, D::Error> {

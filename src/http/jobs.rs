@@ -6,7 +6,7 @@ use futures_util::stream;
 use quire_actors::ports::JobFilter;
 use quire_actors::runtime::ResumeMode;
 use quire_actors::{BookId, ItemStatus, Job, JobId, JobKind, JobStatus};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 use utoipa::{IntoParams, ToSchema};
 
@@ -34,6 +34,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(
         web::resource("/jobs/{job_id}/items")
             .route(web::get().to(list_items))
+            .default_service(web::to(method_not_allowed)),
+    )
+    .service(
+        web::resource("/jobs/{job_id}/items/retry")
+            .route(web::post().to(retry_items))
             .default_service(web::to(method_not_allowed)),
     )
     .service(
@@ -278,6 +283,138 @@ async fn resume_job(
     };
     let job = state.runtime.resume(path.into_inner(), mode).await?;
     Ok(HttpResponse::Accepted().json(JobView::new(&job, state.now())))
+}
+
+/// The highest item number of any kind (a synthetic job's millionth item; pages end at
+/// 100000).
+const MAX_ITEM_NO: i64 = 1_000_000;
+
+/// An item's number (a page's, for pages): 1 to [`MAX_ITEM_NO`].
+struct ItemNo;
+
+impl utoipa::PartialSchema for ItemNo {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::schema::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::Integer)
+            .minimum(Some(1))
+            .maximum(Some(MAX_ITEM_NO))
+            .into()
+    }
+}
+
+impl ToSchema for ItemNo {}
+
+/// The most items one retry may name.
+const MAX_RETRY_ITEMS: usize = 10_000;
+
+/// Which failed items to run again.
+#[derive(Deserialize, Default, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct RetryBody {
+    /// The items (page numbers) to retry; left out: every failed item.
+    #[serde(default, deserialize_with = "super::integer::some_list")]
+    #[schema(value_type = Option<Vec<ItemNo>>, max_items = 10000)]
+    items: Option<Vec<i64>>,
+    /// Also items that used up their attempts.
+    #[serde(default)]
+    force: bool,
+}
+
+/// What a retry scheduled.
+#[derive(Serialize, ToSchema)]
+struct RetryView {
+    /// The new job running the scheduled items; null when none was eligible.
+    job: Option<JobView>,
+    scheduled: Vec<i64>,
+    /// Items asked for and left out: `not_an_item`, `completed`, or `no_attempts_left`
+    /// (send `force` to retry those).
+    skipped: Vec<SkippedItem>,
+}
+
+#[derive(Serialize, ToSchema)]
+struct SkippedItem {
+    item_no: i64,
+    #[schema(value_type = String, example = "no_attempts_left")]
+    reason: quire_actors::runtime::SkipReason,
+}
+
+/// Retry failed items
+///
+/// Starts a new job, linked to this one, with exactly the failed items named (or every
+/// failed one) that have attempts left, or with `force` also those that used them up;
+/// each starts with a fresh budget. Nothing eligible answers 200 with an empty list and
+/// starts nothing. Any job kind: pages of an OCR run or an import, chunks of an extraction.
+#[utoipa::path(
+    post,
+    path = "/api/v1/jobs/{job_id}/items/retry",
+    tag = "jobs",
+    params(JobPath),
+    request_body(content = Option<RetryBody>, content_type = "application/json"),
+    responses(
+        (status = 202, description = "The new job and the items it runs.", body = RetryView),
+        (status = 200, description = "Nothing was eligible: no job started.", body = RetryView),
+        (status = 400, description = "`INVALID_PATH`: the job id is not a UUID; `INVALID_JSON`; `INVALID_BODY`.", body = ErrorBody),
+        (status = 404, description = "`JOB_NOT_FOUND`; `KIND_DISABLED`: this server does not run that kind.", body = ErrorBody),
+        (status = 409, description = "`NOT_RESUMABLE`: the job is still active; `BOOK_BUSY`: another job holds the book.", body = ErrorBody),
+        (status = 413, description = "`BODY_TOO_LARGE`: the body is over 1 MiB.", body = ErrorBody),
+        (status = 503, description = "`STORE_UNAVAILABLE`; `SHUTTING_DOWN`.", body = ErrorBody),
+        (status = 500, description = "`INTERNAL`: the server failed; see its log.", body = ErrorBody),
+    )
+)]
+async fn retry_items(
+    state: web::Data<ApiState>,
+    path: web::Path<JobId>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    // Room for the most items the body may name.
+    let body = read_body(payload, 1 << 20).await?;
+    let body: RetryBody = if body.iter().all(u8::is_ascii_whitespace) {
+        RetryBody::default()
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::new(Code::InvalidJson, e.to_string()))?
+    };
+    if body
+        .items
+        .as_ref()
+        .is_some_and(|items| items.len() > MAX_RETRY_ITEMS)
+    {
+        return Err(ApiError::new(
+            Code::InvalidJson,
+            format!("`items` names at most {MAX_RETRY_ITEMS} items"),
+        ));
+    }
+    if body
+        .items
+        .iter()
+        .flatten()
+        .any(|&n| !(1..=MAX_ITEM_NO).contains(&n))
+    {
+        return Err(ApiError::new(
+            Code::InvalidJson,
+            format!("item numbers run from 1 to {MAX_ITEM_NO}"),
+        ));
+    }
+    let retry = state
+        .runtime
+        .retry_items(path.into_inner(), body.items.as_deref(), body.force)
+        .await?;
+    let now = state.now();
+    let started = retry.job.is_some();
+    let view = RetryView {
+        job: retry.job.as_ref().map(|j| JobView::new(j, now)),
+        scheduled: retry.scheduled,
+        skipped: retry
+            .skipped
+            .into_iter()
+            .map(|(item_no, reason)| SkippedItem { item_no, reason })
+            .collect(),
+    };
+    Ok(if started {
+        HttpResponse::Accepted().json(view)
+    } else {
+        HttpResponse::Ok().json(view)
+    })
 }
 
 /// The most a small JSON body may weigh.

@@ -64,6 +64,7 @@ list theirs. Any route also answers `404 NOT_FOUND` for a path it does not know 
         super::jobs::cancel_job,
         super::jobs::list_items,
         super::jobs::resume_job,
+        super::jobs::retry_items,
         super::jobs::job_events,
     ),
     components(schemas(
@@ -126,8 +127,9 @@ impl Modify for OptionalBodies {
 /// server does (utoipa marks only structs `additionalProperties: false`).
 struct ClosedVariants;
 
-/// Schemas of `#[serde(tag = ..., deny_unknown_fields)]` enums.
-const CLOSED_ENUMS: &[&str] = &["ReviewBody"];
+/// Schemas of `#[serde(tag = ..., deny_unknown_fields)]` enums, and of multipart forms
+/// (read part by part, not by serde) that take no other part.
+const CLOSED_ENUMS: &[&str] = &["ReviewBody", "PdfForm"];
 
 impl Modify for ClosedVariants {
     fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
@@ -136,14 +138,17 @@ impl Modify for ClosedVariants {
             return;
         };
         for name in CLOSED_ENUMS {
-            let Some(RefOr::T(Schema::OneOf(one_of))) = components.schemas.get_mut(*name) else {
-                panic!("{name} is documented as a oneOf of its variants");
-            };
-            for variant in &mut one_of.items {
-                if let RefOr::T(Schema::Object(object)) = variant {
-                    object.additional_properties =
-                        Some(Box::new(AdditionalProperties::FreeForm(false)));
+            let closed = || Some(Box::new(AdditionalProperties::FreeForm(false)));
+            match components.schemas.get_mut(*name) {
+                Some(RefOr::T(Schema::OneOf(one_of))) => {
+                    for variant in &mut one_of.items {
+                        if let RefOr::T(Schema::Object(object)) = variant {
+                            object.additional_properties = closed();
+                        }
+                    }
                 }
+                Some(RefOr::T(Schema::Object(object))) => object.additional_properties = closed(),
+                _ => panic!("{name} is documented as an object or a oneOf of objects"),
             }
         }
     }

@@ -50,6 +50,7 @@ struct ImportQuery {
     last_page: Option<u32>,
     /// Jobs to run when the import completes, in order, comma separated:
     /// `guidelines`, `finalize`, `epub`.
+    #[param(pattern = "^((guidelines|finalize|epub)(,(guidelines|finalize|epub))*)?$")]
     then: Option<String>,
 }
 
@@ -59,10 +60,13 @@ struct ImportQuery {
 #[serde(deny_unknown_fields)]
 pub struct ImportOptions {
     mode: Option<ImportMode>,
+    #[serde(default, deserialize_with = "super::integer::some")]
     #[schema(minimum = 72, maximum = 600)]
     dpi: Option<u32>,
+    #[serde(default, deserialize_with = "super::integer::some")]
     #[schema(minimum = 1)]
     first_page: Option<u32>,
+    #[serde(default, deserialize_with = "super::integer::some")]
     #[schema(minimum = 1)]
     last_page: Option<u32>,
     /// The password of an encrypted PDF: used to open it, never stored or logged.

@@ -342,6 +342,40 @@ async fn a_hung_renderer_times_out_and_a_cancel_keeps_the_pages_done() {
     );
     assert_no_renderer_left();
 
+    // Item retry: the page used its attempts, so only `force` runs it again.
+    let retry = format!("/api/v1/jobs/{}/items/retry", job["id"].as_str().unwrap());
+    let (status, none) = api.post(&retry, json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{none}");
+    assert_eq!(none["job"], Value::Null, "{none}");
+    assert_eq!(
+        none["skipped"],
+        json!([{ "item_no": 2, "reason": "no_attempts_left" }])
+    );
+    let (status, asked) = api.post(&retry, json!({ "items": [1, 99] })).await;
+    assert_eq!(status, StatusCode::OK, "{asked}");
+    assert_eq!(
+        asked["skipped"],
+        json!([{ "item_no": 1, "reason": "completed" }, { "item_no": 99, "reason": "not_an_item" }])
+    );
+    let (status, forced) = api
+        .post(&retry, json!({ "items": [2], "force": true }))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{forced}");
+    assert_eq!(forced["scheduled"], json!([2]));
+    assert_eq!(forced["job"]["progress"]["total"], 1, "{forced}");
+    assert_eq!(forced["job"]["resumed_from"], job["id"]);
+    let again = api.wait_ended(forced["job"]["id"].as_str().unwrap()).await;
+    // The renderer still hangs: the page fails again after a fresh budget of two.
+    assert_eq!(again["status"], "failed", "{again}");
+    let (_, items) = api
+        .get(&format!(
+            "/api/v1/jobs/{}/items",
+            forced["job"]["id"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(items["items"][0]["attempts"], 2, "{items}");
+    assert_no_renderer_left();
+
     // Every page through the hanging renderer: a cancel ends the import within its grace.
     let (status, job) = api
         .import(

@@ -25,6 +25,30 @@ pub struct RuntimeHandle {
     stats: Arc<RuntimeStats>,
     /// Raised by [`Self::shutdown`]; the Heartbeat takes over nothing once it is.
     draining: Arc<NodeDraining>,
+    /// Which failed items still have attempts left, for [`Self::retry_items`].
+    retry: crate::retry::RetryPolicy,
+}
+
+/// What a retry of a job's items scheduled.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ItemRetry {
+    /// The new job running exactly the scheduled items; `None` when none was eligible.
+    pub job: Option<Job>,
+    pub scheduled: Vec<i64>,
+    /// Items asked for and left out, with why.
+    pub skipped: Vec<(i64, SkipReason)>,
+}
+
+/// Why an item asked for was not retried.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SkipReason {
+    /// The job has no such item.
+    NotAnItem,
+    /// It completed.
+    Completed,
+    /// It used up its attempts; `force` retries it anyway.
+    NoAttemptsLeft,
 }
 
 impl RuntimeHandle {
@@ -38,6 +62,7 @@ impl RuntimeHandle {
     ) -> Result<RuntimeHandle, StoreError> {
         let runnable: Arc<[JobKind]> = kinds.keys().copied().collect();
         let interrupted = recover_own_jobs(&*store, &*clock, &cfg, &runnable).await?;
+        let retry = cfg.retry.clone();
         let cfg = Arc::new(cfg);
         let (events, _) = broadcast::channel(1024);
         let stats = Arc::new(RuntimeStats::default());
@@ -72,6 +97,7 @@ impl RuntimeHandle {
             events,
             stats,
             draining,
+            retry,
         })
     }
 
@@ -163,6 +189,81 @@ impl RuntimeHandle {
             held: false,
         })
         .await
+    }
+
+    /// Starts a new job (linked to `old` as its `resumed_from`) with exactly the failed
+    /// items of `old` that `items` names (`None`: every failed one) and that have attempts
+    /// left, or, with `force`, also those that used theirs up; each starts with a fresh
+    /// budget. Nothing eligible starts nothing.
+    pub async fn retry_items(
+        &self,
+        old: JobId,
+        items: Option<&[i64]>,
+        force: bool,
+    ) -> Result<ItemRetry, SubmitError> {
+        let job = self.store.job(old).await?;
+        if job.status.is_active() {
+            return Err(SubmitError::NotResumable {
+                job_id: old,
+                reason: "it is still active",
+            });
+        }
+        let mut all = std::collections::BTreeMap::new();
+        let mut after = None;
+        loop {
+            let page = self.store.items(old, None, after, 1000).await?;
+            let Some(last) = page.last() else { break };
+            after = Some(last.item_no);
+            all.extend(page.into_iter().map(|i| (i.item_no, i)));
+        }
+        let asked: Vec<i64> = match items {
+            Some(items) => {
+                let mut asked = items.to_vec();
+                asked.sort_unstable();
+                asked.dedup();
+                asked
+            }
+            None => all
+                .values()
+                .filter(|i| i.status == ItemStatus::Failed)
+                .map(|i| i.item_no)
+                .collect(),
+        };
+        let (mut scheduled, mut skipped) = (Vec::new(), Vec::new());
+        for item_no in asked {
+            match all.get(&item_no) {
+                None => skipped.push((item_no, SkipReason::NotAnItem)),
+                Some(i) if i.status == ItemStatus::Completed => {
+                    skipped.push((item_no, SkipReason::Completed))
+                }
+                Some(i) if !force && !self.retry.may_retry(i.attempts, job.retry_round) => {
+                    skipped.push((item_no, SkipReason::NoAttemptsLeft))
+                }
+                Some(_) => scheduled.push(item_no),
+            }
+        }
+        if scheduled.is_empty() {
+            return Ok(ItemRetry {
+                job: None,
+                scheduled,
+                skipped,
+            });
+        }
+        let new = self
+            .submit(NewJob {
+                book_id: job.book_id,
+                kind: job.kind,
+                params: job.params,
+                items: scheduled.clone(),
+                resumed_from: Some(old),
+                held: false,
+            })
+            .await?;
+        Ok(ItemRetry {
+            job: Some(new),
+            scheduled,
+            skipped,
+        })
     }
 
     /// Asks a job to stop: a pending job ends at once, a running one winds down.

@@ -25,7 +25,7 @@ mod supervisor;
 mod work;
 
 pub use config::{KindLimits, Recovery, RuntimeConfig};
-pub use handle::RuntimeHandle;
+pub use handle::{ItemRetry, RuntimeHandle, SkipReason};
 pub use heartbeat::Heartbeat;
 pub use item_pool::ItemPool;
 pub use item_stats::{AttemptEnd, Histogram, ItemStats, ItemStatsSnapshot, LATENCY_BOUNDS_MS};
