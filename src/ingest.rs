@@ -1,5 +1,5 @@
-//! The whole chain for one folder of page images, as `quire ingest` runs it: upload, OCR,
-//! extraction, finalization, EPUB export. Every stage asks the database what is already
+//! The whole chain for one folder of page images or one PDF, as `quire ingest` runs it:
+//! upload (or import), OCR, extraction, finalization, EPUB export. Every stage asks the database what is already
 //! done, so a run that was interrupted (Ctrl-C, a crash) and started again goes on where the
 //! last one stopped; a job the last run left active is taken back by the runtime at boot and
 //! waited for.
@@ -22,6 +22,7 @@ use crate::store::NewBook;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Stage {
     Upload,
+    Import,
     Ocr,
     Extract,
     Finalize,
@@ -32,6 +33,7 @@ impl Stage {
     pub fn label(self) -> &'static str {
         match self {
             Stage::Upload => "upload",
+            Stage::Import => "PDF import",
             Stage::Ocr => "OCR",
             Stage::Extract => "guidelines",
             Stage::Finalize => "finalize",
@@ -57,6 +59,8 @@ pub enum IngestError {
     Refused(PathBuf, #[source] crate::intake::Refusal),
     #[error(transparent)]
     Intake(#[from] IntakeError),
+    #[error("{0}: {1}")]
+    Import(PathBuf, #[source] crate::intake::pdf::PdfIntakeError),
     #[error("the {stage} job {job} failed: {code}: {message}")]
     JobFailed {
         stage: &'static str,
@@ -116,10 +120,26 @@ pub async fn run(
     epub: Option<&Path>,
     watch: &dyn Watcher,
 ) -> Result<Outcome, IngestError> {
+    // A file is a PDF (the intake judges it); a folder holds page images.
+    if folder.is_file() {
+        let book = find_or_create(app, title).await?;
+        import(app, book, folder, watch).await?;
+        return finish(app, book, epub, watch).await;
+    }
     let files = images(folder)?;
     let book = find_or_create(app, title).await?;
     upload(app, book, &files, watch).await?;
+    finish(app, book, epub, watch).await
+}
 
+/// Every stage after the pages are in: OCR what is not read, extraction, finalization,
+/// the export.
+async fn finish(
+    app: &App,
+    book: BookId,
+    epub: Option<&Path>,
+    watch: &dyn Watcher,
+) -> Result<Outcome, IngestError> {
     // OCR every page not read yet (once the upload's own OCR job has ended).
     wait_idle(app, book, watch).await?;
     let pages = crate::store::all_pages(&*app.store, book).await?;
@@ -275,6 +295,49 @@ async fn upload(
     Ok(())
 }
 
+/// Imports the PDF at `file` into a book that has no pages yet, through the same intake as
+/// the HTTP import. A book with pages is one an earlier run imported: what its import left
+/// unread, the OCR stage reads.
+async fn import(
+    app: &App,
+    book: BookId,
+    file: &Path,
+    watch: &dyn Watcher,
+) -> Result<(), IngestError> {
+    use tokio::io::AsyncReadExt;
+    wait_idle(app, book, watch).await?;
+    if app.store.last_page_no(book).await?.is_some() {
+        watch.finished(Stage::Import, "pages already imported");
+        return Ok(());
+    }
+    let opened = tokio::fs::File::open(file)
+        .await
+        .map_err(|e| IngestError::Folder(file.into(), e))?;
+    // Read a MiB at a time: the file is never whole in memory.
+    let body = futures_util::stream::unfold(opened, |mut f| async move {
+        let mut buf = vec![0; 1 << 20];
+        match f.read(&mut buf).await {
+            Ok(0) => None,
+            Ok(n) => {
+                buf.truncate(n);
+                Some((Ok::<_, std::io::Error>(Bytes::from(buf)), f))
+            }
+            Err(e) => Some((Err(e), f)),
+        }
+    });
+    watch.progress(Stage::Import, 0, 1, "storing and analysing the PDF");
+    let job = app
+        .intake
+        .import_pdf(
+            book,
+            crate::intake::pdf::PdfOptions::default(),
+            Box::pin(body),
+        )
+        .await
+        .map_err(|e| IngestError::Import(file.into(), e))?;
+    follow(app, job, Stage::Import, watch).await.map(|_| ())
+}
+
 /// Waits for the job holding the book, if any (one a previous run left, taken back at boot).
 async fn wait_idle(app: &App, book: BookId, watch: &dyn Watcher) -> Result<(), IngestError> {
     if let Some(job) = app.store.active_job(book).await? {
@@ -282,6 +345,7 @@ async fn wait_idle(app: &App, book: BookId, watch: &dyn Watcher) -> Result<(), I
             JobKind::Extract => Stage::Extract,
             JobKind::Finalize => Stage::Finalize,
             JobKind::ExportEpub => Stage::Export,
+            JobKind::PdfImport => Stage::Import,
             _ => Stage::Ocr,
         };
         // Its failure is not the end: the stage it belongs to runs again what it left.

@@ -27,10 +27,11 @@ enum Command {
     Serve,
     /// Apply the database migrations and exit.
     Migrate,
-    /// Upload a folder of page images, OCR them, extract and finalize guidelines, and
+    /// Upload a folder of page images (or import a PDF), OCR them, extract and finalize guidelines, and
     /// optionally export an EPUB. Run it again after an interruption: it goes on.
     Ingest {
-        /// A folder of page images (PNG, JPEG, TIFF, WebP), taken in file-name order.
+        /// A folder of page images (PNG, JPEG, TIFF, WebP), taken in file-name order, or a
+        /// PDF (its text layer where good, else each page rendered and OCR'd).
         folder: std::path::PathBuf,
         /// The book's title (default: the folder's name). An existing book of that title
         /// is continued.
@@ -195,7 +196,8 @@ async fn ingest(
         folder
             .canonicalize()
             .ok()
-            .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+            // A PDF's title is its name without `.pdf`.
+            .and_then(|p| p.file_stem().map(|n| n.to_string_lossy().into_owned()))
             .unwrap_or_else(|| "book".to_owned())
     });
     let app = App::start(settings).await?;

@@ -20,9 +20,14 @@ fn textbook() -> String {
 }
 
 fn ingest(dir: &Path) -> Command {
+    ingest_from(dir, &textbook())
+}
+
+/// `quire ingest` of `source` (a folder of images, or a PDF) in `dir`.
+fn ingest_from(dir: &Path, source: &str) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_quire"));
     cmd.arg("ingest")
-        .arg(textbook())
+        .arg(source)
         .arg("--book")
         .arg("Fractions")
         .arg("--epub")
@@ -105,6 +110,94 @@ fn the_whole_chain_from_a_folder_to_an_epub() {
         "{}",
         said(&out)
     );
+}
+
+/// A PDF through the whole chain: imported from its text layer, guidelines from its pages,
+/// an EPUB epubcheck accepts; run again, nothing is imported twice.
+#[test]
+fn the_whole_chain_from_a_pdf_to_an_epub() {
+    let dir = tempfile::tempdir().unwrap();
+    let pdf = format!("{}/fractions.pdf", textbook());
+    let out = ingest_from(dir.path(), &pdf).output().unwrap();
+    let text = said(&out);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("pages: 8") && text.contains("topics: 3"),
+        "{text}"
+    );
+    epubcheck(&dir.path().join("out.epub"));
+    let epub =
+        String::from_utf8_lossy(&std::fs::read(dir.path().join("out.epub")).unwrap()).into_owned();
+    assert!(
+        epub.contains("<h2>1.2 Equivalent Fractions</h2>"),
+        "no section 1.2"
+    );
+    let again = ingest_from(dir.path(), &pdf).output().unwrap();
+    assert!(again.status.success(), "{}", said(&again));
+    assert!(said(&again).contains("pages: 8"), "{}", said(&again));
+}
+
+/// Killed while its import reads pages (a scan OCR'd after text pages), then run again:
+/// the import is taken back and finished, no page read before the kill is read again, and
+/// the book has each page once.
+#[actix_rt::test]
+async fn killed_during_a_pdf_import_it_goes_on_where_it_stopped() {
+    use crate::common::pdf::{build, prose, scan};
+    let dir = tempfile::tempdir().unwrap();
+    let scans = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/openstax-python/scans");
+    let mut pages = vec![
+        prose("Lesson 1 Tides", "the tides"),
+        prose("Lesson 2 Waves", "waves"),
+    ];
+    pages.extend((1..=4).map(|n| scan(&scans.join(format!("page-0{n}.png")))));
+    let pdf = dir.path().join("mixed.pdf");
+    std::fs::write(&pdf, build(&pages, &[])).unwrap();
+    let pdf = pdf.display().to_string();
+    let (db, mut child) = start(dir.path(), ingest_from(dir.path(), &pdf)).await;
+    kill_when(&mut child, &*db, JobKind::PdfImport, |job| {
+        job.progress.completed >= 3 && job.progress.completed < job.progress.total
+    })
+    .await;
+    let imports = JobFilter {
+        kind: Some(JobKind::PdfImport),
+        ..JobFilter::default()
+    };
+    let killed = db.jobs(&imports, None, 10).await.unwrap().remove(0);
+    let read_before: Vec<_> = db
+        .items(
+            killed.id,
+            Some(quire_actors::ItemStatus::Completed),
+            None,
+            100,
+        )
+        .await
+        .unwrap();
+    assert!(read_before.len() >= 3, "{read_before:?}");
+
+    let out = ingest_from(dir.path(), &pdf).output().unwrap();
+    assert!(out.status.success(), "{}", said(&out));
+    epubcheck(&dir.path().join("out.epub"));
+    let jobs = db.jobs(&imports, None, 10).await.unwrap();
+    assert_eq!(jobs.len(), 1, "one import, taken back: {jobs:?}");
+    assert_eq!(jobs[0].progress.completed, 6, "{:?}", jobs[0]);
+    let items = db.items(killed.id, None, None, 100).await.unwrap();
+    for before in &read_before {
+        let now = items.iter().find(|i| i.item_no == before.item_no).unwrap();
+        assert_eq!(
+            now.attempts, 1,
+            "page {} was read again: {now:?}",
+            before.item_no
+        );
+        assert_eq!(
+            now.finished_at, before.finished_at,
+            "page {} was read again",
+            before.item_no
+        );
+    }
+    let books = db.books(None, 10).await.unwrap();
+    let stored = db.pages(books[0].id, None, 100).await.unwrap();
+    let numbers: Vec<i64> = stored.iter().map(|p| p.page_no).collect();
+    assert_eq!(numbers, [1, 2, 3, 4, 5, 6]);
 }
 
 /// A child process that cannot outlive the test.

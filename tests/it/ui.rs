@@ -128,6 +128,56 @@ fn data_path(name: &str) -> String {
         .to_string()
 }
 
+/// A PDF on the same drop zone: imported, its stage and progress shown, then its quality
+/// report, and each page's source.
+#[actix_rt::test]
+async fn an_admin_imports_a_pdf_and_reads_its_report() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let api = serve_with(&db, Storage::Folder, &[]).await;
+    let browser = Browser::start(&shots()).await;
+    browser.goto(&format!("{}/", api.base)).await;
+    let title = browser.find("#new-title").await;
+    browser.type_into(&title, "Fractions from a PDF").await;
+    browser
+        .click(&browser.find("form button[type=submit]").await)
+        .await;
+    browser
+        .wait_text("h1", |t| t == "Fractions from a PDF")
+        .await;
+    let input = browser.find("#files").await;
+    browser
+        .type_into(&input, &data_path("textbook/fractions.pdf"))
+        .await;
+    browser
+        .wait_text("[data-test=selection]", |t| t.starts_with("1 file(s)"))
+        .await;
+    let import = browser.find(".card .row button:not(.secondary)").await;
+    assert_eq!(browser.text(&import).await, "Import PDF");
+    browser.click(&import).await;
+    browser
+        .wait_text("#job [data-test=progress-text]", |t| {
+            t == "8/8 pages (100%)"
+        })
+        .await;
+    let report = browser
+        .wait_text("#job [data-test=import-report]", |t| t.contains("Quality"))
+        .await;
+    assert!(
+        report.contains("Quality 100/100") && report.contains("8 page(s) from the text layer"),
+        "{report}"
+    );
+    assert!(report.contains("3 chapter(s) from the outline"), "{report}");
+    let row = browser
+        .wait_text("tr[data-page='1']", |t| t.contains("completed"))
+        .await;
+    assert!(
+        row.contains("PDF page 1") && row.contains("text layer"),
+        "{row}"
+    );
+    assert_accessible(&browser, "a book imported from a PDF").await;
+    browser.screenshot("20-pdf-imported").await;
+}
+
 #[actix_rt::test]
 async fn an_admin_uploads_watches_ocr_retries_and_reviews() {
     let db = TestDb::new(Backend::Sqlite).await;

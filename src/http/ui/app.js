@@ -100,7 +100,7 @@ function when(t) {
 const isActive = (job) => job && ["pending", "running", "cancelling"].includes(job.status);
 
 // Items of OCR and extraction jobs are pages; other kinds count plain items.
-const PAGED = ["ocr", "extract"];
+const PAGED = ["ocr", "extract", "pdf_import"];
 const KINDS = { ocr: "OCR", extract: "Guidelines", finalize: "Finalization", export_epub: "EPUB export",
   pdf_import: "PDF import", synthetic: "Synthetic" };
 const kindName = (kind) => KINDS[kind] || kind;
@@ -304,10 +304,32 @@ function renderJob(box, job, refresh) {
       try { await api("POST", `/jobs/${job.id}/resume`, { mode: "resume" }); await refresh(); } catch (e) { fail(e); }
     } }, "Resume"));
   }
+  const stage = job.stage && isActive(job)
+    ? h("p", { class: "muted", "data-test": "stage" }, `Stage: ${job.stage}`) : null;
+  const report = h("div", { "data-test": "import-report" });
   box.replaceChildren(h("div", {},
     progressBar(job, label),
+    stage,
     job.error ? h("p", { class: "error", role: "alert" }, `${job.error.message} (${job.error.code})`) : null,
+    report,
     actions));
+  if (job.kind === "pdf_import" && !isActive(job)) {
+    api("GET", `/jobs/${job.id}`).then((full) => renderReport(report, full.import)).catch(fail);
+  }
+}
+
+// A PDF import's quality report: where the text came from, what failed, the chapters.
+function renderReport(box, imp) {
+  if (!imp) return;
+  const r = imp.report;
+  const conf = r.mean_ocr_confidence == null ? "" : `, mean OCR confidence ${Math.round(r.mean_ocr_confidence * 100)}%`;
+  box.replaceChildren(h("div", { class: "report" },
+    h("p", { class: "num" }, `Quality ${r.score}/100: ${r.text_layer_pages} page(s) from the text layer, ${r.ocr_pages} by OCR${conf}; ${r.empty_pages} empty, ${r.failed_pages.length} failed.`),
+    r.failed_pages.length ? h("ul", { class: "error" }, r.failed_pages.map((f) =>
+      h("li", {}, `Page ${f.page_no} (PDF page ${f.pdf_page}): ${f.code}`))) : null,
+    h("p", { class: "muted" }, r.chapters.length
+      ? `${r.chapters.length} chapter(s) from the outline: ${r.chapters.map((c) => c.title).join("; ")}`
+      : "No outline: no chapters found.")));
 }
 
 function renderPages(box, bookId, pages, busy, refresh) {
@@ -320,7 +342,8 @@ function renderPages(box, bookId, pages, busy, refresh) {
     const err = p.ocr.error;
     return h("tr", { "data-page": String(p.page_no) },
       h("td", { class: "num" }, p.page_no),
-      h("td", {}, p.original_name || ""),
+      h("td", {}, p.pdf ? `PDF page ${p.pdf.page}` : p.original_name || ""),
+      h("td", { "data-test": "source" }, p.ocr.source === "text_layer" ? "text layer" : p.ocr.source === "ocr" ? "OCR" : ""),
       h("td", {}, status(p.ocr.status),
         err && p.ocr.status === "failed" ? h("div", { class: "error" }, `${err.message} (${err.code})`) : null),
       h("td", {}, status(p.review.status)),
@@ -336,7 +359,7 @@ function renderPages(box, bookId, pages, busy, refresh) {
     h("p", { class: "muted num" },
       `${c.total} pages: ${c.completed} read, ${c.processing} in progress, ${c.pending} waiting, ${c.failed} failed, ${c.reviewed} reviewed`),
     h("table", {}, h("thead", {}, h("tr", {}, h("th", {}, "Page"), h("th", {}, "File"),
-      h("th", {}, "OCR"), h("th", {}, "Review"), h("th", {}, ""))), h("tbody", {}, rows)));
+      h("th", {}, "Text from"), h("th", {}, "OCR"), h("th", {}, "Review"), h("th", {}, ""))), h("tbody", {}, rows)));
 }
 
 function renderHistory(box, jobs, refresh) {
@@ -364,7 +387,7 @@ function renderHistory(box, jobs, refresh) {
 function uploadPanel(bookId, done) {
   let chosen = [];
   const input = h("input", { type: "file", id: "files", multiple: true,
-    accept: IMAGE_TYPES.join(",") + ",.png,.jpg,.jpeg,.tif,.tiff,.webp" });
+    accept: IMAGE_TYPES.join(",") + ",.png,.jpg,.jpeg,.tif,.tiff,.webp,application/pdf,.pdf" });
   const list = h("ul", { class: "files", "aria-label": "Selected files" });
   const summary = h("p", { class: "muted", "data-test": "selection" }, "No files selected.");
   const single = h("input", { type: "checkbox", id: "single" });
@@ -375,16 +398,23 @@ function uploadPanel(bookId, done) {
   const totalText = h("span", { class: "num" }, "");
   const button = h("button", { disabled: true, onclick: () => send() }, "Upload all & start OCR");
 
+  const isPdf = (f) => f.type === "application/pdf" || /\.pdf$/i.test(f.name);
+
   function why(f) {
+    if (isPdf(f)) {
+      if (f.size === 0) return "empty";
+      return chosen.length > 1 ? "a PDF is imported on its own: choose it alone" : null;
+    }
     const typed = IMAGE_TYPES.includes(f.type) || /\.(png|jpe?g|tiff?|webp)$/i.test(f.name);
-    if (!typed) return "not a PNG, JPEG, TIFF or WebP image";
+    if (!typed) return "not a PNG, JPEG, TIFF or WebP image, nor a PDF";
     if (f.size === 0) return "empty";
     if (f.size > MAX_FILE_BYTES) return `larger than ${bytes(MAX_FILE_BYTES)}`;
     return null;
   }
 
   function choose(files) {
-    chosen = [...files].map((f) => ({ file: f, reason: why(f), state: "queued" }));
+    chosen = [...files].map((f) => ({ file: f, reason: null, state: "queued" }));
+    for (const c of chosen) c.reason = why(c.file);
     draw();
   }
 
@@ -397,19 +427,24 @@ function uploadPanel(bookId, done) {
       : "No files selected.";
     list.replaceChildren(...chosen.map((c) => h("li", { class: c.reason ? "rejected" : "" },
       h("span", {}, c.file.name), h("span", {}, c.reason ? `rejected: ${c.reason}` : `${bytes(c.file.size)} · ${c.state}`))));
+    const pdf = ok.length === 1 && isPdf(ok[0].file);
     button.disabled = ok.length === 0 || (single.checked && ok.length !== 1);
-    button.textContent = single.checked ? "Upload page & start OCR" : "Upload all & start OCR";
+    button.textContent = pdf ? "Import PDF" : single.checked ? "Upload page & start OCR" : "Upload all & start OCR";
   }
 
   function send() {
     const ok = chosen.filter((c) => !c.reason);
+    const pdf = ok.length === 1 && isPdf(ok[0].file);
     const form = new FormData();
     for (const c of ok) form.append("files", c.file, c.file.name);
-    const path = single.checked
-      ? `/api/v1/books/${bookId}/pages` + (pageNo.value ? `?page_no=${encodeURIComponent(pageNo.value)}` : "")
-      : `/api/v1/books/${bookId}/pages/bulk`;
+    const path = pdf
+      ? `/api/v1/books/${bookId}/pdf`
+      : single.checked
+        ? `/api/v1/books/${bookId}/pages` + (pageNo.value ? `?page_no=${encodeURIComponent(pageNo.value)}` : "")
+        : `/api/v1/books/${bookId}/pages/bulk`;
     const xhr = new XMLHttpRequest();
     xhr.open("POST", path);
+    if (pdf) xhr.setRequestHeader("Content-Type", "application/pdf");
     xhr.upload.onprogress = (ev) => {
       if (!ev.lengthComputable) return;
       const pct = Math.floor((ev.loaded * 100) / ev.total);
@@ -429,7 +464,9 @@ function uploadPanel(bookId, done) {
       try { body = JSON.parse(xhr.responseText); } catch (_) { /* not JSON */ }
       if (xhr.status === 202) {
         for (const c of ok) c.state = "stored";
-        toast(`${body.pages.length} page(s) stored; OCR started.`);
+        toast(pdf
+          ? `PDF stored: ${body.progress.total} page(s); import started.`
+          : `${body.pages.length} page(s) stored; OCR started.`);
         chosen = [];
         input.value = "";
         draw();
@@ -443,7 +480,7 @@ function uploadPanel(bookId, done) {
     };
     xhr.onerror = () => { fail("the upload broke off; the job lists the pages that were stored"); button.disabled = false; };
     button.disabled = true;
-    xhr.send(form);
+    xhr.send(pdf ? ok[0].file : form);
   }
 
   input.addEventListener("change", () => choose(input.files));
@@ -452,7 +489,7 @@ function uploadPanel(bookId, done) {
     ondragover: (ev) => { ev.preventDefault(); drop.classList.add("over"); },
     ondragleave: () => drop.classList.remove("over"),
     ondrop: (ev) => { ev.preventDefault(); drop.classList.remove("over"); choose(ev.dataTransfer.files); } },
-    h("p", {}, "Drop page images here, or ", h("label", { for: "files" }, "choose files"), " "), input);
+    h("p", {}, "Drop page images or one PDF here, or ", h("label", { for: "files" }, "choose files"), " "), input);
   return h("section", { class: "card", "aria-labelledby": "upload-h" },
     h("h2", { id: "upload-h" }, "Upload pages"),
     drop, summary, list,
