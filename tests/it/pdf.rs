@@ -398,10 +398,39 @@ async fn a_hung_renderer_times_out_and_a_cancel_keeps_the_pages_done() {
         asked.elapsed()
     );
     assert_no_renderer_left();
+    // No scratch file outlives its page, and the book's PDF copies went with its job.
+    let crate::common::api::ObjectsAt::Folder(objects) = &api.objects else {
+        unreachable!("folder storage")
+    };
+    // (The copies go once the node has seen the job end: waited for, a few ms at most.)
+    let work = objects.parent().unwrap().join("pdf");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !walk(&work).is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "left in the PDF work folder: {:?}",
+            walk(&work)
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     // The first import's pages stay; the cancelled one's page waits for a resume.
     let pages = api.pages_of(&book).await;
     assert_eq!(pages.len(), 4);
     assert_eq!(pages[0]["ocr"]["status"], "completed");
+}
+
+/// Every file under `dir`.
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
 }
 
 /// How long the hanging renderer sleeps: an argument no other process has.
@@ -422,6 +451,52 @@ fn assert_no_renderer_left() {
         assert!(Instant::now() < deadline, "a {name} process still runs");
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// A long born-digital book: 300 pages with a two-level outline, every page from its text
+/// layer in page order, its 10 chapters and 30 sections found.
+async fn a_300_page_book_imports_from_its_text_layer(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let api = serve_with(&db, Storage::Folder, &[]).await;
+    let book = api.book().await;
+    let pages: Vec<_> = (1..=300)
+        .map(|n| prose(&format!("Page {n}"), &format!("topic number {n}")))
+        .collect();
+    let mut outline = Vec::new();
+    for chapter in 0..10 {
+        outline.push(Bookmark {
+            depth: 0,
+            title: format!("Chapter {}", chapter + 1),
+            page: chapter * 30,
+        });
+        for section in 0..3 {
+            outline.push(Bookmark {
+                depth: 1,
+                title: format!("{}.{} Section", chapter + 1, section + 1),
+                page: chapter * 30 + section * 10,
+            });
+        }
+    }
+    let (status, job) = api.import(&book, "", build(&pages, &outline), None).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{job}");
+    assert_eq!(job["progress"]["total"], 300);
+    let done = api.wait_ended(job["id"].as_str().unwrap()).await;
+    assert_eq!(done["status"], "completed", "{done}");
+    let report = &done["import"]["report"];
+    assert_eq!(report["text_layer_pages"], 300, "{report}");
+    let chapters = report["chapters"].as_array().unwrap();
+    assert_eq!(chapters.len(), 10);
+    assert!(
+        chapters
+            .iter()
+            .all(|c| c["sections"].as_array().unwrap().len() == 3)
+    );
+    assert_eq!(chapters[9]["sections"][2]["pdf_page"], 291);
+    let (_, page) = api.get(&format!("/api/v1/books/{book}/pages/217")).await;
+    assert!(
+        page["text"].as_str().unwrap().starts_with("Page 217"),
+        "{page}"
+    );
 }
 
 /// A multipart import with its options in a JSON part, against S3.
@@ -464,4 +539,5 @@ crate::on_both_backends!(
     a_mixed_pdf_reads_scans_with_ocr,
     a_file_at_fault_fails_its_import_and_adds_nothing,
     a_multipart_import_takes_its_options_part,
+    a_300_page_book_imports_from_its_text_layer,
 );
