@@ -14,6 +14,8 @@
 //! - `finalize`: merging 5,000 draft subtopics, against 500 (is it linear?).
 //! - `extract`: 300 pages through the OpenAI-compatible extractor against a 1 s test model
 //!   at concurrency 16, against the ideal time.
+//! - `pdf`: PDF imports: 300 born-digital pages against `pdftotext`, scanned pages against
+//!   `pdftoppm` + `tesseract` with one process per core, and 3,000 pages' peak memory.
 //! - `draft`: reading a book's draft guidelines (what the UI polls) among 1,000 other books
 //!   of 100 extracted pages each, against reading it alone.
 //!
@@ -24,6 +26,7 @@ mod draft;
 mod extract;
 mod finalize;
 mod pages;
+mod pdf;
 mod setup;
 
 use std::sync::Arc;
@@ -73,6 +76,9 @@ enum Bench {
     Finalize,
     /// 300 pages through the OpenAI-compatible extractor, 1 s a page, concurrency 16.
     Extract,
+    /// PDF imports: born digital against pdftotext, scanned against pdftoppm + tesseract,
+    /// and 3,000 pages' peak memory.
+    Pdf,
     /// A book's draft guidelines read among other books' extractions, against alone.
     Draft {
         #[arg(long, default_value_t = 1_000)]
@@ -102,6 +108,7 @@ fn main() {
                 Bench::Finalize => finalize::run(backend),
                 Bench::Extract => extract::run(backend).await,
                 Bench::Draft { books } => draft::run(backend, books).await,
+                Bench::Pdf => pdf::run_all(backend).await,
                 Bench::All => {
                     throughput(backend, 100_000).await;
                     io(backend, 2_000).await;
@@ -112,6 +119,7 @@ fn main() {
                     finalize::run(backend);
                     extract::run(backend).await;
                     draft::run(backend, 1_000).await;
+                    pdf::run_all(backend).await;
                 }
             }
         }

@@ -29,7 +29,7 @@ const FILES_PER_UPLOAD: usize = 100;
 
 pub(crate) struct Server {
     pub(crate) app: App,
-    base: String,
+    pub(crate) base: String,
     _dir: tempfile::TempDir,
 }
 
