@@ -11,6 +11,7 @@ mod markdown;
 mod offline;
 mod openai;
 mod page_job;
+pub mod score;
 
 pub use finalize::{SIMILAR, finalize, same_name};
 pub use markdown::markdown;
