@@ -14,6 +14,10 @@
 //! - `finalize`: merging 5,000 draft subtopics, against 500 (is it linear?).
 //! - `extract`: 300 pages through the OpenAI-compatible extractor against a 1 s test model
 //!   at concurrency 16, against the ideal time.
+//! - `guidelines`: a folder of scans (default: the OpenStax pages in the shared data)
+//!   through OCR, the offline extractor and finalization with the embedded default
+//!   settings, scored against its truth: section recall and precision, objective and key
+//!   term recall, summaries, examples (`quire::guidelines::score`).
 //! - `draft`: reading a book's draft guidelines (what the UI polls) among 1,000 other books
 //!   of 100 extracted pages each, against reading it alone.
 //!
@@ -23,6 +27,7 @@ mod decode;
 mod draft;
 mod extract;
 mod finalize;
+mod guidelines;
 mod pages;
 mod setup;
 
@@ -46,7 +51,7 @@ struct Cli {
     backend: Vec<Backend>,
 }
 
-#[derive(Subcommand, Clone, Copy)]
+#[derive(Subcommand, Clone)]
 enum Bench {
     Throughput {
         #[arg(long, default_value_t = 100_000)]
@@ -78,6 +83,15 @@ enum Bench {
         #[arg(long, default_value_t = 1_000)]
         books: usize,
     },
+    /// Scans through OCR, extraction and finalization, scored against the book's truth.
+    Guidelines {
+        /// A folder of page images (default: the OpenStax scans of the shared data).
+        #[arg(long)]
+        scans: Option<std::path::PathBuf>,
+        /// The book's truth.json (default: the OpenStax truth).
+        #[arg(long)]
+        truth: Option<std::path::PathBuf>,
+    },
     /// Every benchmark with its default size.
     All,
 }
@@ -92,7 +106,7 @@ fn main() {
     let cli = Cli::parse();
     actix::System::new().block_on(async move {
         for &backend in &cli.backend {
-            match cli.bench {
+            match cli.bench.clone() {
                 Bench::Throughput { items } => throughput(backend, items).await,
                 Bench::Io { items } => io(backend, items).await,
                 Bench::Latency { jobs } => latency(backend, jobs).await,
@@ -102,6 +116,11 @@ fn main() {
                 Bench::Finalize => finalize::run(backend),
                 Bench::Extract => extract::run(backend).await,
                 Bench::Draft { books } => draft::run(backend, books).await,
+                Bench::Guidelines { scans, truth } => {
+                    let scans = scans.unwrap_or_else(guidelines::default_scans);
+                    let truth = truth.unwrap_or_else(guidelines::default_truth);
+                    guidelines::run(backend, &scans, &truth).await
+                }
                 Bench::All => {
                     throughput(backend, 100_000).await;
                     io(backend, 2_000).await;
@@ -112,6 +131,8 @@ fn main() {
                     finalize::run(backend);
                     extract::run(backend).await;
                     draft::run(backend, 1_000).await;
+                    let (scans, truth) = (guidelines::default_scans(), guidelines::default_truth());
+                    guidelines::run(backend, &scans, &truth).await;
                 }
             }
         }
