@@ -439,6 +439,17 @@ fn list_item(line: &str, in_list: bool) -> Option<(Marker, &str)> {
     spaced(rest).map(|r| (Marker::Letter, r))
 }
 
+/// Whether a line is a glossary's entry: a term of a few words, a dash or a colon, its
+/// definition.
+fn glossary_entry(line: &str) -> bool {
+    [" \u{2014} ", " \u{2013} ", " - ", ": "].iter().any(|sep| {
+        line.split_once(sep).is_some_and(|(term, definition)| {
+            let words = term.split_whitespace().count();
+            (1..=4).contains(&words) && !definition.trim().is_empty()
+        })
+    })
+}
+
 /// Whether text ends a sentence (so a line after a blank does not continue it).
 fn ends_sentence(text: &str) -> bool {
     text.trim_end()
@@ -734,6 +745,14 @@ impl Reader {
     }
 
     fn text(&mut self, text: &str, top: bool, blank: bool) {
+        // A glossary's entries need no bullets: "gust \u{2014} a short burst of wind".
+        if self
+            .open
+            .as_ref()
+            .is_some_and(|o| o.list && o.field == Field::Terms && glossary_entry(text))
+        {
+            return self.item(Marker::Bullet, text, text, false);
+        }
         if let Some(o) = self.open.as_mut() {
             let continues_item = o.item.is_some()
                 && (!o.blank || (!ends_sentence(&o.text) && text.starts_with(char::is_lowercase)));
@@ -931,7 +950,10 @@ mod tests {
         let loops = &topic.subtopics[1].content;
         assert_eq!(
             loops.objectives,
-            ["Write a loop that stops at a condition.", "Trace a loop by hand."]
+            [
+                "Write a loop that stops at a condition.",
+                "Trace a loop by hand."
+            ]
         );
         assert_eq!(
             loops.key_concepts,
@@ -969,7 +991,11 @@ mod tests {
         assert_eq!(c.key_concepts, ["ratio", "rate", "unit rate"]);
         assert_eq!(
             c.exercises,
-            ["Compare 2:3 and 4:5.", "Which is larger? a. 2:3 b. 4:5", "Why?"]
+            [
+                "Compare 2:3 and 4:5.",
+                "Which is larger? a. 2:3 b. 4:5",
+                "Why?"
+            ]
         );
         assert_eq!(c.objectives, ["Compare two ratios."]);
         assert_eq!(page.ends_in_list, Some(ListOf::Objectives));
