@@ -334,11 +334,21 @@ mod tests {
         let topics = vec![Topic {
             name: "Fractions".into(),
             subtopics: vec![
-                sub("Introduction", &[], &["fractions: Fractions are parts of a whole."]),
+                sub(
+                    "Introduction",
+                    &[],
+                    &["fractions: Fractions are parts of a whole."],
+                ),
                 sub(
                     "1.1 Halving",
-                    &["Halve a shape.", "Halve a numbr of counters laid out in two equal rows."],
-                    &["half: A half is one of two equal parts.", "whole: the parts together"],
+                    &[
+                        "Halve a shape.",
+                        "Halve a numbr of counters laid out in two equal rows.",
+                    ],
+                    &[
+                        "half: A half is one of two equal parts.",
+                        "whole: the parts together",
+                    ],
                 ),
                 sub("Quarters", &[], &[]),
                 sub("1.4 Stray", &[], &["half: not the section's"]),
@@ -354,8 +364,15 @@ mod tests {
         assert_eq!(s.key_terms, Ratio { found: 3, of: 4 }, "{:?}", s.missed);
         assert_eq!(s.summaries, Ratio { found: 1, of: 1 });
         assert_eq!(s.examples, 4);
-        assert!(s.missed.contains(&"term of 1.1 Halves: =".to_owned()), "{:?}", s.missed);
-        assert!(s.missed.contains(&"subtopic not in the truth: 1.4 Stray".to_owned()));
+        assert!(
+            s.missed.contains(&"term of 1.1 Halves: =".to_owned()),
+            "{:?}",
+            s.missed
+        );
+        assert!(
+            s.missed
+                .contains(&"subtopic not in the truth: 1.4 Stray".to_owned())
+        );
 
         // Without key points the summary is missed; over all pages, so is chapter 2.
         let mut without = topics.clone();
