@@ -33,7 +33,8 @@ impl Watcher for Quiet {
     fn finished(&self, _: Stage, _: &str) {}
 }
 
-pub async fn run(backend: Backend, scans: &Path, truth: &Path) {
+/// `first_page`: the book's page that the folder's first image is.
+pub async fn run(backend: Backend, scans: &Path, truth: &Path, first_page: i64) {
     let truth: Truth = serde_json::from_str(
         &std::fs::read_to_string(truth).unwrap_or_else(|e| panic!("{}: {e}", truth.display())),
     )
@@ -64,15 +65,19 @@ pub async fn run(backend: Backend, scans: &Path, truth: &Path) {
         .unwrap();
     app.stop(Duration::from_secs(10)).await;
     assert!(is_final, "the guidelines were not finalized");
-    // The truth's sections past the pages scanned are not scored.
-    let s = score(&topics, &truth, Some(1..=done.pages as i64));
+    // The truth's sections outside the pages scanned are not scored.
+    let last_page = first_page + done.pages as i64 - 1;
+    let s = score(&topics, &truth, Some(first_page..=last_page));
     for missed in &s.missed {
         eprintln!("guidelines: {missed}");
     }
     report(
         backend,
         "guidelines",
-        &format!("{} pages in {:.1} s: {s}", done.pages, took.as_secs_f64()),
+        &format!(
+            "pages {first_page}\u{2013}{last_page} in {:.1} s: {s}",
+            took.as_secs_f64()
+        ),
         json!({
             "pages": done.pages,
             "seconds": took.as_secs_f64(),

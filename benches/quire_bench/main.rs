@@ -91,6 +91,9 @@ enum Bench {
         /// The book's truth.json (default: the OpenStax truth).
         #[arg(long)]
         truth: Option<std::path::PathBuf>,
+        /// The book's page the folder's first image is (its truth is scored from there).
+        #[arg(long, default_value_t = 1)]
+        first_page: i64,
     },
     /// Every benchmark with its default size.
     All,
@@ -116,10 +119,14 @@ fn main() {
                 Bench::Finalize => finalize::run(backend),
                 Bench::Extract => extract::run(backend).await,
                 Bench::Draft { books } => draft::run(backend, books).await,
-                Bench::Guidelines { scans, truth } => {
+                Bench::Guidelines {
+                    scans,
+                    truth,
+                    first_page,
+                } => {
                     let scans = scans.unwrap_or_else(guidelines::default_scans);
                     let truth = truth.unwrap_or_else(guidelines::default_truth);
-                    guidelines::run(backend, &scans, &truth).await
+                    guidelines::run(backend, &scans, &truth, first_page).await
                 }
                 Bench::All => {
                     throughput(backend, 100_000).await;
@@ -132,7 +139,7 @@ fn main() {
                     extract::run(backend).await;
                     draft::run(backend, 1_000).await;
                     let (scans, truth) = (guidelines::default_scans(), guidelines::default_truth());
-                    guidelines::run(backend, &scans, &truth).await;
+                    guidelines::run(backend, &scans, &truth, 1).await;
                 }
             }
         }

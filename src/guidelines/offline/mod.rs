@@ -223,6 +223,10 @@ fn classify(line: &str, in_list: bool) -> Line<'_> {
     if let Some((field, rest)) = label(line) {
         return Line::Label(field, rest);
     }
+    // A summary's heading whose number OCR broke ("2.9" read as ".9").
+    if is_summary(line.trim_start_matches(|c: char| c.is_ascii_digit() || c == '.' || c == ' ')) {
+        return Line::Label(Field::KeyPoint, "");
+    }
     if let Some(rest) = lead_in(line) {
         return Line::LeadIn(rest);
     }
@@ -267,6 +271,7 @@ fn heading_title(title: &str) -> bool {
         .chars()
         .next()
         .is_some_and(|c| c.is_uppercase() || c.is_ascii_digit())
+        && title.chars().any(char::is_alphabetic)
         && title.split_whitespace().count() <= 12
         && title.chars().count() <= 100
 }
@@ -310,7 +315,7 @@ fn section(line: &str) -> Option<(&str, &str)> {
         parts.len() >= 2
             && parts
                 .iter()
-                .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
+                .all(|p| (1..=3).contains(&p.len()) && p.chars().all(|c| c.is_ascii_digit()))
     };
     if dotted(number) {
         let title = line[number_len..].trim();
@@ -895,7 +900,8 @@ mod tests {
     #[test]
     fn prose_that_looks_like_a_label_or_heading_is_prose() {
         let page = extract(
-            "Examples of fractions are everywhere.\n3.5 is more than 3.\nChapters follow.\n",
+            "Examples of fractions are everywhere.\n3.5 is more than 3.\nChapters follow.\n\
+             0.1000000000000000055 0.2000000000000000111\n1.5 2.5\n",
         );
         assert_eq!(page, PageGuidelines::default());
     }

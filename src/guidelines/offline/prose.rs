@@ -74,6 +74,9 @@ const DEFINING: &[(&[&str], &[Article])] = {
         (&["refer", "to"], &[Indefinite, Bare]),
         (&["stands", "for"], &[Indefinite, Definite, Bare]),
         (&["consists", "of"], &[Indefinite, Bare]),
+        (&["occurs", "when"], &[Indefinite, Bare]),
+        (&["occur", "when"], &[Indefinite, Bare]),
+        (&["happens", "when"], &[Indefinite, Bare]),
         (&["means"], &[Indefinite, Definite, Bare]),
         (&["denotes"], &[Indefinite, Definite, Bare]),
         (&["defines"], &[Indefinite, Definite]),
@@ -262,7 +265,11 @@ fn defining_complement(after: &[String]) -> bool {
 
 /// The term a sentence defines, if it defines one.
 pub fn definition(sentence: &str) -> Option<String> {
-    let words: Vec<&str> = sentence.split_whitespace().collect();
+    // Numbers before the first word are a table's or a figure's debris, not the sentence.
+    let words: Vec<&str> = sentence
+        .split_whitespace()
+        .skip_while(|w| !w.chars().any(char::is_alphabetic))
+        .collect();
     if words.len() < 4 || words.len() > 60 {
         return None;
     }
