@@ -438,9 +438,8 @@ fn list_item(line: &str, in_list: bool) -> Option<(Marker, &str)> {
         return spaced(rest).map(|r| (Marker::Number, r));
     }
     let mut chars = inner.chars();
-    let letter = chars.next().filter(|c| ('a'..='h').contains(c))?;
+    chars.next().filter(|c| ('a'..='h').contains(c))?;
     let rest = chars.as_str().strip_prefix(closes)?;
-    let _ = letter;
     spaced(rest).map(|r| (Marker::Letter, r))
 }
 
@@ -610,8 +609,11 @@ impl Reader {
 
     fn close(&mut self) {
         self.settle();
-        if let Some(o) = self.open.take() {
-            self.push_text(o.field, &o.text);
+        match self.open.take() {
+            // A list's last item, whole.
+            Some(o) if o.item.is_some() => self.push(o.field, &o.text),
+            Some(o) => self.push_text(o.field, &o.text),
+            None => {}
         }
     }
 
@@ -942,7 +944,7 @@ mod tests {
                     4.2 Summary\n\
                     This chapter covered:\n\n\
                     * While loops.\n\
-                    * Counters.\n\n\
+                    * Counters. Ex: n += 1.\n\n\
                     Now try the project below.\n";
         let page = extract(text);
         let topic = &page.topics[0];
@@ -975,7 +977,7 @@ mod tests {
                 "Table 2: Examples of conditions.\nCondition | Stops\nn < 3 | after three"
             ]
         );
-        assert_eq!(topic.key_points, ["While loops.", "Counters."]);
+        assert_eq!(topic.key_points, ["While loops.", "Counters. Ex: n += 1."]);
         assert_eq!(page.ends_in_list, None);
     }
 
