@@ -50,6 +50,7 @@ fn draft(subtopics: usize) -> Vec<Topic> {
                     pages: vec![i as i64 / 10 + 1],
                 }],
                 pages: vec![i as i64 / 10 + 1],
+                key_points: Vec::new(),
             }
         })
         .collect()

@@ -16,6 +16,10 @@
 //!   at concurrency 16, against the ideal time.
 //! - `pdf`: PDF imports: 300 born-digital pages against `pdftotext`, scanned pages against
 //!   `pdftoppm` + `tesseract` with one process per core, and 3,000 pages' peak memory.
+//! - `guidelines`: a folder of scans (default: the OpenStax pages in the shared data)
+//!   through OCR, the offline extractor and finalization with the embedded default
+//!   settings, scored against its truth: section recall and precision, objective and key
+//!   term recall, summaries, examples (`quire::guidelines::score`).
 //! - `draft`: reading a book's draft guidelines (what the UI polls) among 1,000 other books
 //!   of 100 extracted pages each, against reading it alone.
 //!
@@ -25,6 +29,7 @@ mod decode;
 mod draft;
 mod extract;
 mod finalize;
+mod guidelines;
 mod pages;
 mod pdf;
 mod setup;
@@ -49,7 +54,7 @@ struct Cli {
     backend: Vec<Backend>,
 }
 
-#[derive(Subcommand, Clone, Copy)]
+#[derive(Subcommand, Clone)]
 enum Bench {
     Throughput {
         #[arg(long, default_value_t = 100_000)]
@@ -84,6 +89,18 @@ enum Bench {
         #[arg(long, default_value_t = 1_000)]
         books: usize,
     },
+    /// Scans through OCR, extraction and finalization, scored against the book's truth.
+    Guidelines {
+        /// A folder of page images (default: the OpenStax scans of the shared data).
+        #[arg(long)]
+        scans: Option<std::path::PathBuf>,
+        /// The book's truth.json (default: the OpenStax truth).
+        #[arg(long)]
+        truth: Option<std::path::PathBuf>,
+        /// The book's page the folder's first image is (its truth is scored from there).
+        #[arg(long, default_value_t = 1)]
+        first_page: i64,
+    },
     /// Every benchmark with its default size.
     All,
 }
@@ -98,7 +115,7 @@ fn main() {
     let cli = Cli::parse();
     actix::System::new().block_on(async move {
         for &backend in &cli.backend {
-            match cli.bench {
+            match cli.bench.clone() {
                 Bench::Throughput { items } => throughput(backend, items).await,
                 Bench::Io { items } => io(backend, items).await,
                 Bench::Latency { jobs } => latency(backend, jobs).await,
@@ -109,6 +126,15 @@ fn main() {
                 Bench::Extract => extract::run(backend).await,
                 Bench::Draft { books } => draft::run(backend, books).await,
                 Bench::Pdf => pdf::run_all(backend).await,
+                Bench::Guidelines {
+                    scans,
+                    truth,
+                    first_page,
+                } => {
+                    let scans = scans.unwrap_or_else(guidelines::default_scans);
+                    let truth = truth.unwrap_or_else(guidelines::default_truth);
+                    guidelines::run(backend, &scans, &truth, first_page).await
+                }
                 Bench::All => {
                     throughput(backend, 100_000).await;
                     io(backend, 2_000).await;
@@ -120,6 +146,8 @@ fn main() {
                     extract::run(backend).await;
                     draft::run(backend, 1_000).await;
                     pdf::run_all(backend).await;
+                    let (scans, truth) = (guidelines::default_scans(), guidelines::default_truth());
+                    guidelines::run(backend, &scans, &truth, 1).await;
                 }
             }
         }

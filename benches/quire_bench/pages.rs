@@ -231,11 +231,15 @@ pub async fn upload(backend: Backend, gigabytes: u32) {
 }
 
 /// The real textbook's scanned pages (`openstax-python/scans`: 13 grey 300 dpi pages).
-fn ocr_pages() -> Vec<PathBuf> {
-    let root = std::env::var("QUIRE_TEST_DATA")
+/// The shared test data: `QUIRE_TEST_DATA`, else `shared/data` beside the clone.
+pub(crate) fn data_root() -> PathBuf {
+    std::env::var("QUIRE_TEST_DATA")
         .map(PathBuf::from)
-        .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data"));
-    let scans = root.join("openstax-python/scans");
+        .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data"))
+}
+
+fn ocr_pages() -> Vec<PathBuf> {
+    let scans = data_root().join("openstax-python/scans");
     let mut pages: Vec<PathBuf> = std::fs::read_dir(&scans)
         .unwrap_or_else(|e| panic!("{}: {e}", scans.display()))
         .map(|e| e.unwrap().path())

@@ -24,6 +24,8 @@ pub struct EpubBook {
 
 pub struct Chapter {
     pub title: String,
+    /// The chapter's summary, point by point.
+    pub key_points: Vec<String>,
     pub subtopics: Vec<Subtopic>,
     /// The approved text of the chapter's pages: (page number, text).
     pub pages: Vec<(i64, String)>,
@@ -33,6 +35,7 @@ impl Chapter {
     pub fn of(topic: Topic, pages: Vec<(i64, String)>) -> Self {
         Self {
             title: topic.name,
+            key_points: topic.key_points,
             subtopics: topic.subtopics,
             pages,
         }
@@ -106,6 +109,13 @@ fn chapter_body(c: &Chapter, n: usize) -> String {
         "<section epub:type=\"chapter\" id=\"topic-{n}\">\n<h1>{}</h1>\n",
         title(&c.title, "Untitled topic")
     );
+    if !c.key_points.is_empty() {
+        b.push_str("<h2>Key points</h2>\n<ul>\n");
+        for point in &c.key_points {
+            let _ = writeln!(b, "<li>{}</li>", esc(point));
+        }
+        b.push_str("</ul>\n");
+    }
     for s in &c.subtopics {
         let _ = write!(
             b,
@@ -187,6 +197,7 @@ pub fn render(book: &EpubBook) -> Result<Vec<u8>, TooLarge> {
     let chapters: &[Chapter] = if book.chapters.is_empty() {
         untitled = [Chapter {
             title: book.title.clone(),
+            key_points: Vec::new(),
             subtopics: Vec::new(),
             pages: Vec::new(),
         }];
@@ -353,6 +364,7 @@ mod tests {
     fn characters_xml_forbids_are_left_out() {
         let chapter = Chapter {
             title: "\u{FFFE}\u{1}".into(),
+            key_points: Vec::new(),
             subtopics: vec![Subtopic {
                 name: "Halves\u{FFFF}\u{FDD0}\u{1FFFE}".into(),
                 content: crate::guidelines::Content {
@@ -378,6 +390,7 @@ mod tests {
         let chapters = (0..70_000)
             .map(|i| Chapter {
                 title: format!("Topic {i}"),
+                key_points: Vec::new(),
                 subtopics: Vec::new(),
                 pages: Vec::new(),
             })

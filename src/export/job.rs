@@ -78,6 +78,7 @@ impl ItemHandler for ExportEpub {
         if chapters.is_empty() {
             chapters.push(Chapter {
                 title: book.title.clone(),
+                key_points: Vec::new(),
                 subtopics: Vec::new(),
                 pages: approved.into_iter().collect(),
             });

@@ -123,12 +123,15 @@ fn subtopic() -> impl Strategy<Value = Subtopic> {
 
 /// Arbitrary topics: any names, any content, any page numbers (unsorted, repeated, negative).
 pub fn topics() -> impl Strategy<Value = Vec<Topic>> {
-    let topic = (text(8), prop::collection::vec(subtopic(), 0..5), pages()).prop_map(
-        |(name, subtopics, pages)| Topic {
-            name,
-            subtopics,
-            pages,
-        },
-    );
+    let subtopics = prop::collection::vec(subtopic(), 0..5);
+    let topic =
+        (text(8), subtopics, pages(), list()).prop_map(|(name, subtopics, pages, key_points)| {
+            Topic {
+                name,
+                subtopics,
+                pages,
+                key_points,
+            }
+        });
     prop::collection::vec(topic, 0..6)
 }

@@ -347,6 +347,7 @@ pub fn finalize(draft: Vec<Topic>) -> Vec<Topic> {
                 }
                 pages[i].extend(topic.pages);
                 topics[i].subtopics.extend(topic.subtopics);
+                merge_list(&mut topics[i].key_points, topic.key_points);
             }
             None => {
                 index.insert(name);
@@ -391,11 +392,13 @@ mod tests {
                 name: "Adding Fractions".into(),
                 subtopics: vec![sub("2.1 Like Denominators", 3, "1/4 + 2/4")],
                 pages: vec![3],
+                key_points: Vec::new(),
             },
             Topic {
                 name: "1. Understanding Fractions:".into(),
                 subtopics: vec![sub("What Is a Fraction?", 1, "3/8 of a pizza")],
                 pages: vec![1],
+                key_points: Vec::new(),
             },
             Topic {
                 name: "adding fractions".into(),
@@ -405,6 +408,7 @@ mod tests {
                     sub("Unlike Denominators", 5, "1/2 + 1/3"),
                 ],
                 pages: vec![4, 5],
+                key_points: Vec::new(),
             },
         ];
         let done = finalize(draft);
@@ -492,6 +496,7 @@ mod tests {
             name: "Fractions".into(),
             subtopics: subs,
             pages: (1..=18).collect(),
+            key_points: Vec::new(),
         }]);
         let subs: Vec<(&str, &[i64])> = done[0]
             .subtopics
@@ -526,6 +531,7 @@ mod tests {
             name: name.into(),
             subtopics: vec![sub("Review", page, "e")],
             pages: vec![page],
+            key_points: Vec::new(),
         };
         let done = finalize(vec![
             topic("Unit 1 Review", 1),
@@ -592,6 +598,7 @@ mod tests {
                 name: "T".into(),
                 subtopics: vec![sub(&named(&a), 1, "a"), sub(&named(&b), 2, "b"), sub(&title, 3, "c")],
                 pages: vec![1, 2, 3],
+                key_points: Vec::new(),
             }]);
             let subs: Vec<(&str, &[i64])> = done[0].subtopics.iter().map(|s| (s.name.as_str(), s.pages.as_slice())).collect();
             let (first, second) = (named(&a), named(&b));

@@ -1,5 +1,6 @@
-//! The guidelines as Markdown: the book's title, a heading per topic and per subtopic with
-//! their pages, then each kind of content as a labelled list.
+//! The guidelines as Markdown: the book's title, a heading per topic (its key points
+//! under it) and per subtopic with their pages, then each kind of content as a labelled
+//! list.
 //!
 //! Every name and item is written as one line that reads as itself: line breaks become
 //! spaces, so no text starts a block of its own (a heading, a list, a quote), and the
@@ -58,6 +59,12 @@ pub fn markdown(title: &str, topics: &[Topic]) -> String {
     for topic in topics {
         let (name, pages) = (inline(&topic.name), pages_label(&topic.pages));
         let _ = write!(out, "\n## {name} ({pages})\n");
+        if !topic.key_points.is_empty() {
+            let _ = writeln!(out, "\n**Key points**\n");
+            for point in &topic.key_points {
+                let _ = writeln!(out, "- {}", inline(point));
+            }
+        }
         for sub in &topic.subtopics {
             let (name, pages) = (inline(&sub.name), pages_label(&sub.pages));
             let _ = write!(out, "\n### {name} ({pages})\n");
@@ -105,6 +112,7 @@ mod tests {
         let topics = vec![crate::guidelines::Topic {
             name: "Halves\n## Injected".into(),
             pages: vec![1, 2],
+            key_points: Vec::new(),
             subtopics: vec![Subtopic {
                 name: "1.1 What a Half Is".into(),
                 pages: vec![2],
@@ -136,7 +144,7 @@ mod tests {
             let items: usize = subs.iter().map(|s| {
                 let c = &s.content;
                 c.objectives.len() + c.key_concepts.len() + c.examples.len() + c.common_mistakes.len() + c.exercises.len()
-            }).sum();
+            }).sum::<usize>() + topics.iter().map(|t| t.key_points.len()).sum::<usize>();
             prop_assert_eq!(count("- "), items);
             let labels = lines.iter().filter(|l| l.starts_with("**") && l.ends_with("**")).count();
             let blank = lines.iter().filter(|l| l.is_empty()).count();

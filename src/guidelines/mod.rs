@@ -11,6 +11,7 @@ mod markdown;
 mod offline;
 mod openai;
 mod page_job;
+pub mod score;
 
 pub use finalize::{SIMILAR, finalize, same_name};
 pub use markdown::markdown;
@@ -42,6 +43,18 @@ impl Content {
             && self.exercises.is_empty()
     }
 
+    /// The list of one kind; `None` for [`ListOf::KeyPoints`], which are a topic's.
+    pub fn list_mut(&mut self, kind: ListOf) -> Option<&mut Vec<String>> {
+        match kind {
+            ListOf::Objectives => Some(&mut self.objectives),
+            ListOf::KeyConcepts => Some(&mut self.key_concepts),
+            ListOf::Examples => Some(&mut self.examples),
+            ListOf::CommonMistakes => Some(&mut self.common_mistakes),
+            ListOf::Exercises => Some(&mut self.exercises),
+            ListOf::KeyPoints => None,
+        }
+    }
+
     /// Appends `other`, keeping the order of both.
     pub fn extend(&mut self, other: Content) {
         self.objectives.extend(other.objectives);
@@ -50,6 +63,18 @@ impl Content {
         self.common_mistakes.extend(other.common_mistakes);
         self.exercises.extend(other.exercises);
     }
+}
+
+/// What a list holds: one of a subtopic's lists, or a topic's key points.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ListOf {
+    Objectives,
+    KeyConcepts,
+    Examples,
+    CommonMistakes,
+    Exercises,
+    KeyPoints,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -64,6 +89,9 @@ pub struct TopicDraft {
     /// `None`: the subtopics continue the topic of the page before.
     pub name: Option<String>,
     pub subtopics: Vec<SubtopicDraft>,
+    /// The chapter's own points: what its summary lists.
+    #[serde(default)]
+    pub key_points: Vec<String>,
 }
 
 /// What extraction found on one page: an item's result.
@@ -74,6 +102,14 @@ pub struct PageGuidelines {
     pub continued: Content,
     #[serde(default)]
     pub topics: Vec<TopicDraft>,
+    /// The list the page ends in, still open: the next page's leading items continue it
+    /// (a list of objectives broken by the page's end).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ends_in_list: Option<ListOf>,
+    /// List items before the page's first heading or label: they continue the list the
+    /// page before ended in, if it ended in one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub leading_items: Vec<String>,
 }
 
 /// A subtopic of the merged guidelines, with the pages it comes from.
@@ -90,6 +126,9 @@ pub struct Topic {
     pub name: String,
     pub subtopics: Vec<Subtopic>,
     pub pages: Vec<i64>,
+    /// The chapter's summary, point by point: not a subtopic of its own.
+    #[serde(default)]
+    pub key_points: Vec<String>,
 }
 
 /// Reads one page's text into its guidelines.
@@ -111,31 +150,53 @@ pub fn assemble(pages: &[(i64, PageGuidelines)]) -> Vec<Topic> {
             pages.push(page);
         }
     };
+    let introduction = |content: Content, page_no: i64| Subtopic {
+        name: "Introduction".to_owned(),
+        content,
+        pages: vec![page_no],
+    };
+    // The list the page before ended in, and that page's number.
+    let mut open_list: Option<(i64, ListOf)> = None;
     for (page_no, page) in pages {
-        if !page.continued.is_empty() {
+        let mut continued = page.continued.clone();
+        let mut key_points = Vec::new();
+        // Items at the top of the page go on with the list the page just before ended in.
+        let ended_in = page.ends_in_list.map(|kind| (*page_no, kind));
+        match std::mem::replace(&mut open_list, ended_in) {
+            Some((before, _)) if before + 1 != *page_no => {}
+            Some((_, ListOf::KeyPoints)) => key_points.clone_from(&page.leading_items),
+            Some((_, kind)) => {
+                if let Some(list) = continued.list_mut(kind) {
+                    let mut items = page.leading_items.clone();
+                    items.append(list);
+                    *list = items;
+                }
+            }
+            None => {}
+        }
+        if !key_points.is_empty()
+            && let Some(topic) = topics.last_mut()
+        {
+            topic.key_points.extend(key_points);
+            add_page(&mut topic.pages, *page_no);
+        }
+        if !continued.is_empty() {
             match topics.last_mut() {
                 Some(topic) => {
                     add_page(&mut topic.pages, *page_no);
                     match topic.subtopics.last_mut() {
                         Some(sub) => {
-                            sub.content.extend(page.continued.clone());
+                            sub.content.extend(continued);
                             add_page(&mut sub.pages, *page_no);
                         }
-                        None => topic.subtopics.push(Subtopic {
-                            name: "Introduction".to_owned(),
-                            content: page.continued.clone(),
-                            pages: vec![*page_no],
-                        }),
+                        None => topic.subtopics.push(introduction(continued, *page_no)),
                     }
                 }
                 None => topics.push(Topic {
                     name: "Introduction".to_owned(),
-                    subtopics: vec![Subtopic {
-                        name: "Introduction".to_owned(),
-                        content: page.continued.clone(),
-                        pages: vec![*page_no],
-                    }],
+                    subtopics: vec![introduction(continued, *page_no)],
                     pages: vec![*page_no],
+                    key_points: Vec::new(),
                 }),
             }
         }
@@ -154,10 +215,12 @@ pub fn assemble(pages: &[(i64, PageGuidelines)]) -> Vec<Topic> {
                         .unwrap_or_else(|| "Introduction".to_owned()),
                     subtopics: Vec::new(),
                     pages: Vec::new(),
+                    key_points: Vec::new(),
                 });
             }
             let topic = topics.last_mut().expect("pushed above");
             add_page(&mut topic.pages, *page_no);
+            topic.key_points.extend(draft.key_points.iter().cloned());
             for sub in &draft.subtopics {
                 match topic.subtopics.last_mut() {
                     Some(last) if same_name(&last.name, &sub.name) => {
@@ -316,5 +379,34 @@ mod tests {
             ]
         );
         assert_eq!(topics[0].pages, [1, 2, 3]);
+    }
+
+    /// A list of objectives broken by the page's end goes on with the next page's
+    /// leading items; a summary's list likewise with the topic's key points. Items at the
+    /// top of a page after one that ended in prose are not joined.
+    #[test]
+    fn a_list_goes_on_across_a_page_break() {
+        let pages = [
+            "Chapter 1: Halves\n1.1 Halving\nObjectives\n\u{2022} Halve a shape.\n",
+            "\u{2022} Halve a number.\n\nHalves are equal parts.\nSummary\n\u{2022} Two halves make a whole.\n",
+            "\u{2022} A half of 8 is 4.\n",
+            "\u{2022} Not a key point.\n",
+        ];
+        let drafts: Vec<(i64, PageGuidelines)> = pages
+            .iter()
+            .enumerate()
+            .map(|(i, text)| (i as i64 + 1, extract(text)))
+            .collect();
+        let topics = assemble(&drafts);
+        assert_eq!(topics.len(), 1);
+        assert_eq!(
+            topics[0].subtopics[0].content.objectives,
+            ["Halve a shape.", "Halve a number."]
+        );
+        assert_eq!(
+            topics[0].key_points,
+            ["Two halves make a whole.", "A half of 8 is 4."]
+        );
+        assert_eq!(topics[0].subtopics.len(), 1);
     }
 }

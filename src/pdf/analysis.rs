@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::PdfError;
-use super::tools::{Encryption, PdfTools};
+use super::tools::PdfTools;
 
 /// One bookmark of the outline.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -73,43 +73,58 @@ pub async fn analyze(
     if !looks_like_pdf(file).await? {
         return Err(PdfError::NotPdf);
     }
-    let encryption = tools.encryption(file).await?;
-    let file = match encryption {
-        Encryption::None => file.to_path_buf(),
-        Encryption::Password if password.is_none() => return Err(PdfError::PasswordNeeded),
-        Encryption::Password | Encryption::OwnerOnly => {
+    let limit = tools.settings().file_timeout;
+    // The structure and the text in one pass each, at once: most files are not encrypted.
+    let first = range.first.unwrap_or(1);
+    let (inspected, text) = tokio::join!(
+        tools.inspect(file),
+        tools.text_layer(file, first, range.last, limit)
+    );
+    let (file, inspection, text, encrypted) = match inspected {
+        Ok(inspection) if !inspection.encrypted => (file.to_path_buf(), inspection, text, false),
+        Ok(_) | Err(PdfError::PasswordNeeded) => {
+            let needs = matches!(inspected, Err(PdfError::PasswordNeeded));
+            if needs && password.is_none() {
+                return Err(PdfError::PasswordNeeded);
+            }
             let decrypted = scratch.join("decrypted.pdf");
-            tools.decrypt(file, password, &decrypted).await?;
-            decrypted
+            tools
+                .decrypt(file, password.filter(|_| needs), &decrypted)
+                .await?;
+            let inspection = tools.inspect(&decrypted).await?;
+            let text = tools.text_layer(&decrypted, first, range.last, limit).await;
+            (decrypted, inspection, text, true)
         }
+        Err(e) => return Err(e),
     };
-    let pages = tools.page_count(&file).await?;
+    let pages = inspection.pages;
     if pages == 0 {
         return Err(PdfError::Unsupported("the file has no pages".into()));
     }
-    let first = range.first.unwrap_or(1);
     let last = range.last.unwrap_or(pages);
     if first == 0 || first > last || last > pages {
         return Err(PdfError::BadRange(format!(
             "pages {first} to {last} are not within the file's 1 to {pages}"
         )));
     }
-    let (outline, labels) = tools.outline_and_labels(&file, pages).await?;
-    let limit = tools.settings().file_timeout;
-    let text = match tools.text_layer(&file, first, last, limit).await {
-        Ok(text) => Some(text),
+    let text = match text {
+        Ok(mut text) => {
+            text.resize((last + 1 - first) as usize, String::new());
+            Some(text)
+        }
         Err(e @ PdfError::ToolMissing { .. }) => return Err(e),
         Err(e) => {
             tracing::warn!(error = %e, "the text layer could not be read in one pass; pages will be read one by one");
             None
         }
     };
+    let (outline, labels) = (inspection.outline, inspection.labels);
     Ok(Analysis {
         file,
         pages,
         first,
         last,
-        encrypted: encryption != Encryption::None,
+        encrypted,
         outline,
         labels,
         text,

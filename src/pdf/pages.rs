@@ -146,7 +146,10 @@ impl PdfPages {
         let record = self.import(import).await?;
         let file = self.local(book, &record).await?;
         let limit = self.tools.settings().page_timeout;
-        let mut text = self.tools.text_layer(&file, page, page, limit).await?;
+        let mut text = self
+            .tools
+            .text_layer(&file, page, Some(page), limit)
+            .await?;
         Ok(text.pop().unwrap_or_default())
     }
 }

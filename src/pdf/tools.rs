@@ -43,14 +43,15 @@ pub struct Rendered {
     pub dpi: u32,
 }
 
-/// Whether a file is encrypted, as qpdf's `--requires-password` tells.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Encryption {
-    None,
-    /// Encrypted with an empty user password: readable, decrypted without one.
-    OwnerOnly,
-    /// Needs the user's password.
-    Password,
+/// A file as qpdf reads it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Inspection {
+    /// Encrypted, but readable without a password (an owner password only).
+    pub encrypted: bool,
+    pub pages: u32,
+    pub outline: Vec<OutlineEntry>,
+    /// One per page where the file labels its pages; empty otherwise.
+    pub labels: Vec<Option<String>>,
 }
 
 #[derive(Clone, Debug)]
@@ -127,28 +128,6 @@ impl PdfTools {
             .join(" / ")
     }
 
-    pub async fn encryption(&self, file: &Path) -> Result<Encryption, PdfError> {
-        let mut cmd = self.command(&self.settings.qpdf);
-        cmd.arg("--requires-password").arg(file);
-        let out = self
-            .run(
-                cmd,
-                &self.settings.qpdf,
-                "qpdf_binary",
-                "checking encryption".into(),
-                self.settings.file_timeout,
-                None,
-            )
-            .await?;
-        // qpdf's exit codes: 0 needs a password, 2 not encrypted (or damaged: the page
-        // count tells), 3 encrypted without a user password.
-        match out.status.code() {
-            Some(0) => Ok(Encryption::Password),
-            Some(3) => Ok(Encryption::OwnerOnly),
-            _ => Ok(Encryption::None),
-        }
-    }
-
     /// Writes a decrypted copy of `file` to `to`. The password goes through a pipe, never
     /// on a command line another process could read.
     pub async fn decrypt(
@@ -185,50 +164,36 @@ impl PdfTools {
         }
     }
 
-    /// The number of pages; a file qpdf cannot recover is corrupted.
-    pub async fn page_count(&self, file: &Path) -> Result<u32, PdfError> {
+    /// What qpdf reads of the file in one call: encrypted or not, its pages, its outline
+    /// (flat entries with their depth and first page) and its page labels. A file that
+    /// needs a password is [`PdfError::PasswordNeeded`]; one qpdf cannot recover is
+    /// corrupted.
+    pub async fn inspect(&self, file: &Path) -> Result<Inspection, PdfError> {
         let mut cmd = self.command(&self.settings.qpdf);
-        cmd.arg("--show-npages").arg(file);
+        cmd.args([
+            "--json",
+            "--json-key=encrypt",
+            "--json-key=pages",
+            "--json-key=outlines",
+            "--json-key=pagelabels",
+        ])
+        .arg(file);
         let out = self
             .run(
                 cmd,
                 &self.settings.qpdf,
                 "qpdf_binary",
-                "counting pages".into(),
+                "reading the file's structure".into(),
                 self.settings.file_timeout,
                 None,
             )
             .await?;
-        let text = String::from_utf8_lossy(&out.stdout);
-        match (out.status.code(), text.trim().parse::<u32>()) {
-            // 3: warnings (a repaired file); its pages are what was recovered.
-            (Some(0) | Some(3), Ok(n)) => Ok(n),
-            _ => Err(PdfError::Corrupted(Self::stderr_tail(&out))),
-        }
-    }
-
-    /// The outline (bookmarks) as flat entries with their depth and first page, and the
-    /// page labels (the book's own numbers: "iv", "12"), one per page where the file has
-    /// them.
-    pub async fn outline_and_labels(
-        &self,
-        file: &Path,
-        pages: u32,
-    ) -> Result<(Vec<OutlineEntry>, Vec<Option<String>>), PdfError> {
-        let mut cmd = self.command(&self.settings.qpdf);
-        cmd.args(["--json", "--json-key=outlines", "--json-key=pagelabels"])
-            .arg(file);
-        let out = self
-            .run(
-                cmd,
-                &self.settings.qpdf,
-                "qpdf_binary",
-                "reading the outline".into(),
-                self.settings.file_timeout,
-                None,
-            )
-            .await?;
+        // qpdf's exit codes: 0 fine, 3 warnings (a repaired file: its pages are what was
+        // recovered), 2 errors.
         if !matches!(out.status.code(), Some(0) | Some(3)) {
+            if String::from_utf8_lossy(&out.stderr).contains("invalid password") {
+                return Err(PdfError::PasswordNeeded);
+            }
             return Err(PdfError::Corrupted(Self::stderr_tail(&out)));
         }
         let doc: serde_json::Value =
@@ -236,40 +201,42 @@ impl PdfTools {
                 tool: "qpdf".into(),
                 message: format!("its JSON could not be read: {e}"),
             })?;
+        let pages = doc["pages"].as_array().map_or(0, Vec::len) as u32;
         let mut outline = Vec::new();
         if let Some(items) = doc["outlines"].as_array() {
             flatten_outline(items, 0, &mut outline);
         }
-        Ok((outline, super::analysis::labels(&doc["pagelabels"], pages)))
+        Ok(Inspection {
+            encrypted: doc["encrypt"]["encrypted"].as_bool().unwrap_or(false),
+            pages,
+            outline,
+            labels: super::analysis::labels(&doc["pagelabels"], pages),
+        })
     }
 
-    /// The text layer of pages `first..=last`, one string per page, read as pdftotext
-    /// writes it (pages end with a form feed), so a long book is never one buffer.
+    /// The text layer of pages `first..=last` (`None`: to the end), one string per page,
+    /// read as pdftotext writes it (pages end with a form feed), so a long book is never
+    /// one buffer.
     pub async fn text_layer(
         &self,
         file: &Path,
         first: u32,
-        last: u32,
+        last: Option<u32>,
         limit: Duration,
     ) -> Result<Vec<String>, PdfError> {
         let mut cmd = self.command(&self.settings.pdftotext);
-        cmd.args([
-            "-enc",
-            "UTF-8",
-            "-f",
-            &first.to_string(),
-            "-l",
-            &last.to_string(),
-        ])
-        .arg(file)
-        .arg("-");
+        cmd.args(["-enc", "UTF-8", "-f", &first.to_string()]);
+        if let Some(last) = last {
+            cmd.args(["-l", &last.to_string()]);
+        }
+        cmd.arg(file).arg("-");
         let read = async {
             let mut child = cmd
                 .spawn()
                 .map_err(|e| Self::spawn_error(&self.settings.pdftotext, "pdftotext_binary", e))?;
             let stdout = child.stdout.take().expect("stdout is piped");
             let mut reader = tokio::io::BufReader::new(stdout);
-            let mut pages = Vec::with_capacity((last + 1 - first) as usize);
+            let mut pages = Vec::new();
             let mut page = Vec::new();
             loop {
                 page.clear();
@@ -295,11 +262,13 @@ impl PdfTools {
             tokio::time::timeout(limit, read)
                 .await
                 .map_err(|_| PdfError::TimedOut {
-                    what: format!("reading the text of pages {first} to {last}"),
+                    what: format!("reading the text from page {first}"),
                     limit,
                 })??;
         // A page pdftotext wrote nothing for still counts: one entry a page.
-        pages.resize((last + 1 - first) as usize, String::new());
+        if let Some(last) = last {
+            pages.resize((last + 1 - first) as usize, String::new());
+        }
         Ok(pages)
     }
 

@@ -321,6 +321,7 @@ fn book_of(topics: usize, chars: &[char], page: String) -> quire::export::EpubBo
             };
             Chapter {
                 title: name.clone(),
+                key_points: Vec::new(),
                 subtopics: vec![Subtopic {
                     name: name.clone(),
                     content: Content {

@@ -5,6 +5,7 @@ mod common;
 mod crash;
 mod extractor;
 mod guidelines;
+mod guidelines_score;
 mod ingest;
 mod intake;
 mod limits;
