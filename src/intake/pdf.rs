@@ -25,6 +25,7 @@ use crate::pages::{ImageId, MAX_PAGE_NO};
 use crate::pdf::PdfError;
 use crate::pdf::analysis::{PageRange, analyze};
 use crate::pdf::import::{DEFAULT_DPI, DPI_RANGE, ImportMode, NewPdfPage, PdfImport};
+use crate::pdf::page_job::settled;
 
 /// A PDF's password: used to open it, never stored, never logged, never shown.
 #[derive(Clone, Default, Deserialize)]
@@ -255,17 +256,22 @@ impl Intake {
         let mut text = analysis.text.map(Vec::into_iter);
         let pages: Vec<NewPdfPage> = (analysis.first..=analysis.last)
             .enumerate()
-            .map(|(i, pdf_page)| NewPdfPage {
-                page_no: start + i as i64,
-                pdf_page,
-                image_id: ImageId::new(),
-                label: analysis
-                    .labels
-                    .get(pdf_page as usize - 1)
-                    .cloned()
-                    .flatten()
-                    .filter(|l| l.len() <= 64),
-                text_layer: text.as_mut().and_then(Iterator::next),
+            .map(|(i, pdf_page)| {
+                let text_layer = text.as_mut().and_then(Iterator::next);
+                let settled = settled(options.mode, text_layer.as_deref()).map(|r| r.to_value());
+                NewPdfPage {
+                    page_no: start + i as i64,
+                    pdf_page,
+                    image_id: ImageId::new(),
+                    label: analysis
+                        .labels
+                        .get(pdf_page as usize - 1)
+                        .cloned()
+                        .flatten()
+                        .filter(|l| l.len() <= 64),
+                    text_layer,
+                    settled,
+                }
             })
             .collect();
         let added = self

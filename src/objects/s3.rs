@@ -119,6 +119,29 @@ fn service_status<R: std::fmt::Debug + 'static>(raw: &R) -> Option<u16> {
         .map(|r| r.status().as_u16())
 }
 
+impl S3Store {
+    /// The object's body, still to be read; a missing key is [`ObjectError::NotFound`].
+    async fn get_object(
+        &self,
+        key: &ObjectKey,
+    ) -> Result<aws_sdk_s3::operation::get_object::GetObjectOutput, ObjectError> {
+        let out = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(self.full(key))
+            .send()
+            .await;
+        match out {
+            Ok(out) => Ok(out),
+            Err(SdkError::ServiceError(e)) if matches!(e.err(), GetObjectError::NoSuchKey(_)) => {
+                Err(ObjectError::NotFound(key.to_string()))
+            }
+            Err(e) => Err(classify(e)),
+        }
+    }
+}
+
 #[async_trait]
 impl ObjectStore for S3Store {
     async fn put(&self, key: &ObjectKey, bytes: Bytes) -> Result<(), ObjectError> {
@@ -155,20 +178,7 @@ impl ObjectStore for S3Store {
         path: &std::path::Path,
     ) -> Result<u64, ObjectError> {
         use tokio::io::AsyncWriteExt;
-        let out = self
-            .client
-            .get_object()
-            .bucket(&self.bucket)
-            .key(self.full(key))
-            .send()
-            .await;
-        let mut out = match out {
-            Ok(out) => out,
-            Err(SdkError::ServiceError(e)) if matches!(e.err(), GetObjectError::NoSuchKey(_)) => {
-                return Err(ObjectError::NotFound(key.to_string()));
-            }
-            Err(e) => return Err(classify(e)),
-        };
+        let mut out = self.get_object(key).await?;
         let tmp = path.with_extension(format!("tmp-{}", uuid::Uuid::new_v4().simple()));
         let local = |e: std::io::Error| ObjectError::Other(Box::new(e));
         let written = async {
@@ -195,20 +205,7 @@ impl ObjectStore for S3Store {
     }
 
     async fn get(&self, key: &ObjectKey) -> Result<Bytes, ObjectError> {
-        let out = self
-            .client
-            .get_object()
-            .bucket(&self.bucket)
-            .key(self.full(key))
-            .send()
-            .await;
-        let out = match out {
-            Ok(out) => out,
-            Err(SdkError::ServiceError(e)) if matches!(e.err(), GetObjectError::NoSuchKey(_)) => {
-                return Err(ObjectError::NotFound(key.to_string()));
-            }
-            Err(e) => return Err(classify(e)),
-        };
+        let out = self.get_object(key).await?;
         let body = out
             .body
             .collect()

@@ -78,4 +78,7 @@ pub struct NewPdfPage {
     pub label: Option<String>,
     /// The text layer the analysis read, if it read one.
     pub text_layer: Option<String>,
+    /// The page's item result when the analysis settled it (a good text layer): its item
+    /// is written completed, and no item runs for it.
+    pub settled: Option<serde_json::Value>,
 }

@@ -15,6 +15,30 @@ use crate::ocr::OcrPages;
 use crate::pages::{OcrResult, PageKind, TextSource};
 use crate::store::Store;
 
+/// A page's result when its text layer stands for it.
+pub fn from_text_layer(text: String) -> OcrResult {
+    OcrResult {
+        text,
+        confidence: None,
+        engine: "text_layer".to_owned(),
+        width: 0,
+        height: 0,
+        normalize_ms: 0,
+        read_ms: 0,
+        image: None,
+        source: TextSource::TextLayer,
+        text_layer: Some(TextQuality::Good),
+    }
+}
+
+/// What the analysis's text pass already settles: the page's result, when `mode` takes the
+/// text layer and it is good.
+pub fn settled(mode: ImportMode, text_layer: Option<&str>) -> Option<OcrResult> {
+    let text = text_layer?;
+    (mode != ImportMode::Ocr && judge_text(text) == TextQuality::Good)
+        .then(|| from_text_layer(text.to_owned()))
+}
+
 pub struct ImportPages {
     store: Arc<dyn Store>,
     pdf: Arc<PdfPages>,
@@ -79,18 +103,7 @@ impl ImportPages {
             };
             let quality = judge_text(&text);
             if quality == TextQuality::Good {
-                return Ok(OcrResult {
-                    text,
-                    confidence: None,
-                    engine: "text_layer".to_owned(),
-                    width: 0,
-                    height: 0,
-                    normalize_ms: 0,
-                    read_ms: 0,
-                    image: None,
-                    source: TextSource::TextLayer,
-                    text_layer: Some(quality),
-                });
+                return Ok(from_text_layer(text));
             }
             if record.mode == ImportMode::Text {
                 return Err(ItemError::terminal(

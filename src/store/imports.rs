@@ -96,24 +96,34 @@ macro_rules! impl_import_store {
                             .push_bind(page.text_layer.clone());
                     });
                     query.build().execute(&mut *tx).await.map_err(classify)?;
+                    // A page the analysis settled is written completed, its one attempt done.
                     let mut items = sqlx::QueryBuilder::<$db>::new(
-                        "INSERT INTO job_items (job_id, item_no, status) ",
+                        "INSERT INTO job_items (job_id, item_no, status, attempts, result, started_at, finished_at) ",
                     );
                     items.push_values(chunk, |mut row, page| {
+                        let done = page.settled.is_some();
                         row.push_bind(import.job_id.0)
                             .push_bind(page.page_no)
-                            .push_bind("pending");
+                            .push_bind(if done { "completed" } else { "pending" })
+                            .push_bind(i64::from(done))
+                            .push_bind(page.settled.as_ref().map(sqlx::types::Json))
+                            .push_bind(done.then_some(now))
+                            .push_bind(done.then_some(now));
                     });
                     items.build().execute(&mut *tx).await.map_err(classify)?;
                 }
+                let settled: Vec<i64> =
+                    pages.iter().filter(|p| p.settled.is_some()).map(|p| p.page_no).collect();
                 sqlx::query(
-                    "UPDATE jobs SET total_items = total_items + $2, stage = $3, stage_started_at = $4 \
-                     WHERE id = $1",
+                    "UPDATE jobs SET total_items = total_items + $2, stage = $3, stage_started_at = $4, \
+                     completed_items = completed_items + $5, last_completed_item = $6 WHERE id = $1",
                 )
                 .bind(lease.job_id.0)
                 .bind(pages.len() as i64)
                 .bind(stage)
                 .bind(now)
+                .bind(settled.len() as i64)
+                .bind(settled.iter().max().copied())
                 .execute(&mut *tx)
                 .await
                 .map_err(classify)?;
