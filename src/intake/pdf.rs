@@ -192,7 +192,8 @@ impl Intake {
                 .await
                 .map_err(|e| PdfIntakeError::Tools(e.into()))?;
         }
-        file.sync_all()
+        // A scratch file: the object store's copy is the durable one, so no fsync here.
+        file.flush()
             .await
             .map_err(|e| PdfIntakeError::Tools(e.into()))?;
         drop(file);
