@@ -176,6 +176,32 @@ async fn an_admin_imports_a_pdf_and_reads_its_report() {
     );
     assert_accessible(&browser, "a book imported from a PDF").await;
     browser.screenshot("20-pdf-imported").await;
+
+    // Guidelines from its pages: each subtopic shows what it teaches, linked to its pages.
+    click_button(&browser, "#guidelines", "Generate guidelines").await;
+    browser
+        .wait_text("#guidelines .status", |t| t.contains("completed"))
+        .await;
+    let section = browser
+        .wait_text("[data-subtopic='1.1 What Is a Fraction?']", |t| {
+            t.contains("Key concepts")
+        })
+        .await;
+    assert!(section.contains("numerator"), "{section}");
+    assert!(section.contains("· page 1"), "{section}");
+    let link = browser
+        .script(
+            "return document.querySelector(\"[data-subtopic='1.1 What Is a Fraction?'] [data-test=pages] a\").getAttribute('href')",
+        )
+        .await;
+    assert!(link.as_str().unwrap().ends_with("/pages/1"), "{link}");
+    let examples = browser
+        .script("return document.querySelectorAll('#guidelines [data-test=examples] li').length")
+        .await;
+    assert!(examples.as_u64().unwrap() >= 3, "{examples}");
+    assert_accessible(&browser, "the guidelines of a PDF").await;
+    show(&browser, "guidelines-h").await;
+    browser.screenshot("21-pdf-guidelines").await;
 }
 
 #[actix_rt::test]

@@ -281,11 +281,41 @@ function renderGuidelines(box, bookId, found, extraction, undone, exported, late
     : null;
   const summary = h("p", { class: "muted num", "data-test": "guidelines-summary" },
     `${found.status === "final" ? "Final" : "Draft"}: ${found.topics.length} topic(s), ${found.subtopics} subtopic(s) from ${found.pages} page(s)`);
-  const topics = h("ul", {}, found.topics.map((t) => h("li", {}, h("strong", {}, t.name),
-    ` (${t.subtopics.length})`, h("ul", {}, t.subtopics.map((s) => h("li", {}, s.name))))));
+  const topics = h("ul", { class: "topics" }, found.topics.map((t) => topicView(bookId, t)));
   box.replaceChildren(h("div", {},
     extraction ? progressBar(extraction, "Guidelines") : null,
     failure, summary, actions, found.topics.length ? topics : null));
+}
+
+// Links to the pages a topic or subtopic came from, each opening the page's review.
+function pageLinks(bookId, pages) {
+  if (!pages || !pages.length) return null;
+  return h("span", { class: "muted pages", "data-test": "pages" }, pages.length === 1 ? " · page " : " · pages ",
+    ...pages.flatMap((n, i) => [i ? ", " : "", h("a", { href: `#/books/${bookId}/pages/${n}` }, String(n))]));
+}
+
+// What a subtopic teaches, by kind; empty kinds are left out.
+const CONTENT = [
+  ["objectives", "Objectives"], ["key_concepts", "Key concepts"], ["examples", "Examples"],
+  ["exercises", "Exercises"], ["common_mistakes", "Common mistakes"],
+];
+
+function contentView(item) {
+  return CONTENT.filter(([key]) => (item[key] || []).length).map(([key, label]) =>
+    h("div", { class: "content", "data-test": key },
+      h("h4", {}, label),
+      h("ul", {}, item[key].map((text) => h("li", {}, text)))));
+}
+
+function topicView(bookId, t) {
+  const points = (t.key_points || []).length
+    ? h("div", { class: "content", "data-test": "key_points" }, h("h4", {}, "Key points"),
+        h("ul", {}, t.key_points.map((p) => h("li", {}, p))))
+    : null;
+  return h("li", { "data-topic": t.name },
+    h("strong", {}, t.name), ` (${t.subtopics.length})`, pageLinks(bookId, t.pages), points,
+    h("ul", {}, t.subtopics.map((s) => h("li", { "data-subtopic": s.name },
+      h("span", {}, s.name), pageLinks(bookId, s.pages), ...contentView(s)))));
 }
 
 function renderJob(box, job, refresh) {
