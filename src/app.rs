@@ -162,6 +162,11 @@ impl App {
             pdf_limits: settings.pdf.clone(),
         });
         spawn_pdf_janitor(&runtime, pdf.files.clone());
+        crate::follow_ups::spawn(
+            runtime.clone(),
+            store.clone(),
+            settings.guidelines.extractor.as_str(),
+        );
         Ok(App {
             settings,
             node,

@@ -18,6 +18,8 @@
 //!   and crash drills.
 //! - [`intake`]: page images entering a book under a held job, shared by the HTTP upload and
 //!   `quire ingest`.
+//! - [`follow_ups`]: the jobs a completed job asked to run after it (`then`), each its own
+//!   job, started exactly once under the JobLock.
 //! - [`ingest`]: the whole chain for a folder of images (`quire ingest`), resumable.
 //! - [`http`]: the actix-web REST API.
 //! - [`app`]: wires settings, store, runtime and HTTP server together; used by `main` and tests.
@@ -28,6 +30,7 @@
 pub mod app;
 pub mod config;
 pub mod export;
+pub mod follow_ups;
 pub mod guidelines;
 pub mod http;
 pub mod ingest;

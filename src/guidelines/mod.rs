@@ -239,6 +239,19 @@ pub fn assemble(pages: &[(i64, PageGuidelines)]) -> Vec<Topic> {
     topics
 }
 
+/// The pages an extraction takes: every page read and not rejected in review.
+pub async fn pages_to_extract(
+    store: &dyn crate::store::Store,
+    book: quire_actors::BookId,
+) -> Result<Vec<i64>, quire_actors::StoreError> {
+    let pages = crate::store::all_pages(store, book).await?;
+    Ok(pages
+        .iter()
+        .filter(|p| p.for_guidelines())
+        .map(|p| p.page_no)
+        .collect())
+}
+
 /// The book's guidelines now: the final set if a finalization completed after the latest
 /// extraction, else the draft joined from each page's newest extraction (of the pages that
 /// still take part). With whether they

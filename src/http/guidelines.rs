@@ -173,12 +173,7 @@ async fn finalize(
 
 /// Pages whose OCR completed, except those rejected in review.
 async fn eligible_pages(state: &ApiState, book: BookId) -> Result<Vec<i64>, ApiError> {
-    let pages = crate::store::all_pages(&*state.store, book).await?;
-    Ok(pages
-        .iter()
-        .filter(|p| p.for_guidelines())
-        .map(|p| p.page_no)
-        .collect())
+    Ok(crate::guidelines::pages_to_extract(&*state.store, book).await?)
 }
 
 /// The guidelines as extracted so far.

@@ -1,6 +1,7 @@
 //! Guideline extraction through the real server with the offline extractor, on the real
 //! textbook page OCR'd by Tesseract.
 
+use crate::common::epub::epubcheck;
 use actix_web::web;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -342,24 +343,6 @@ fn book_of(topics: usize, chars: &[char], page: String) -> quire::export::EpubBo
         modified: "2026-12-03T00:00:00Z".into(),
         chapters,
     }
-}
-
-fn epubcheck(epub: &[u8]) {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("book.epub");
-    std::fs::write(&file, epub).unwrap();
-    let check = std::process::Command::new("java")
-        .args(["-jar", "/usr/share/java/epubcheck.jar"])
-        .arg(&file)
-        .output()
-        .expect("java and epubcheck (scripts/install-deps installs them)");
-    let said = format!(
-        "{}{}",
-        String::from_utf8_lossy(&check.stdout),
-        String::from_utf8_lossy(&check.stderr)
-    );
-    assert!(check.status.success(), "epubcheck: {said}");
-    assert!(said.contains("No errors or warnings detected"), "{said}");
 }
 
 /// Any text: names and items of characters XML forbids, of nothing that shows, of markup,

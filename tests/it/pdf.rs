@@ -499,6 +499,75 @@ async fn a_300_page_book_imports_from_its_text_layer(backend: Backend) {
     );
 }
 
+/// `then`: the chain runs after the import, each step its own job, to an EPUB epubcheck
+/// accepts; each job names the one it followed.
+async fn the_chain_runs_to_an_epub_after_the_import(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let api = serve_with(&db, Storage::Folder, &[]).await;
+    let book = api.book().await;
+    let (status, import) = api
+        .import(
+            &book,
+            "?then=guidelines,finalize,epub",
+            shared_data("textbook/fractions.pdf"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{import}");
+    assert_eq!(
+        import["params"]["then"],
+        json!(["guidelines", "finalize", "epub"])
+    );
+    // Waits for the last link, whatever the chain's pace.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let export = loop {
+        let (_, job) = api
+            .get(&format!(
+                "/api/v1/books/{book}/jobs/latest?kind=export_epub"
+            ))
+            .await;
+        if job["status"] == "completed" {
+            break job;
+        }
+        assert!(Instant::now() < deadline, "no export completed: {job}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let (_, history) = api
+        .get(&format!("/api/v1/books/{book}/jobs?limit=10"))
+        .await;
+    let kinds: Vec<&str> = history["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .rev()
+        .map(|j| j["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        ["pdf_import", "extract", "finalize", "export_epub"],
+        "{history}"
+    );
+    let jobs = history["items"].as_array().unwrap();
+    for pair in jobs.windows(2) {
+        assert_eq!(pair[0]["params"]["after"], pair[1]["id"], "{history}");
+        assert_eq!(pair[0]["status"], "completed", "{history}");
+    }
+    assert_eq!(export["params"]["then"], json!([]));
+    let epub = api
+        .http
+        .get(format!("{}/api/v1/books/{book}/exports/epub", api.base))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    crate::common::epub::epubcheck(&epub);
+    let (_, guidelines) = api.get(&format!("/api/v1/books/{book}/guidelines")).await;
+    assert_eq!(guidelines["status"], "final", "{guidelines}");
+    assert_eq!(guidelines["topics"].as_array().unwrap().len(), 3);
+}
+
 /// A multipart import with its options in a JSON part, against S3.
 async fn a_multipart_import_takes_its_options_part(backend: Backend) {
     let db = TestDb::new(backend).await;
@@ -540,4 +609,5 @@ crate::on_both_backends!(
     a_file_at_fault_fails_its_import_and_adds_nothing,
     a_multipart_import_takes_its_options_part,
     a_300_page_book_imports_from_its_text_layer,
+    the_chain_runs_to_an_epub_after_the_import,
 );

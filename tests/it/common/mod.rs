@@ -4,6 +4,7 @@ pub mod alloc;
 pub mod api;
 pub mod browser;
 pub mod db;
+pub mod epub;
 pub mod flaky;
 pub mod gate;
 pub mod images;
