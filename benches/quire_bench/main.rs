@@ -91,7 +91,7 @@ enum Bench {
     },
     /// Scans through OCR, extraction and finalization, scored against the book's truth.
     Guidelines {
-        /// A folder of page images (default: the OpenStax scans of the shared data).
+        /// A folder of page images, or a PDF (default: the OpenStax scans of the shared data).
         #[arg(long)]
         scans: Option<std::path::PathBuf>,
         /// The book's truth.json (default: the OpenStax truth).
