@@ -20,6 +20,9 @@ pub struct EpubBook {
     /// `dcterms:modified`, as `YYYY-MM-DDThh:mm:ssZ`.
     pub modified: String,
     pub chapters: Vec<Chapter>,
+    /// The book's own page numbers ("iv", "12") by page number, where its PDF labels
+    /// them; a page without one is known by its number.
+    pub labels: std::collections::BTreeMap<i64, String>,
 }
 
 pub struct Chapter {
@@ -103,8 +106,14 @@ fn pages_label(pages: &[i64]) -> String {
     }
 }
 
-/// Topic `n`'s section, its id `topic-{n}`.
-fn chapter_body(c: &Chapter, n: usize) -> String {
+/// Page `n`'s name in the book: its label, else its number.
+fn page_name(labels: &std::collections::BTreeMap<i64, String>, n: i64) -> String {
+    labels.get(&n).map_or_else(|| n.to_string(), |l| esc(l))
+}
+
+/// Topic `n`'s section, its id `topic-{n}`; each page's text under `page-{number}`, a
+/// page break the page list points to.
+fn chapter_body(c: &Chapter, n: usize, labels: &std::collections::BTreeMap<i64, String>) -> String {
     let mut b = format!(
         "<section epub:type=\"chapter\" id=\"topic-{n}\">\n<h1>{}</h1>\n",
         title(&c.title, "Untitled topic")
@@ -144,7 +153,11 @@ fn chapter_body(c: &Chapter, n: usize) -> String {
     if !c.pages.is_empty() {
         b.push_str("<section class=\"text\">\n<h2>The pages</h2>\n");
         for (n, text) in &c.pages {
-            let _ = writeln!(b, "<h3>Page {n}</h3>");
+            let name = page_name(labels, *n);
+            let _ = writeln!(
+                b,
+                "<span id=\"page-{n}\" epub:type=\"pagebreak\" role=\"doc-pagebreak\" aria-label=\"Page {name}\"></span>\n<h3>Page {name}</h3>"
+            );
             for para in text.split("\n\n").map(str::trim).filter(|p| !p.is_empty()) {
                 let joined: Vec<&str> = para.lines().map(str::trim).collect();
                 let _ = writeln!(b, "<p>{}</p>", esc(&joined.join(" ")));
@@ -192,6 +205,8 @@ pub fn render(book: &EpubBook) -> Result<Vec<u8>, TooLarge> {
     let mut spine = String::new();
     // The navigation's links and names: each topic's, or past MAX_NAV_LINKS each file's.
     let mut toc: Vec<(String, String)> = Vec::new();
+    // Every page whose text the book holds, in order, by its own number.
+    let mut page_list: Vec<(String, String)> = Vec::new();
     // A book without topics still has a chapter: its navigation may not be empty.
     let untitled;
     let chapters: &[Chapter] = if book.chapters.is_empty() {
@@ -222,7 +237,13 @@ pub fn render(book: &EpubBook) -> Result<Vec<u8>, TooLarge> {
             if !by_file {
                 toc.push((format!("{file}#topic-{n}"), name));
             }
-            body.push_str(&chapter_body(chapter, n));
+            body.push_str(&chapter_body(chapter, n, &book.labels));
+            for (page, _) in &chapter.pages {
+                page_list.push((
+                    format!("{file}#page-{page}"),
+                    page_name(&book.labels, *page),
+                ));
+            }
         }
         let head = title(&chapters[0].title, "Untitled topic");
         if by_file {
@@ -235,10 +256,21 @@ pub fn render(book: &EpubBook) -> Result<Vec<u8>, TooLarge> {
             xhtml(&head, &lang, &body).as_bytes(),
         )?;
     }
-    let nav = format!(
-        "<nav epub:type=\"toc\" id=\"toc\">\n<h1>Contents</h1>\n{}</nav>\n",
+    // Landmarks: where the contents and the body begin; the page list, when there are pages.
+    let mut nav = format!(
+        "<nav epub:type=\"toc\" id=\"toc\">\n<h1>Contents</h1>\n{}</nav>\n\
+         <nav epub:type=\"landmarks\" id=\"landmarks\" hidden=\"hidden\">\n<h2>Landmarks</h2>\n<ol>\n\
+         <li><a epub:type=\"toc\" href=\"#toc\">Contents</a></li>\n\
+         <li><a epub:type=\"bodymatter\" href=\"chapter-1.xhtml\">Start of the guidelines</a></li>\n</ol>\n</nav>\n",
         nav_list(&toc)
     );
+    if !page_list.is_empty() {
+        nav.push_str(
+            "<nav epub:type=\"page-list\" id=\"page-list\" hidden=\"hidden\">\n<h2>Pages</h2>\n",
+        );
+        nav.push_str(&nav_list(&page_list));
+        nav.push_str("</nav>\n");
+    }
     let book_title = title(&book.title, "Untitled");
     zip.add(
         "OEBPS/nav.xhtml",
@@ -252,13 +284,32 @@ pub fn render(book: &EpubBook) -> Result<Vec<u8>, TooLarge> {
         .filter(|c| !c.trim().is_empty())
         .map(|c| format!("<dc:creator>{c}</dc:creator>\n"))
         .unwrap_or_default();
+    // EPUB Accessibility 1.1: what the book is made of and how it is navigated. Text only,
+    // headed and in reading order, with a contents list and, for the pages it quotes, the
+    // book's own page numbers.
+    let mut a11y = String::from(
+        "<meta property=\"schema:accessMode\">textual</meta>\n\
+         <meta property=\"schema:accessModeSufficient\">textual</meta>\n\
+         <meta property=\"schema:accessibilityFeature\">structuralNavigation</meta>\n\
+         <meta property=\"schema:accessibilityFeature\">tableOfContents</meta>\n\
+         <meta property=\"schema:accessibilityFeature\">readingOrder</meta>\n",
+    );
+    if !page_list.is_empty() {
+        a11y.push_str("<meta property=\"schema:accessibilityFeature\">pageNavigation</meta>\n");
+    }
+    a11y.push_str(
+        "<meta property=\"schema:accessibilityHazard\">none</meta>\n\
+         <meta property=\"schema:accessibilitySummary\">Text only: teaching guidelines by chapter and section, each section's \
+         objectives, key concepts, examples and exercises under its heading, with a table of contents and the pages they come from.</meta>\n\
+         <meta property=\"dcterms:conformsTo\">EPUB Accessibility 1.1 - WCAG 2.1 Level A</meta>\n",
+    );
     let opf = format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
          <package xmlns=\"http://www.idpf.org/2007/opf\" version=\"3.0\" unique-identifier=\"book-id\" xml:lang=\"{lang}\">\n\
          <metadata xmlns:dc=\"http://purl.org/dc/elements/1.1/\">\n\
          <dc:identifier id=\"book-id\">{}</dc:identifier>\n<dc:title>{}</dc:title>\n\
          <dc:language>{lang}</dc:language>\n{creator}\
-         <meta property=\"dcterms:modified\">{}</meta>\n</metadata>\n\
+         <meta property=\"dcterms:modified\">{}</meta>\n{a11y}</metadata>\n\
          <manifest>\n<item id=\"nav\" href=\"nav.xhtml\" media-type=\"application/xhtml+xml\" properties=\"nav\"/>\n\
          <item id=\"css\" href=\"style.css\" media-type=\"text/css\"/>\n{manifest}</manifest>\n\
          <spine>\n<itemref idref=\"nav\"/>\n{spine}</spine>\n</package>\n",
@@ -355,7 +406,65 @@ mod tests {
             language: "en".into(),
             modified: "2026-12-03T00:00:00Z".into(),
             chapters,
+            labels: Default::default(),
         }
+    }
+
+    /// The navigation has landmarks and, for the pages the book quotes, a page list by the
+    /// book's own numbers; the package says how the book can be read (EPUB Accessibility
+    /// 1.1). A book that quotes no page has no page list and claims no page navigation.
+    #[test]
+    fn pages_are_listed_by_their_labels_and_the_package_states_its_accessibility() {
+        let chapter = Chapter {
+            title: "Chapter 1".into(),
+            key_points: Vec::new(),
+            subtopics: Vec::new(),
+            pages: vec![(1, "Preface text.".into()), (2, "Page two.".into())],
+        };
+        let mut labelled = book(vec![chapter], "Fractions");
+        labelled.labels = [(1, "iv".to_owned())].into();
+        let epub = render(&labelled).unwrap();
+        let files = entries(&epub);
+        let file = |name: &str| {
+            let (_, bytes) = files.iter().find(|(n, _)| n == name).unwrap();
+            String::from_utf8(bytes.clone()).unwrap()
+        };
+        let nav = file("OEBPS/nav.xhtml");
+        assert!(nav.contains("epub:type=\"landmarks\""), "{nav}");
+        assert!(
+            nav.contains("epub:type=\"bodymatter\" href=\"chapter-1.xhtml\""),
+            "{nav}"
+        );
+        assert!(nav.contains("epub:type=\"page-list\""), "{nav}");
+        assert!(
+            nav.contains("<a href=\"chapter-1.xhtml#page-1\">iv</a>"),
+            "{nav}"
+        );
+        assert!(
+            nav.contains("<a href=\"chapter-1.xhtml#page-2\">2</a>"),
+            "{nav}"
+        );
+        let chapter = file("OEBPS/chapter-1.xhtml");
+        assert!(
+            chapter.contains("id=\"page-1\" epub:type=\"pagebreak\""),
+            "{chapter}"
+        );
+        assert!(chapter.contains("<h3>Page iv</h3>"), "{chapter}");
+        let opf = file("OEBPS/content.opf");
+        for claim in [
+            "schema:accessMode\">textual",
+            "schema:accessibilityFeature\">tableOfContents",
+            "schema:accessibilityFeature\">pageNavigation",
+            "schema:accessibilityHazard\">none",
+            "schema:accessibilitySummary",
+            "dcterms:conformsTo\">EPUB Accessibility 1.1 - WCAG 2.1 Level A",
+        ] {
+            assert!(opf.contains(claim), "{claim}: {opf}");
+        }
+        assert!(opf.contains("xml:lang=\"en\""));
+        let bare = render(&book(Vec::new(), "No pages")).unwrap();
+        let bare = String::from_utf8_lossy(&bare);
+        assert!(!bare.contains("page-list") && !bare.contains("pageNavigation"));
     }
 
     /// Characters XML 1.0 forbids (C0 controls, U+FFFE, U+FFFF) went into the XHTML as

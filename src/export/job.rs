@@ -94,6 +94,10 @@ impl ItemHandler for ExportEpub {
             language: "en".to_owned(),
             modified,
             chapters: std::mem::take(&mut chapters),
+            labels: pages
+                .iter()
+                .filter_map(|p| Some((p.page_no, p.label.clone()?)))
+                .collect(),
         })
         .map_err(|e| ItemError::terminal("EXPORT_TOO_LARGE", e.to_string()))?;
         let bytes = epub.len();

@@ -342,6 +342,8 @@ fn book_of(topics: usize, chars: &[char], page: String) -> quire::export::EpubBo
         language: "en".into(),
         modified: "2026-12-03T00:00:00Z".into(),
         chapters,
+        // A label with markup in it, and one for a page the book does not quote.
+        labels: [(1, "<iv>".to_owned()), (99, "x".to_owned())].into(),
     }
 }
 
