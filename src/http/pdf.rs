@@ -198,9 +198,12 @@ async fn import_pdf(
                         }
                         raw.extend_from_slice(&chunk);
                     }
-                    let given: ImportOptions = serde_json::from_slice(&raw).map_err(|e| {
-                        ApiError::new(Code::InvalidJson, format!("the `options` part: {e}"))
-                    })?;
+                    // `null` is no options, as the document's optional part allows.
+                    let given: Option<ImportOptions> =
+                        serde_json::from_slice(&raw).map_err(|e| {
+                            ApiError::new(Code::InvalidJson, format!("the `options` part: {e}"))
+                        })?;
+                    let given = given.unwrap_or_default();
                     options.mode = given.mode.unwrap_or(options.mode);
                     options.dpi = given.dpi.or(options.dpi);
                     options.first_page = given.first_page.or(options.first_page);
