@@ -506,6 +506,18 @@ struct Reader {
 }
 
 impl Reader {
+    /// The page's current topic; one that continues the page before when the page has none.
+    fn open_topic(&mut self) -> &mut TopicDraft {
+        if self.page.topics.is_empty() {
+            self.page.topics.push(TopicDraft {
+                name: None,
+                subtopics: Vec::new(),
+                key_points: Vec::new(),
+            });
+        }
+        self.page.topics.last_mut().expect("pushed above")
+    }
+
     /// The content a page's lines go to now: the last subtopic, or what continues the page
     /// before. Content under a chapter heading before its first section is the chapter's
     /// "Introduction".
@@ -539,15 +551,7 @@ impl Reader {
             return;
         }
         if field == Field::KeyPoint {
-            if self.page.topics.is_empty() {
-                self.page.topics.push(TopicDraft {
-                    name: None,
-                    subtopics: Vec::new(),
-                    key_points: Vec::new(),
-                });
-            }
-            let topic = self.page.topics.last_mut().expect("pushed above");
-            topic.key_points.push(text.to_owned());
+            self.open_topic().key_points.push(text.to_owned());
             return;
         }
         let list = self
@@ -665,15 +669,7 @@ impl Reader {
             Line::Section(name) => {
                 self.flush_prose();
                 self.close();
-                if self.page.topics.is_empty() {
-                    self.page.topics.push(TopicDraft {
-                        name: None,
-                        subtopics: Vec::new(),
-                        key_points: Vec::new(),
-                    });
-                }
-                let topic = self.page.topics.last_mut().expect("pushed above");
-                topic.subtopics.push(SubtopicDraft {
+                self.open_topic().subtopics.push(SubtopicDraft {
                     name,
                     content: Content::default(),
                 });
